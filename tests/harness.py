@@ -16,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -472,3 +473,160 @@ def require_built_hooks() -> None:
             raise RuntimeError(f"{binary} is missing: run `cargo build --release` (scripts/bootstrap does it)")
     if shutil.which("pebble") is None:
         raise RuntimeError("pebble is not installed: run scripts/bootstrap (it runs `apt-get install pebble`)")
+
+
+@dataclass
+class Postgres:
+    """A throwaway PostgreSQL cluster from Debian's binaries, on its own port, trusting local connections."""
+
+    workdir: Path
+    port: int = 5433
+    database: str = "acme"
+    process: Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{self.database}"
+
+    @staticmethod
+    def bindir() -> Path:
+        versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        if not versions:
+            raise RuntimeError("PostgreSQL is not installed: run scripts/bootstrap --with-scaleout")
+        return versions[-1].parent
+
+    def _as_postgres(self) -> list[str]:
+        # PostgreSQL refuses to run as root; Debian's package creates the 'postgres' user.
+        return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def start(self) -> Postgres:
+        ensure_port_free(self.port, "PostgreSQL")
+        # The data directory lives outside pytest's root-only temp dirs, so the postgres user can reach it.
+        self.data = Path(tempfile.mkdtemp(prefix="acme-pg-"))
+        if os.geteuid() == 0:
+            shutil.chown(self.data, "postgres", "postgres")
+        bindir = self.bindir()
+        subprocess.run(
+            [
+                *self._as_postgres(),
+                str(bindir / "initdb"),
+                "-D",
+                str(self.data / "db"),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        self.process = Process(
+            "postgres",
+            [
+                *self._as_postgres(),
+                str(bindir / "postgres"),
+                "-D",
+                str(self.data / "db"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.data),
+                "-c",
+                "max_connections=200",
+                "-c",
+                "fsync=off",
+            ],
+            self.workdir / "postgres.log",
+        )
+        wait_for("PostgreSQL", lambda: port_open(self.port), proc=self.process.proc)
+        psql = [str(bindir / "psql") if (bindir / "psql").exists() else "psql"]
+        wait_for(
+            "PostgreSQL accepting queries",
+            lambda: (
+                subprocess.run(
+                    [
+                        *psql,
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        str(self.port),
+                        "-U",
+                        "postgres",
+                        "-c",
+                        f"CREATE DATABASE {self.database}",
+                    ],
+                    capture_output=True,
+                    check=False,
+                ).returncode
+                == 0
+            ),
+            proc=self.process.proc,
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop(signal.SIGINT)  # fast shutdown
+            self.process = None
+        shutil.rmtree(getattr(self, "data", ""), ignore_errors=True)
+
+
+@dataclass
+class Nginx:
+    """nginx from Debian as a round-robin load balancer in front of the example site's nodes."""
+
+    workdir: Path
+    backends: Sequence[int]
+    port: int = HTTP01_PORT
+    process: Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Nginx:
+        ensure_port_free(self.port, "nginx")
+        w = self.workdir
+        w.mkdir(parents=True, exist_ok=True)
+        servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=0;" for p in self.backends)
+        (w / "nginx.conf").write_text(
+            f"""
+worker_processes 1;
+user root root;
+pid {w}/nginx.pid;
+error_log {w}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {w}/body;
+    proxy_temp_path {w}/proxy;
+    fastcgi_temp_path {w}/fastcgi;
+    uwsgi_temp_path {w}/uwsgi;
+    scgi_temp_path {w}/scgi;
+    upstream django_nodes {{
+{servers}
+    }}
+    server {{
+        listen 127.0.0.1:{self.port};
+        location / {{
+            proxy_pass http://django_nodes;
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_connect_timeout 2s;
+        }}
+    }}
+}}
+"""
+        )
+        self.process = Process(
+            "nginx", ["nginx", "-p", str(w), "-c", str(w / "nginx.conf"), "-g", "daemon off;"], w / "nginx.log"
+        )
+        wait_for("nginx", lambda: port_open(self.port), proc=self.process.proc)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop(signal.SIGQUIT)
+            self.process = None

@@ -1,0 +1,121 @@
+"""The hooks against the real example site, as certbot would run them, without a CA in the way."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import harness as h
+from conftest import hook_args
+
+
+def certbot_env(domain: str, token: str | None = None) -> dict[str, str]:
+    token = token or secrets.token_urlsafe(32)
+    thumbprint = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    return {
+        "PATH": os.environ["PATH"],
+        "CERTBOT_DOMAIN": domain,
+        "CERTBOT_IDENTIFIER": domain,
+        "CERTBOT_TOKEN": token,
+        "CERTBOT_VALIDATION": f"{token}.{thumbprint}",
+        "CERTBOT_ALL_DOMAINS": domain,
+        "CERTBOT_REMAINING_CHALLENGES": "0",
+    }
+
+
+def run_hook(binary: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(binary), *args], env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def served(site: h.Site, token: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"{site.url}/.well-known/acme-challenge/{token}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, ""
+
+
+def make_key(kind: str, path: Path) -> Path:
+    """A private key of the given kind and its public key file."""
+    if kind == "openssl-pkcs1-rsa":
+        h.openssl("genrsa", "-traditional", "-out", str(path), "2048")
+        path.chmod(0o600)
+        public = path.with_suffix(".pub.pem")
+        h.openssl("rsa", "-in", str(path), "-pubout", "-out", str(public))
+        assert path.read_text().startswith("-----BEGIN RSA PRIVATE KEY-----")
+        return public
+    return h.keygen(path, kind)
+
+
+@pytest.mark.parametrize("kind", ["ed25519", "rsa", "openssl-pkcs1-rsa"])
+def test_a_pushed_challenge_is_served_then_removed_by_cleanup(site: h.Site, tmp_path: Path, kind: str) -> None:
+    key = tmp_path / f"{kind}.key"
+    site.register_key("certbot", make_key(kind, key))
+    env = certbot_env("push.example.com")
+    args = hook_args(site, key)
+
+    auth = run_hook(h.AUTH_HOOK, args, env)
+
+    assert auth.returncode == 0, auth.stderr
+    assert served(site, env["CERTBOT_TOKEN"]) == (200, env["CERTBOT_VALIDATION"])
+    assert site.challenge_rows() == [("push.example.com", env["CERTBOT_TOKEN"])]
+
+    cleanup_env = dict(env, CERTBOT_AUTH_OUTPUT=auth.stdout.strip())
+    cleanup = run_hook(h.CLEANUP_HOOK, args, cleanup_env)
+    assert cleanup.returncode == 0, cleanup.stderr
+    assert served(site, env["CERTBOT_TOKEN"])[0] == 404
+    assert site.challenge_rows() == []
+
+    again = run_hook(h.CLEANUP_HOOK, args, cleanup_env)
+    assert again.returncode == 0, again.stderr
+
+    for run in (auth, cleanup, again):
+        output = run.stdout + run.stderr
+        assert "eyJ" not in output, "a JWT (or other base64 JSON) reached the hook's output"
+        assert "PRIVATE KEY" not in output
+
+
+def test_auth_hook_prints_one_short_line_for_cleanup(site: h.Site, key: Path) -> None:
+    env = certbot_env("line.example.com")
+
+    auth = run_hook(h.AUTH_HOOK, hook_args(site, key), env)
+
+    assert auth.returncode == 0, auth.stderr
+    lines = auth.stdout.strip().splitlines()
+    assert len(lines) == 1 and len(lines[0]) < 300
+    assert env["CERTBOT_TOKEN"] in lines[0]
+
+
+def test_cleanup_removes_only_its_own_token(site: h.Site, key: Path) -> None:
+    mine, other = certbot_env("mine.example.com"), certbot_env("other.example.com")
+    for env in (mine, other):
+        assert run_hook(h.AUTH_HOOK, hook_args(site, key), env).returncode == 0
+
+    assert run_hook(h.CLEANUP_HOOK, hook_args(site, key), mine).returncode == 0
+
+    assert site.challenge_rows() == [("other.example.com", other["CERTBOT_TOKEN"])]
+
+
+def test_a_user_without_permission_is_refused_with_a_message_naming_the_cause(site: h.Site, tmp_path: Path) -> None:
+    key = tmp_path / "noperm.key"
+    site.register_key("certbot", h.keygen(key))
+    site.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; "
+        "get_user_model().objects.get(username='certbot').user_permissions.clear()",
+    )
+    env = certbot_env("noperm.example.com")
+
+    auth = run_hook(h.AUTH_HOOK, hook_args(site, key), env)
+
+    assert auth.returncode != 0
+    assert "403" in auth.stderr and "permission" in auth.stderr
+    assert site.challenge_rows() == []
