@@ -42,7 +42,7 @@ def certbot(tmp_path: Path, pebble: h.Pebble) -> h.Certbot:
     return h.Certbot(tmp_path / "certbot", pebble)
 
 
-def hook_args(site: h.Site, key_file: Path, *extra: str) -> list[str]:
+def hook_args(site: h.Site | h.Nginx, key_file: Path, *extra: str) -> list[str]:
     """Hook options for the local chain: the API on the site's port, the self-check aimed at it too."""
     return [
         "--server",

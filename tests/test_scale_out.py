@@ -1,0 +1,170 @@
+"""Scale-out: two gunicorn nodes of the example site on one PostgreSQL, behind nginx on Pebble's HTTP-01 port.
+
+The reason challenges live in the database: whichever node received one, every node serves it, and
+certbot need not run on any of them.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import signal
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from test_hooks_against_site import certbot_env, run_hook
+
+import harness as h
+from conftest import hook_args
+
+NODE_PORTS = (6001, 6002)
+
+
+@dataclass
+class Cluster:
+    postgres: h.Postgres
+    nodes: list[h.Site]
+    balancer: h.Nginx
+    key: Path
+
+    @property
+    def url(self) -> str:
+        return self.balancer.url
+
+    def hook_args(self, *extra: str) -> list[str]:
+        # The balancer stands where the site would: the API and the self-check both go through it.
+        return hook_args(self.balancer, self.key, *extra)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    work = tmp_path_factory.mktemp("cluster")
+    postgres = h.Postgres(work / "pg")
+    (work / "pg").mkdir()
+    nodes = [h.Site(work / f"node{p}", port=p, database_url=postgres.url, workers=2) for p in NODE_PORTS]
+    balancer = h.Nginx(work / "nginx", backends=NODE_PORTS)
+    with h.running(postgres, *nodes, balancer):
+        key = work / "certbot.key"
+        nodes[0].register_key("certbot", h.keygen(key))
+        yield Cluster(postgres, nodes, balancer, key)
+
+
+def fetch(url: str, host: str, headers: dict[str, str] | None = None, data: bytes | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=data, headers={"Host": host, **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+def served_by(node: h.Site, domain: str, token: str) -> tuple[int, str]:
+    return fetch(f"{node.url}/.well-known/acme-challenge/{token}", domain)
+
+
+def test_a_challenge_pushed_through_the_balancer_is_served_by_every_node(cluster: Cluster) -> None:
+    env = certbot_env("lb.example.com")
+
+    auth = run_hook(h.AUTH_HOOK, cluster.hook_args(), env)
+
+    assert auth.returncode == 0, auth.stderr
+    for node in cluster.nodes:
+        assert served_by(node, "lb.example.com", env["CERTBOT_TOKEN"]) == (200, env["CERTBOT_VALIDATION"])
+    assert run_hook(h.CLEANUP_HOOK, cluster.hook_args(), env).returncode == 0
+    for node in cluster.nodes:
+        assert served_by(node, "lb.example.com", env["CERTBOT_TOKEN"])[0] == 404
+
+
+def signed_header(key: Path) -> str:
+    """An Authorization header signed by asymmetric_jwt_auth itself, as the hooks sign theirs."""
+    script = (
+        "import sys; from django.conf import settings; settings.configure(); "
+        "from asymmetric_jwt_auth.keys import PrivateKey; from asymmetric_jwt_auth.tokens import Token; "
+        "key = PrivateKey.load_pem(open(sys.argv[1], 'rb').read()); "
+        "print(Token('certbot').create_auth_header(key))"
+    )
+    return subprocess.run(
+        [str(h.PYTHON), "-c", script, str(key)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_a_jwt_replayed_to_the_other_node_is_refused(cluster: Cluster) -> None:
+    header = signed_header(cluster.key)
+    token = "replay" + "A" * 20
+    body = urllib.parse.urlencode(
+        {"challenge": token, "response": f"{token}.{'B' * 43}", "domain": "replay.example.com"}
+    ).encode()
+    first, second = cluster.nodes
+
+    created = fetch(f"{first.url}/.well-known/challenges/", "replay.example.com", {"Authorization": header}, body)
+    replayed = fetch(f"{second.url}/.well-known/challenges/", "replay.example.com", {"Authorization": header}, body)
+
+    assert created[0] == 201, created
+    assert replayed[0] == 401, replayed
+    delete = urllib.request.Request(
+        f"{first.url}/.well-known/challenges/{token}/",
+        method="DELETE",
+        headers={"Authorization": signed_header(cluster.key)},
+    )
+    with urllib.request.urlopen(delete, timeout=10) as r:
+        assert r.status == 204
+
+
+def test_twenty_hook_runs_at_once_all_succeed_and_every_node_serves_every_challenge(cluster: Cluster) -> None:
+    envs = [certbot_env(f"burst{i}.example.com") for i in range(20)]
+
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(lambda env: run_hook(h.AUTH_HOOK, cluster.hook_args(), env), envs))
+
+    assert [r.returncode for r in results] == [0] * 20, [r.stderr for r in results if r.returncode]
+    for env in envs:
+        for node in cluster.nodes:
+            assert served_by(node, env["CERTBOT_DOMAIN"], env["CERTBOT_TOKEN"]) == (200, env["CERTBOT_VALIDATION"])
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        cleanups = list(pool.map(lambda env: run_hook(h.CLEANUP_HOOK, cluster.hook_args(), env), envs))
+    assert [r.returncode for r in cleanups] == [0] * 20
+
+
+def test_certbot_gets_a_ten_domain_certificate_through_the_balancer(
+    cluster: Cluster, pebble: h.Pebble, tmp_path: Path
+) -> None:
+    certbot = h.Certbot(tmp_path / "certbot", pebble)
+    domains = [f"n{i}.cluster.example.com" for i in range(10)]
+
+    result = certbot.certonly(domains, cluster.hook_args())
+
+    assert result.returncode == 0, f"{result.stderr}\n{certbot.log()[-4000:]}"
+    assert sorted(h.cert_info(certbot.live_cert(domains[0]))["names"].split(",")) == sorted(domains)
+    assert cluster.nodes[0].challenge_rows() == []
+
+
+def test_one_node_dying_mid_run_does_not_stop_certbot(cluster: Cluster, pebble: h.Pebble, tmp_path: Path) -> None:
+    certbot = h.Certbot(tmp_path / "certbot", pebble)
+    domains = [f"d{i}.failover.example.com" for i in range(6)]
+    victim = cluster.nodes[1]
+    proc = subprocess.Popen(
+        certbot.certonly_args(domains, cluster.hook_args("-v")),
+        env=certbot.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        h.wait_for(
+            "the first challenge stored", lambda: len(cluster.nodes[0].challenge_rows()) >= 1, timeout=60, proc=proc
+        )
+        victim.process.stop(signal.SIGKILL)  # in-flight requests die with it; nginx answers 502 for those
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        victim.start()
+
+    assert proc.returncode == 0, f"{err}\n{certbot.log()[-4000:]}"
+    assert certbot.live_cert(domains[0]).exists()
+    assert cluster.nodes[0].challenge_rows() == []
