@@ -580,6 +580,8 @@ class Nginx:
     workdir: Path
     backends: Sequence[int]
     port: int = HTTP01_PORT
+    # With a webroot and no backends, nginx serves files: the static server certbot --webroot relies on.
+    webroot: Path | None = None
     process: Process | None = None
 
     @property
@@ -591,6 +593,12 @@ class Nginx:
         w = self.workdir
         w.mkdir(parents=True, exist_ok=True)
         servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=0;" for p in self.backends)
+        upstream = f"upstream django_nodes {{\n{servers}\n    }}" if self.backends else ""
+        location = (
+            f"root {self.webroot};"
+            if self.webroot
+            else "proxy_pass http://django_nodes; proxy_set_header Host $host; proxy_connect_timeout 2s;"
+        )
         (w / "nginx.conf").write_text(
             f"""
 worker_processes 1;
@@ -605,17 +613,10 @@ http {{
     fastcgi_temp_path {w}/fastcgi;
     uwsgi_temp_path {w}/uwsgi;
     scgi_temp_path {w}/scgi;
-    upstream django_nodes {{
-{servers}
-    }}
+    {upstream}
     server {{
         listen 127.0.0.1:{self.port};
-        location / {{
-            proxy_pass http://django_nodes;
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_connect_timeout 2s;
-        }}
+        location / {{ {location} }}
     }}
 }}
 """
