@@ -1,0 +1,117 @@
+"""Settings for the example site, configured from the environment.
+
+* ``DJANGO_ALLOWED_HOSTS``: comma-separated (default ``localhost,127.0.0.1``).
+* ``DATABASE_URL``: any dj-database-url URL, e.g. ``postgres://user:pass@host/db``
+  (default: ``db.sqlite3`` beside manage.py).
+* ``DJANGO_SECRET_KEY``: required in production (default: a development key).
+* ``DJANGO_DEBUG``: ``1``/``true``/``yes``/``on`` to enable (default off).
+* ``ACME_CHALLENGE_ALLOWED_DOMAINS``: comma-separated names and ``*.suffix`` patterns (default: any domain).
+* ``ACME_CHALLENGE_TTL``: seconds a challenge is served (default 86400).
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "django-insecure-example-site-development-key-do-not-deploy")
+DEBUG = os.environ.get("DJANGO_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "asymmetric_jwt_auth",
+    "acme_challenge",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # asymmetric_jwt_auth's middleware, extended: 401 (not 500) for malformed tokens; the API trusts only this user.
+    "acme_challenge.middleware.JWTAuthMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "django_site.urls"
+WSGI_APPLICATION = "django_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": dj_database_url.config(default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Every API call writes (the nonce, the key's last use, the challenge). SQLite allows one writer at a time:
+    # IMMEDIATE takes the write lock when a transaction begins, so a waiting writer queues on the busy timeout
+    # instead of failing with "database is locked" when it upgrades a read lock; WAL lets readers (the CA's GETs)
+    # proceed during writes. synchronous=NORMAL is durable across application crashes in WAL mode.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+
+# asymmetric_jwt_auth's migrations use AutoField; saying so silences models.W042 for its models.
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+
+# The nonce store shared by every process and node on this database: a replayed JWT is refused wherever it lands.
+ASYMMETRIC_JWT_AUTH = {"NONCE_BACKEND": "acme_challenge.nonce.DatabaseNonceBackend"}
+
+ACME_CHALLENGE_ALLOWED_DOMAINS = _env_list("ACME_CHALLENGE_ALLOWED_DOMAINS") or None
+ACME_CHALLENGE_TTL = int(os.environ.get("ACME_CHALLENGE_TTL", "86400"))
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {
+        # asymmetric_jwt_auth logs whole JWTs at DEBUG ("... jwt:[%s]"). A JWT is a credential until it expires, so
+        # that logger never goes below INFO here, whatever the root level.
+        "asymmetric_jwt_auth": {"level": "INFO"},
+    },
+}

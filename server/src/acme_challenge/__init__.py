@@ -1,0 +1,1 @@
+"""Serve ACME HTTP-01 challenges from the database, pushed by certbot hooks authenticated with asymmetric-key JWTs."""

@@ -1,0 +1,229 @@
+"""``manage.py certbot_client``: set up, inspect and rotate the account certbot's hooks sign in as.
+
+It replaces the old manual steps (create a staff user, paste a key into the admin). The user gets exactly the two
+permissions the hooks use and, when created here, no usable password: it only ever authenticates with its key.
+Keys are compared by their fingerprint (asymmetric_jwt_auth's: SHA-256 of the SubjectPublicKeyInfo PEM, the JWT
+``kid``), so PEM and OpenSSH forms of one key are the same key and are never stored twice. Nothing here prints key
+material: only fingerprints and comments.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from asymmetric_jwt_auth.keys import FacadePublicKey, RSAPublicKey
+from asymmetric_jwt_auth.keys import PublicKey as ParsedPublicKey
+from asymmetric_jwt_auth.models import PublicKey
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Permission
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from ...models import Challenge
+
+PERMISSION_CODENAMES = ("add_challenge", "delete_challenge")
+_FINGERPRINT_RE = re.compile(r"[0-9a-fA-F]{8,64}\Z")
+_COMMENT_MAX = PublicKey._meta.get_field("comment").max_length or 100
+
+
+class Command(BaseCommand):
+    help = (
+        "Create or update the user certbot's hooks authenticate as, with exactly the permissions they need, "
+        "and register, list or remove its public keys."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("username", help="the user the hooks sign JWTs as (created if missing)")
+        parser.add_argument(
+            "--public-key-file",
+            metavar="PATH",
+            help="register this public key (PEM or OpenSSH, RSA or Ed25519) for the user; '-' reads standard input",
+        )
+        parser.add_argument(
+            "--comment", help="comment stored with a new key (default: the OpenSSH comment, or the file name)"
+        )
+        parser.add_argument(
+            "--list-keys", action="store_true", help="list the user's keys: fingerprint, type, comment, last use"
+        )
+        parser.add_argument(
+            "--remove-key",
+            metavar="FINGERPRINT_OR_FILE",
+            help="remove one of the user's keys, by fingerprint (or a unique prefix of 8+ hex digits) or by key file",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        username: str = options["username"]
+        key_file: str | None = options["public_key_file"]
+        remove: str | None = options["remove_key"]
+        list_keys: bool = options["list_keys"]
+
+        # Parse every input before writing anything, so that a bad argument leaves the database as it was.
+        if key_file == "-" and remove == "-":
+            raise CommandError("--public-key-file and --remove-key cannot both read standard input")
+        new_key = _load_public_key(key_file) if key_file else None
+        by_fingerprint = bool(remove and _FINGERPRINT_RE.match(remove) and not Path(remove).exists())
+        remove_key = _load_public_key(remove)[0] if remove and not by_fingerprint else None
+
+        with transaction.atomic():
+            only_keys = (remove or list_keys) and not key_file
+            user = self._existing_user(username) if only_keys else self._ensure_user(username)
+            if new_key is not None:
+                key, default_comment = new_key
+                self._add_key(user, key, options["comment"] or default_comment)
+            if remove:
+                fingerprint = remove_key.fingerprint if remove_key else remove.lower()
+                self._remove_key(user, fingerprint)
+        if list_keys:
+            self._list_keys(user)
+
+    def _existing_user(self, username: str) -> AbstractBaseUser:
+        user_model = get_user_model()
+        try:
+            return user_model._default_manager.get_by_natural_key(username)
+        except user_model.DoesNotExist:
+            raise CommandError(
+                f"no user '{username}': create it and register a key with "
+                f"manage.py certbot_client {username} --public-key-file PATH"
+            ) from None
+
+    def _ensure_user(self, username: str) -> AbstractBaseUser:
+        user_model = get_user_model()
+        user, created = user_model._default_manager.get_or_create(**{user_model.USERNAME_FIELD: username})
+        if created:
+            # Not staff: the API checks model permissions only. No password: the key is the only credential.
+            user.set_unusable_password()
+            user.save()
+            self._say(f"created user '{username}' (active, not staff, no usable password)")
+        elif not user.is_active:
+            user.is_active = True
+            user.save(update_fields=["is_active"])
+            self._say(f"activated user '{username}'")
+        else:
+            self._say(f"user '{username}' exists and is active")
+
+        wanted = set(
+            Permission.objects.filter(
+                content_type__app_label=Challenge._meta.app_label, codename__in=PERMISSION_CODENAMES
+            )
+        )
+        if len(wanted) != len(PERMISSION_CODENAMES):
+            raise CommandError("the acme_challenge permissions do not exist yet: run manage.py migrate first")
+        current = set(user.user_permissions.all())
+        added, removed = wanted - current, current - wanted
+        if added or removed:
+            user.user_permissions.set(wanted)
+        for permission in sorted(added, key=_permission_name):
+            self._say(f"granted permission {_permission_name(permission)}")
+        for permission in sorted(removed, key=_permission_name):
+            self._say(f"revoked permission {_permission_name(permission)} (the hooks need only add/delete challenge)")
+        if not added and not removed:
+            self._say("permissions already exactly acme_challenge.add_challenge, acme_challenge.delete_challenge")
+        # Left alone, because they may belong to a person using this account; said, because they grant more.
+        if user.is_superuser or user.is_staff:
+            self.stderr.write(
+                f"warning: '{username}' is {'a superuser' if user.is_superuser else 'staff'}; "
+                "a dedicated account for certbot is safer"
+            )
+        if user.groups.exists():
+            self.stderr.write(f"warning: '{username}' belongs to groups, which may grant it more permissions")
+        return user
+
+    def _add_key(self, user: AbstractBaseUser, key: FacadePublicKey, comment: str) -> None:
+        fingerprint = key.fingerprint
+        for stored in PublicKey.objects.filter(user=user):
+            if _stored_fingerprint(stored) == fingerprint:
+                self._say(f"key {fingerprint} is already registered for '{user.get_username()}'; nothing to do")
+                return
+        others = [
+            stored.user.get_username()
+            for stored in PublicKey.objects.exclude(user=user).select_related("user")
+            if _stored_fingerprint(stored) == fingerprint
+        ]
+        # Stored as PEM: one canonical form, whatever form it came in.
+        PublicKey.objects.create(user=user, key=key.as_pem.decode(), comment=comment[:_COMMENT_MAX])
+        self._say(
+            f"registered {_key_type(key)} key {fingerprint} ({comment[:_COMMENT_MAX]}) for '{user.get_username()}'"
+        )
+        if others:
+            self.stderr.write(f"warning: the same key is also registered for {', '.join(sorted(others))}")
+
+    def _remove_key(self, user: AbstractBaseUser, fingerprint: str) -> None:
+        stored = list(PublicKey.objects.filter(user=user))
+        matches = [key for key in stored if (_stored_fingerprint(key) or "").startswith(fingerprint)]
+        if len(matches) != 1:
+            known = ", ".join(_stored_fingerprint(key) or "(unreadable key)" for key in stored) or "none"
+            problem = "matches no key" if not matches else "matches more than one key"
+            raise CommandError(
+                f"{fingerprint} {problem} of '{user.get_username()}' (its keys: {known}); "
+                f"see manage.py certbot_client {user.get_username()} --list-keys"
+            )
+        matches[0].delete()
+        self._say(f"removed key {_stored_fingerprint(matches[0])} from '{user.get_username()}'")
+        if len(stored) == 1:
+            self.stderr.write(f"warning: '{user.get_username()}' has no keys left; the hooks cannot authenticate")
+
+    def _list_keys(self, user: AbstractBaseUser) -> None:
+        stored = list(PublicKey.objects.filter(user=user).order_by("id"))
+        if not stored:
+            self._say(f"'{user.get_username()}' has no keys")
+        for key in stored:
+            try:
+                parsed = key.get_key()
+                fingerprint, kind = parsed.fingerprint, _key_type(parsed)
+            except Exception:  # noqa: BLE001  (a key pasted into the admin may be unreadable; list it anyway)
+                fingerprint, kind = "(unreadable key)", "?"
+            last_used = key.last_used_on.isoformat(timespec="seconds") if key.last_used_on else "never"
+            self._say(f"{fingerprint}  {kind}  {key.comment or '-'}  last used: {last_used}")
+
+    def _say(self, line: str) -> None:
+        self.stdout.write(line)
+
+
+def _load_public_key(source: str) -> tuple[FacadePublicKey, str]:
+    """Parse a public key from a file or ``-`` (stdin), with an error that says what to pass instead. Also returns a
+    default comment: the OpenSSH comment if there is one (it names the key best), else the file name."""
+    if source == "-":
+        data = sys.stdin.buffer.read()
+        name = "standard input"
+    else:
+        try:
+            data = Path(source).read_bytes()
+        except OSError as error:
+            raise CommandError(f"cannot read public key file {source}: {error.strerror}") from None
+        name = source
+    text = data.strip()
+    if b"PRIVATE KEY" in text:
+        raise CommandError(
+            f"{name} holds a private key; register only its public half, e.g. the output of "
+            "'openssl pkey -in KEY -pubout' or 'ssh-keygen -y -f KEY'. Keep the private key on the certbot host."
+        )
+    error, key = ParsedPublicKey.load_serialized_public_key(text)
+    if key is None:
+        raise CommandError(
+            f"{name} is not a public key in PEM ('-----BEGIN PUBLIC KEY-----') or OpenSSH ('ssh-ed25519 ...', "
+            f"'ssh-rsa ...') form, of type RSA or Ed25519 ({type(error).__name__})"
+        )
+    words = text.decode(errors="replace").split()
+    if len(words) >= 3 and words[0].startswith("ssh-"):
+        comment = " ".join(words[2:])
+    else:
+        comment = "added by certbot_client" if source == "-" else Path(source).name
+    return key, comment
+
+
+def _stored_fingerprint(stored: PublicKey) -> str | None:
+    try:
+        return stored.get_key().fingerprint
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _key_type(key: FacadePublicKey) -> str:
+    return f"RSA-{key.key_size}" if isinstance(key, RSAPublicKey) else "Ed25519"
+
+
+def _permission_name(permission: Permission) -> str:
+    return f"{permission.content_type.app_label}.{permission.codename}"

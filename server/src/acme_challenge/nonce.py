@@ -1,0 +1,63 @@
+"""An atomic nonce store shared by every process and node that shares the database.
+
+asymmetric_jwt_auth's default backend does ``cache.get`` in ``validate_nonce`` and ``cache.set`` in
+``log_used_nonce``: two requests carrying the same JWT can both pass the get before either sets, and with the
+default per-process LocMemCache a second process or node never sees the first's nonces at all. Here the check and the
+record are one INSERT against a unique constraint, so exactly one request per nonce wins.
+"""
+
+from __future__ import annotations
+
+import time
+
+from asymmetric_jwt_auth.nonce import BaseNonceBackend
+from django.db import IntegrityError, transaction
+
+from . import conf
+from .models import UsedNonce
+
+#: Monotonic time of this process's last prune. Pruning is a cheap indexed DELETE, but it need not run on every request.
+_last_prune = float("-inf")
+
+
+class DatabaseNonceBackend(BaseNonceBackend):
+    """Use as ``ASYMMETRIC_JWT_AUTH = {"NONCE_BACKEND": "acme_challenge.nonce.DatabaseNonceBackend"}``."""
+
+    def validate_nonce(self, username: str, timestamp: int, nonce: str) -> bool:
+        """Record the nonce, and say whether it was new. asymmetric_jwt_auth calls this only after the signature and
+        the time claim verified, so rows come only from holders of a registered key."""
+        if not _fits(username) or not _fits(nonce) or not isinstance(timestamp, int) or isinstance(timestamp, bool):
+            return False
+        _maybe_prune()
+        try:
+            # A savepoint when the request already runs in a transaction (ATOMIC_REQUESTS), so the expected
+            # IntegrityError of a replay does not break the outer transaction.
+            with transaction.atomic():
+                UsedNonce.objects.create(username=username, nonce=nonce, timestamp=timestamp)
+        except IntegrityError:
+            return False
+        return True
+
+    def log_used_nonce(self, username: str, timestamp: int, nonce: str) -> None:
+        """Nothing to do: ``validate_nonce`` already recorded the nonce, atomically."""
+
+
+def prune(now: float | None = None) -> int:
+    """Delete nonces whose tokens are too old to be accepted anyway; returns how many."""
+    cutoff = (time.time() if now is None else now) - 2 * conf.get_timestamp_tolerance()
+    deleted, _ = UsedNonce.objects.filter(timestamp__lt=cutoff).delete()
+    return deleted
+
+
+def _maybe_prune() -> None:
+    global _last_prune
+    now = time.monotonic()
+    if now - _last_prune >= conf.get_timestamp_tolerance():
+        _last_prune = now
+        prune()
+
+
+def _fits(value: object) -> bool:
+    max_length = UsedNonce._meta.get_field("nonce").max_length or 0
+    # PostgreSQL rejects NUL in text with an exception; such a nonce is simply invalid.
+    return isinstance(value, str) and 0 < len(value) <= max_length and "\x00" not in value

@@ -1,0 +1,19 @@
+"""Include under ``.well-known/``: ``path(".well-known/", include("acme_challenge.urls"))``.
+
+The API patterns take the trailing slash as optional. With ``APPEND_SLASH`` Django would otherwise answer a slashless
+POST or DELETE with a redirect (or, with ``DEBUG``, a 500), and clients do not re-send a body across redirects.
+The challenge URL admits only ``[A-Za-z0-9_-]+`` tokens, so anything else is a plain 404 from the resolver.
+"""
+
+from django.urls import re_path
+
+from . import views
+from .validation import TOKEN_PATTERN
+
+app_name = "acme_challenge"
+
+urlpatterns = [
+    re_path(rf"^acme-challenge/(?P<token>{TOKEN_PATTERN})\Z", views.serve_challenge, name="serve"),
+    re_path(r"^challenges/?\Z", views.create_challenge, name="create"),
+    re_path(rf"^challenges/(?P<token>{TOKEN_PATTERN})/?\Z", views.delete_challenge, name="delete"),
+]
