@@ -7,6 +7,7 @@
 * ``DJANGO_DEBUG``: ``1``/``true``/``yes``/``on`` to enable (default off).
 * ``ACME_CHALLENGE_ALLOWED_DOMAINS``: comma-separated names and ``*.suffix`` patterns (default: any domain).
 * ``ACME_CHALLENGE_TTL``: seconds a challenge is served (default 86400).
+* ``DJANGO_LOG_LEVEL``: the root log level (default ``INFO``); asymmetric_jwt_auth never logs below INFO.
 """
 
 import os
@@ -108,7 +109,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": "INFO"},
+    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO").upper()},
     "loggers": {
         # asymmetric_jwt_auth logs whole JWTs at DEBUG ("... jwt:[%s]"). A JWT is a credential until it expires, so
         # that logger never goes below INFO here, whatever the root level.
