@@ -1,0 +1,392 @@
+//! The client for the site's challenge API: store a challenge, delete it.
+//!
+//! The protocol is the older certbot-django plugin's, which the server app keeps:
+//! form POST `challenge`, `response`, `domain` to `{server}/.well-known/challenges/`, and DELETE
+//! `{server}/.well-known/challenges/<token>/`, each with `Authorization: JWT <token>`.
+//!
+//! Decisions, and the facts behind them:
+//! - Redirects are never followed. A followed 301/302 turns the POST into a GET, which the site
+//!   may answer 200: a false success. The 3xx is reported with its `Location` instead.
+//! - Connection failures, timeouts, 408, 429 and 5xx are retried with exponential backoff and
+//!   jitter until the deadline, honouring `Retry-After`. Retrying a POST that may already have
+//!   been stored is safe: the server replaces the challenge with the same token.
+//! - Each attempt signs a new JWT: the server rejects a reused nonce.
+//! - Error bodies are read up to 4 KiB and shown as one stripped line.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, LOCATION};
+use reqwest::{Method, StatusCode, Url};
+
+use crate::challenge::{Challenge, Identifier};
+use crate::config::Settings;
+use crate::error::Error;
+use crate::jwt::fresh_token;
+use crate::key::Signer;
+use crate::output::Reporter;
+use crate::transport::{
+    Deadline, TlsMode, body_excerpt, build_client, classify, clock_skew, is_loopback, jitter,
+    read_capped, retry_after,
+};
+
+/// Most of an error body that is read.
+pub const MAX_ERROR_BODY: u64 = 4096;
+/// Most of an error body that is shown.
+const MAX_SHOWN_BODY: usize = 500;
+/// Longest single attempt, so a hang still leaves time for another try within the default 60 s.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest TCP (and name lookup) wait.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// First backoff delay; doubled per retry up to [`MAX_BACKOFF`], jittered by up to half.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// Below this much remaining time another attempt is pointless.
+const MIN_ATTEMPT: Duration = Duration::from_millis(100);
+/// The site tolerates this much clock difference (asymmetric_jwt_auth's default is 20 s); a
+/// skew above this threshold is worth printing.
+const SKEW_WORTH_REPORTING: i64 = 10;
+
+/// What a DELETE found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// The site deleted the challenge (200 or 204).
+    Deleted,
+    /// The site had no such challenge (404): someone already removed it.
+    AlreadyGone,
+}
+
+/// A client for one site, one signer and one run's deadline.
+pub struct ApiClient<'a> {
+    client: reqwest::blocking::Client,
+    base: Url,
+    signer: &'a Signer,
+    username: String,
+    deadline: Deadline,
+    reporter: &'a Reporter,
+}
+
+impl<'a> ApiClient<'a> {
+    /// Builds the client for the site serving `identifier`. Warns (once, unless `-q`) when the
+    /// JWT would cross the network in clear.
+    pub fn new(
+        settings: &Settings,
+        identifier: &Identifier,
+        signer: &'a Signer,
+        deadline: Deadline,
+        reporter: &'a Reporter,
+    ) -> Result<Self, Error> {
+        let mut base = settings.server_url(identifier)?;
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let tls = if base.scheme() == "https" {
+            TlsMode::Verified
+        } else {
+            if !is_loopback(&base, &settings.resolve) {
+                reporter.warn(format_args!(
+                    "{base} is plain http to a host that is not this machine: the signed request \
+                     crosses the network in clear (use https:// in --server)"
+                ));
+            }
+            TlsMode::PlainHttp
+        };
+        let started = Instant::now();
+        let client = build_client(
+            tls,
+            &settings.resolve,
+            settings.ca_bundle.as_deref(),
+            deadline.cap(CONNECT_TIMEOUT).max(MIN_ATTEMPT),
+        )?;
+        reporter.step(format_args!(
+            "built the {} client in {} ms",
+            if tls == TlsMode::Verified {
+                "https"
+            } else {
+                "http"
+            },
+            started.elapsed().as_millis()
+        ));
+        Ok(ApiClient {
+            client,
+            base,
+            signer,
+            username: settings.username.clone(),
+            deadline,
+            reporter,
+        })
+    }
+
+    /// `{server}/.well-known/challenges/`
+    pub fn challenges_url(&self) -> Url {
+        self.base
+            .join(".well-known/challenges/")
+            .expect("a fixed relative path joins onto an http(s) base URL")
+    }
+
+    /// `{server}/.well-known/challenges/<token>/`. The token is validated
+    /// (`[A-Za-z0-9_-]{1,128}`), so it is a single path segment.
+    pub fn challenge_url(&self, token: &str) -> Url {
+        self.base
+            .join(&format!(".well-known/challenges/{token}/"))
+            .expect("a validated token joins onto an http(s) base URL")
+    }
+
+    /// The site's base URL, for messages.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// Stores the challenge. Returns the success status (200 or 201).
+    pub fn push(&self, challenge: &Challenge) -> Result<u16, Error> {
+        let domain = challenge.identifier.to_string();
+        let form = [
+            ("challenge", challenge.token.as_str()),
+            ("response", challenge.validation.as_str()),
+            ("domain", domain.as_str()),
+        ];
+        let url = self.challenges_url();
+        self.send(Method::POST, &url, Some(&form), |s| {
+            matches!(s, StatusCode::OK | StatusCode::CREATED)
+        })
+        .map(|s| s.as_u16())
+    }
+
+    /// Deletes the challenge with this token. 200, 204 and 404 all mean it is gone.
+    pub fn delete(&self, token: &str) -> Result<DeleteOutcome, Error> {
+        let url = self.challenge_url(token);
+        let status = self.send(Method::DELETE, &url, None, |s| {
+            matches!(
+                s,
+                StatusCode::OK | StatusCode::NO_CONTENT | StatusCode::NOT_FOUND
+            )
+        })?;
+        Ok(if status == StatusCode::NOT_FOUND {
+            DeleteOutcome::AlreadyGone
+        } else {
+            DeleteOutcome::Deleted
+        })
+    }
+
+    fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        form: Option<&[(&str, &str)]>,
+        done: impl Fn(StatusCode) -> bool,
+    ) -> Result<StatusCode, Error> {
+        let method_name: &'static str = if method == Method::POST {
+            "POST"
+        } else {
+            "DELETE"
+        };
+        let fail = |status: Option<u16>, problem: String| Error::Api {
+            method: method_name,
+            url: url.to_string(),
+            status,
+            problem,
+        };
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempts = 0u32;
+        let mut last: (String, Option<u16>) = ("no attempt fitted in the deadline".into(), None);
+        loop {
+            if self.deadline.remaining() < MIN_ATTEMPT {
+                break;
+            }
+            attempts += 1;
+            let jwt = fresh_token(self.signer, &self.username)?;
+            let mut auth = HeaderValue::from_str(&format!("JWT {}", jwt.expose()))
+                .map_err(|_| Error::Signing("the JWT is not a valid header value".into()))?;
+            auth.set_sensitive(true);
+            let mut request = self
+                .client
+                .request(method.clone(), url.clone())
+                .header(AUTHORIZATION, auth)
+                .timeout(self.deadline.cap(ATTEMPT_TIMEOUT));
+            if let Some(form) = form {
+                request = request.form(form);
+            }
+            let started = Instant::now();
+            let result = request.send();
+            let took = started.elapsed().as_millis();
+            let mut delay = jittered(backoff);
+            match result {
+                Ok(mut response) => {
+                    let status = response.status();
+                    self.reporter.step(format_args!(
+                        "{method_name} {url} answered {status} in {took} ms (attempt {attempts})"
+                    ));
+                    if done(status) {
+                        return Ok(status);
+                    }
+                    let headers = response.headers().clone();
+                    if status.is_redirection() {
+                        return Err(fail(
+                            Some(status.as_u16()),
+                            describe_redirect(status, &headers),
+                        ));
+                    }
+                    let body = read_capped(&mut response, MAX_ERROR_BODY);
+                    let excerpt = body_excerpt(&body, &headers, MAX_SHOWN_BODY);
+                    let problem = self.describe_status(method_name, status, &excerpt, &headers);
+                    let retryable = status == StatusCode::TOO_MANY_REQUESTS
+                        || status == StatusCode::REQUEST_TIMEOUT
+                        || status.is_server_error();
+                    if !retryable {
+                        return Err(fail(Some(status.as_u16()), problem));
+                    }
+                    if let Some(wait) = retry_after(&headers, SystemTime::now()) {
+                        if wait > self.deadline.remaining() {
+                            return Err(fail(
+                                Some(status.as_u16()),
+                                format!(
+                                    "{problem}; it asked to retry after {} s (Retry-After), beyond \
+                                     the --timeout deadline of {} s",
+                                    wait.as_secs(),
+                                    self.deadline.total().as_secs()
+                                ),
+                            ));
+                        }
+                        delay = wait;
+                    }
+                    last = (problem, Some(status.as_u16()));
+                }
+                Err(err) => {
+                    let failure = classify(&err);
+                    self.reporter.step(format_args!(
+                        "{method_name} {url} failed after {took} ms (attempt {attempts}): {failure}"
+                    ));
+                    if !failure.is_retryable() {
+                        return Err(fail(None, failure.to_string()));
+                    }
+                    let text = match failure {
+                        crate::transport::Failure::Timeout => {
+                            format!("no answer within {:.1} s", started.elapsed().as_secs_f64())
+                        }
+                        other => other.to_string(),
+                    };
+                    last = (text, None);
+                }
+            }
+            if delay + MIN_ATTEMPT > self.deadline.remaining() {
+                break;
+            }
+            std::thread::sleep(delay);
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+        Err(fail(
+            last.1,
+            format!(
+                "{}; gave up after {attempts} attempt{} in {:.1} s (--timeout {} s)",
+                last.0,
+                if attempts == 1 { "" } else { "s" },
+                self.deadline.elapsed().as_secs_f64(),
+                self.deadline.total().as_secs()
+            ),
+        ))
+    }
+
+    fn describe_status(
+        &self,
+        method: &str,
+        status: StatusCode,
+        excerpt: &str,
+        headers: &HeaderMap,
+    ) -> String {
+        let said = if excerpt.is_empty() {
+            String::new()
+        } else {
+            format!(" \"{excerpt}\"")
+        };
+        let user = &self.username;
+        let permission = if method == "POST" { "add" } else { "delete" };
+        let clock = match clock_skew(headers, SystemTime::now()) {
+            Some(skew) if skew.abs() > SKEW_WORTH_REPORTING => format!(
+                ", or this machine's clock is off: it is {} s {} the site's (from the site's Date \
+                 header) and the site accepts about 20 s: fix the clock (NTP)",
+                skew.abs(),
+                if skew > 0 { "ahead of" } else { "behind" }
+            ),
+            _ => ", or this machine's clock is off by more than 20 s".to_string(),
+        };
+        match status {
+            StatusCode::UNAUTHORIZED => format!(
+                "the site answered 401 Unauthorized{said}: it accepted no valid JWT. The public key \
+                 is probably not registered for user '{user}' (print it with 'auth-hook public-key \
+                 --key-file KEY', then on the site run 'python manage.py certbot_client {user} \
+                 --public-key-file FILE'), or --username is wrong{clock}"
+            ),
+            StatusCode::FORBIDDEN => format!(
+                "the site answered 403 Forbidden{said}: user '{user}' lacks the permission to \
+                 {permission} challenges, or the domain is not in the site's \
+                 ACME_CHALLENGE_ALLOWED_DOMAINS, or the key is not registered for '{user}'{clock}"
+            ),
+            StatusCode::NOT_FOUND => format!(
+                "the site answered 404 Not Found{said}: the challenge API is not mounted at \
+                 {}: check --server, and that the site's urls.py includes the certbot-django app \
+                 under .well-known/",
+                self.challenges_url()
+            ),
+            StatusCode::BAD_REQUEST => {
+                format!("the site refused the request: 400 Bad Request{said}")
+            }
+            s if s.is_server_error() => {
+                format!("the site answered {s}{said}: see the site's error log")
+            }
+            s => format!("the site answered {s}{said}"),
+        }
+    }
+}
+
+fn describe_redirect(status: StatusCode, headers: &HeaderMap) -> String {
+    let location = headers
+        .get(LOCATION)
+        .map(|v| crate::transport::one_line(&String::from_utf8_lossy(v.as_bytes()), 200))
+        .unwrap_or_else(|| "(no Location header)".to_string());
+    format!(
+        "the site answered {status} redirecting to {location}. Redirects are never followed (a \
+         followed redirect turns the POST into a GET that can look like success): set --server to \
+         the URL the site wants, for example https:// instead of http://, or the other www form"
+    )
+}
+
+/// `base` plus up to half again, at random, so several certbot runs do not retry in lockstep.
+fn jittered(base: Duration) -> Duration {
+    base.mul_f64(1.0 + jitter() * 0.5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_jitter_stays_within_half_again() {
+        for _ in 0..50 {
+            let d = jittered(Duration::from_secs(2));
+            assert!(
+                d >= Duration::from_secs(2) && d < Duration::from_secs(3),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn redirect_messages_name_the_location_safely() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            LOCATION,
+            HeaderValue::from_static("https://example.com/.well-known/challenges/"),
+        );
+        let text = describe_redirect(StatusCode::MOVED_PERMANENTLY, &headers);
+        assert!(
+            text.contains(
+                "301 Moved Permanently redirecting to https://example.com/.well-known/challenges/"
+            ),
+            "{text}"
+        );
+        assert!(
+            describe_redirect(StatusCode::FOUND, &HeaderMap::new())
+                .contains("(no Location header)")
+        );
+    }
+}

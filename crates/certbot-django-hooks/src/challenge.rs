@@ -1,0 +1,445 @@
+//! The certbot environment turned into a validated [`Challenge`].
+//!
+//! certbot hands the hooks everything through `CERTBOT_*` variables. They end up in URLs, file
+//! names and HTTP bodies, so they are checked strictly here, before any key is read or any byte is
+//! sent. Everything in this module is a pure function of a variable lookup, so it can be unit
+//! tested and fuzzed without touching the process environment.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
+
+/// Longest token accepted. RFC 8555 tokens are 43 characters; certbot passes them through.
+pub const MAX_TOKEN_LEN: usize = 128;
+/// Length of an unpadded base64url SHA-256 JWK thumbprint, the second half of a key
+/// authorization (RFC 8555 §8.1).
+const THUMBPRINT_LEN: usize = 43;
+/// Longest hostname in presentation format (RFC 1035 §2.3.4, without the trailing dot).
+const MAX_HOSTNAME_LEN: usize = 253;
+/// Longest value echoed back in an error message.
+const MAX_ECHO: usize = 64;
+
+/// The identifier being validated: a hostname or an IP address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identifier {
+    /// A DNS name made of letter-digit-hyphen labels, lowercased.
+    Dns(String),
+    /// An IP address identifier (RFC 8738).
+    Ip(IpAddr),
+}
+
+impl Identifier {
+    /// Parses and validates an identifier as certbot passes it.
+    ///
+    /// IPv6 addresses may come bare or bracketed. Hostnames must be LDH labels of 1 to 63
+    /// characters, not starting or ending with a hyphen, at most 253 characters in all.
+    pub fn parse(value: &str) -> Result<Self, ChallengeError> {
+        let invalid = |reason: &'static str| ChallengeError::InvalidIdentifier {
+            value: echo(value),
+            reason,
+        };
+        if value.is_empty() {
+            return Err(invalid("it is empty"));
+        }
+        let unbracketed = value.strip_prefix('[').and_then(|v| v.strip_suffix(']'));
+        if let Some(inner) = unbracketed {
+            return inner
+                .parse::<Ipv6Addr>()
+                .map(|ip| Identifier::Ip(IpAddr::V6(ip)))
+                .map_err(|_| invalid("brackets must enclose an IPv6 address"));
+        }
+        if let Ok(ip) = value.parse::<IpAddr>() {
+            return Ok(Identifier::Ip(ip));
+        }
+        if value.starts_with("*.") {
+            return Err(invalid(
+                "wildcard names need the DNS-01 challenge, which these hooks do not support",
+            ));
+        }
+        if value.len() > MAX_HOSTNAME_LEN {
+            return Err(invalid("a hostname has at most 253 characters"));
+        }
+        for label in value.split('.') {
+            if label.is_empty() {
+                return Err(invalid(
+                    "it has an empty label (two dots in a row, or a leading or trailing dot)",
+                ));
+            }
+            if label.len() > 63 {
+                return Err(invalid("a label has more than 63 characters"));
+            }
+            if !label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                return Err(invalid(
+                    "a hostname may only contain letters, digits, hyphens and dots",
+                ));
+            }
+            if label.starts_with('-') || label.ends_with('-') {
+                return Err(invalid("a label starts or ends with a hyphen"));
+            }
+        }
+        Ok(Identifier::Dns(value.to_ascii_lowercase()))
+    }
+
+    /// The identifier as it goes into a URL authority: IPv6 addresses bracketed.
+    pub fn url_host(&self) -> String {
+        match self {
+            Identifier::Dns(name) => name.clone(),
+            Identifier::Ip(IpAddr::V4(ip)) => ip.to_string(),
+            Identifier::Ip(IpAddr::V6(ip)) => format!("[{ip}]"),
+        }
+    }
+}
+
+impl fmt::Display for Identifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Identifier::Dns(name) => f.write_str(name),
+            Identifier::Ip(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+/// One HTTP-01 challenge, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// The name or address being validated (`CERTBOT_IDENTIFIER`, else `CERTBOT_DOMAIN`).
+    pub identifier: Identifier,
+    /// The token: `[A-Za-z0-9_-]{1,128}`.
+    pub token: String,
+    /// The key authorization to serve: `<token>.<thumbprint>`.
+    pub validation: String,
+    /// `CERTBOT_REMAINING_CHALLENGES`, kept for logging.
+    pub remaining_challenges: Option<u32>,
+    /// `CERTBOT_ALL_DOMAINS`, kept for logging (already stripped of control characters).
+    pub all_domains: Option<String>,
+}
+
+/// What is wrong with the certbot environment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChallengeError {
+    /// `CERTBOT_TOKEN` is unset: certbot asked for a DNS-01 challenge.
+    #[error(
+        "CERTBOT_TOKEN is not set: certbot is running a challenge other than HTTP-01 (DNS-01, as \
+         for a wildcard name?). These hooks support only HTTP-01: pass --preferred-challenges http \
+         to certbot"
+    )]
+    MissingToken,
+    /// A required variable is unset. The hooks are meant to be run by certbot.
+    #[error(
+        "{0} is not set: run this hook from certbot (certbot certonly --manual \
+         --manual-auth-hook auth-hook --manual-cleanup-hook cleanup-hook)"
+    )]
+    Missing(&'static str),
+    /// A variable is not valid UTF-8.
+    #[error("{0} is not valid UTF-8")]
+    NotUtf8(&'static str),
+    /// The token has characters or a length outside `[A-Za-z0-9_-]{1,128}`.
+    #[error("CERTBOT_TOKEN {value} is invalid: {reason}")]
+    InvalidToken {
+        /// The value, escaped and shortened.
+        value: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The validation is not `<token>.<base64url thumbprint>`.
+    #[error("CERTBOT_VALIDATION {value} is invalid: {reason}")]
+    InvalidValidation {
+        /// The value, escaped and shortened.
+        value: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The identifier is neither an LDH hostname nor an IP address.
+    #[error("the identifier {value} (CERTBOT_IDENTIFIER or CERTBOT_DOMAIN) is invalid: {reason}")]
+    InvalidIdentifier {
+        /// The value, escaped and shortened.
+        value: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+/// Checks a token against `[A-Za-z0-9_-]{1,128}`.
+pub fn validate_token(token: &str) -> Result<(), ChallengeError> {
+    let invalid = |reason| ChallengeError::InvalidToken {
+        value: echo(token),
+        reason,
+    };
+    if token.is_empty() {
+        return Err(invalid("it is empty"));
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(invalid("it is longer than 128 characters"));
+    }
+    if !token.bytes().all(is_base64url_byte) {
+        return Err(invalid(
+            "it may only contain letters, digits, '-' and '_' (base64url)",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that a validation is `<token>.<43 base64url characters>`.
+pub fn validate_validation(token: &str, validation: &str) -> Result<(), ChallengeError> {
+    let invalid = |reason| ChallengeError::InvalidValidation {
+        value: echo(validation),
+        reason,
+    };
+    let Some((prefix, thumbprint)) = validation.split_once('.') else {
+        return Err(invalid("it must be <token>.<thumbprint>, and has no '.'"));
+    };
+    if prefix != token {
+        return Err(invalid("the part before the '.' is not CERTBOT_TOKEN"));
+    }
+    if thumbprint.len() != THUMBPRINT_LEN || !thumbprint.bytes().all(is_base64url_byte) {
+        return Err(invalid(
+            "the part after the '.' must be 43 base64url characters (a SHA-256 thumbprint)",
+        ));
+    }
+    Ok(())
+}
+
+impl Challenge {
+    /// Reads and validates the challenge from a `CERTBOT_*` variable lookup.
+    ///
+    /// In the hooks the lookup is `std::env::var_os`; tests and fuzzers pass a map.
+    pub fn from_env<F>(lookup: F) -> Result<Self, ChallengeError>
+    where
+        F: Fn(&str) -> Option<OsString>,
+    {
+        let get = |name: &'static str| -> Result<Option<String>, ChallengeError> {
+            match lookup(name) {
+                None => Ok(None),
+                Some(v) => v
+                    .into_string()
+                    .map(Some)
+                    .map_err(|_| ChallengeError::NotUtf8(name)),
+            }
+        };
+        let identifier = match get("CERTBOT_IDENTIFIER")? {
+            Some(v) if !v.is_empty() => v,
+            _ => get("CERTBOT_DOMAIN")?.ok_or(ChallengeError::Missing("CERTBOT_DOMAIN"))?,
+        };
+        let identifier = Identifier::parse(&identifier)?;
+        let token = get("CERTBOT_TOKEN")?.ok_or(ChallengeError::MissingToken)?;
+        validate_token(&token)?;
+        let validation =
+            get("CERTBOT_VALIDATION")?.ok_or(ChallengeError::Missing("CERTBOT_VALIDATION"))?;
+        validate_validation(&token, &validation)?;
+        // Logging-only values: never fatal, never echoed raw.
+        let remaining_challenges = get("CERTBOT_REMAINING_CHALLENGES")
+            .ok()
+            .flatten()
+            .and_then(|v| v.trim().parse().ok());
+        let all_domains = get("CERTBOT_ALL_DOMAINS")
+            .ok()
+            .flatten()
+            .map(|v| strip_control(&v, 1024));
+        Ok(Challenge {
+            identifier,
+            token,
+            validation,
+            remaining_challenges,
+            all_domains,
+        })
+    }
+}
+
+fn is_base64url_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// Quotes a hostile value for an error message: escaped, and shortened to 64 characters.
+pub(crate) fn echo(value: &str) -> String {
+    let mut shown: String = value.chars().take(MAX_ECHO).collect();
+    let more = value.chars().count() - shown.chars().count();
+    shown = format!("\"{}\"", shown.escape_debug());
+    if more > 0 {
+        shown.push_str(&format!(" (and {more} more characters)"));
+    }
+    shown
+}
+
+/// Removes control characters (keeping nothing that could forge a log line or move the cursor)
+/// and truncates to `max` characters.
+pub fn strip_control(text: &str, max: usize) -> String {
+    text.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const TOKEN: &str = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA";
+    const THUMB: &str = "nP1qzpXGymHBrUEepNY9HCsQk7K8KhOypzEt62jcerQ";
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+        let map: HashMap<String, OsString> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    fn good() -> Vec<(&'static str, String)> {
+        vec![
+            ("CERTBOT_DOMAIN", "Example.COM".into()),
+            ("CERTBOT_TOKEN", TOKEN.into()),
+            ("CERTBOT_VALIDATION", format!("{TOKEN}.{THUMB}")),
+        ]
+    }
+
+    fn parse_with(overrides: &[(&'static str, Option<&str>)]) -> Result<Challenge, ChallengeError> {
+        let mut vars = good();
+        for (k, v) in overrides {
+            vars.retain(|(name, _)| name != k);
+            if let Some(v) = v {
+                vars.push((k, v.to_string()));
+            }
+        }
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Challenge::from_env(env(&pairs))
+    }
+
+    #[test]
+    fn a_certbot_http01_environment_becomes_a_challenge() {
+        let c =
+            parse_with(&[("CERTBOT_ALL_DOMAINS", Some("example.com,www.example.com"))]).unwrap();
+        assert_eq!(c.identifier, Identifier::Dns("example.com".into()));
+        assert_eq!(c.token, TOKEN);
+        assert_eq!(c.validation, format!("{TOKEN}.{THUMB}"));
+        assert_eq!(
+            c.all_domains.as_deref(),
+            Some("example.com,www.example.com")
+        );
+    }
+
+    #[test]
+    fn certbot_identifier_wins_over_certbot_domain() {
+        let c = parse_with(&[("CERTBOT_IDENTIFIER", Some("192.0.2.7"))]).unwrap();
+        assert_eq!(c.identifier, Identifier::Ip("192.0.2.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn missing_token_says_only_http01_is_supported() {
+        let err = parse_with(&[("CERTBOT_TOKEN", None)]).unwrap_err();
+        assert_eq!(err, ChallengeError::MissingToken);
+        assert!(err.to_string().contains("--preferred-challenges http"));
+    }
+
+    #[test]
+    fn hostile_tokens_are_refused() {
+        for bad in ["../x", "a b", "x\ny", "", &"a".repeat(300), "a/b", "tok%2e"] {
+            let err = validate_token(bad).unwrap_err();
+            assert!(
+                matches!(err, ChallengeError::InvalidToken { .. }),
+                "{bad:?}"
+            );
+        }
+        validate_token(&"a".repeat(128)).unwrap();
+    }
+
+    #[test]
+    fn a_long_token_is_echoed_shortened_and_escaped() {
+        let msg = validate_token(&format!("x\n{}", "a".repeat(300)))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("\"x\\naaa"), "{msg}");
+        assert!(msg.contains("(and 238 more characters)"), "{msg}");
+        assert!(!msg.contains('\n'));
+    }
+
+    #[test]
+    fn hostile_domains_are_refused() {
+        for bad in [
+            "a.com/x?",
+            "u@evil.com",
+            "-a.com",
+            "a-.com",
+            "a.com\r\nHost: evil",
+            "a.com\n",
+            "a..com",
+            ".a.com",
+            "a.com.",
+            "*.a.com",
+            "a_b.com",
+            "",
+            "[1.2.3.4]",
+            "ex\u{e4}mple.com",
+        ] {
+            assert!(Identifier::parse(bad).is_err(), "{bad:?}");
+        }
+        let long = format!("{}.com", vec!["a".repeat(63); 4].join("."));
+        assert!(Identifier::parse(&long).is_err());
+        assert!(Identifier::parse(&"a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn ipv6_identifiers_are_bracketed_in_urls() {
+        let id = Identifier::parse("2001:db8::1").unwrap();
+        assert_eq!(id.url_host(), "[2001:db8::1]");
+        assert_eq!(Identifier::parse("[2001:db8::1]").unwrap(), id);
+        assert_eq!(
+            Identifier::parse("xn--bcher-kva.example")
+                .unwrap()
+                .url_host(),
+            "xn--bcher-kva.example"
+        );
+    }
+
+    #[test]
+    fn malformed_validations_are_refused() {
+        for bad in [
+            "".to_string(),
+            TOKEN.to_string(),
+            format!("{TOKEN}.{THUMB}\n"),
+            format!("{TOKEN}.{THUMB}x"),
+            format!("other.{THUMB}"),
+            format!("{TOKEN}.{}", &THUMB[..42]),
+            format!("{TOKEN}.{}=", &THUMB[..42]),
+            format!("{TOKEN}..{THUMB}"),
+        ] {
+            let err = parse_with(&[("CERTBOT_VALIDATION", Some(&bad))]).unwrap_err();
+            assert!(
+                matches!(err, ChallengeError::InvalidValidation { .. }),
+                "{bad:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_domain_and_validation_name_the_variable() {
+        let err = parse_with(&[("CERTBOT_DOMAIN", None)]).unwrap_err();
+        assert_eq!(err, ChallengeError::Missing("CERTBOT_DOMAIN"));
+        let err = parse_with(&[("CERTBOT_VALIDATION", None)]).unwrap_err();
+        assert_eq!(err, ChallengeError::Missing("CERTBOT_VALIDATION"));
+    }
+
+    #[test]
+    fn non_utf8_values_are_refused() {
+        use std::os::unix::ffi::OsStringExt;
+        let lookup = |k: &str| match k {
+            "CERTBOT_DOMAIN" => Some(OsString::from_vec(vec![0x61, 0xff])),
+            _ => None,
+        };
+        assert_eq!(
+            Challenge::from_env(lookup).unwrap_err(),
+            ChallengeError::NotUtf8("CERTBOT_DOMAIN")
+        );
+    }
+
+    #[test]
+    fn logging_only_values_never_fail_the_parse() {
+        let c = parse_with(&[
+            ("CERTBOT_REMAINING_CHALLENGES", Some("x")),
+            ("CERTBOT_ALL_DOMAINS", Some("a.com\u{1b}[2J,b.com")),
+        ])
+        .unwrap();
+        assert_eq!(c.remaining_challenges, None);
+        assert_eq!(c.all_domains.as_deref(), Some("a.com[2J,b.com"));
+    }
+}

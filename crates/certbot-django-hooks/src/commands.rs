@@ -1,0 +1,256 @@
+//! The hooks' command lines and what each command does, so that the binaries only parse
+//! arguments, call [`run_auth`] or [`run_cleanup`], and print the error.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::api::{ApiClient, DeleteOutcome};
+use crate::challenge::Challenge;
+use crate::config::{HookArgs, Settings};
+use crate::error::Error;
+use crate::key::{self, KeyType};
+use crate::output::Reporter;
+use crate::self_check::wait_until_served;
+use crate::transport::Deadline;
+
+const AUTH_ABOUT: &str = "certbot --manual-auth-hook: store the HTTP-01 challenge on a Django site \
+and wait until the site serves it.";
+const AUTH_LONG_ABOUT: &str =
+    "certbot --manual-auth-hook: store the HTTP-01 challenge on a Django \
+site and wait until the site serves it.
+
+certbot runs this once per domain with CERTBOT_DOMAIN (or CERTBOT_IDENTIFIER), CERTBOT_TOKEN and \
+CERTBOT_VALIDATION set. It POSTs the challenge to {server}/.well-known/challenges/, signed with \
+your private key (the site holds only the public key), then polls the URL the CA will fetch until \
+it answers with the validation. It prints one line on stdout on success and exits non-zero on any \
+failure, always within --timeout.
+
+Each setting comes from its option, else its environment variable (shown as [env: ...]), else the \
+--config file, else its default. certbot saves the hook command line for renewals but not the \
+environment: put settings in options or in a config file.
+
+  certbot certonly --manual --preferred-challenges http \\
+    --manual-auth-hook 'auth-hook --key-file /etc/certbot-django/key.pem' \\
+    --manual-cleanup-hook 'cleanup-hook --key-file /etc/certbot-django/key.pem' -d example.com";
+
+/// `auth-hook`: the certbot auth hook, plus key management.
+#[derive(Parser, Debug)]
+#[command(name = "auth-hook", version, about = AUTH_ABOUT, long_about = AUTH_LONG_ABOUT)]
+pub struct AuthCli {
+    /// Key management instead of the hook.
+    #[command(subcommand)]
+    pub command: Option<AuthCommand>,
+    /// The hook's options.
+    #[command(flatten)]
+    pub hook: HookArgs,
+}
+
+/// `auth-hook` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum AuthCommand {
+    /// Create a private key (mode 0600, never overwriting) and print its public key to register
+    /// on the site.
+    Keygen(KeygenArgs),
+    /// Print the public key of a private key file, to register on the site.
+    PublicKey(PublicKeyArgs),
+}
+
+/// `auth-hook keygen` options.
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Where to write the new private key. An existing file is never replaced.
+    #[arg(long, value_name = "PATH")]
+    pub key_file: PathBuf,
+    /// Ed25519 (the default) needs asymmetric-jwt-auth 1.0 or later on the site; RSA works with
+    /// older versions.
+    #[arg(long, value_enum, default_value_t = KeyType::Ed25519)]
+    pub key_type: KeyType,
+    /// RSA key size: 2048, 3072, 4096 or 8192.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub rsa_bits: u32,
+    /// The Django user the key will be registered to (used in the instructions printed).
+    #[arg(long, value_name = "NAME", default_value = crate::config::DEFAULT_USERNAME)]
+    pub username: String,
+}
+
+/// `auth-hook public-key` options.
+#[derive(Args, Debug)]
+pub struct PublicKeyArgs {
+    /// The private key file.
+    #[arg(long, value_name = "PATH", env = "CERTBOT_DJANGO_KEY_FILE")]
+    pub key_file: PathBuf,
+}
+
+const CLEANUP_ABOUT: &str = "certbot --manual-cleanup-hook: delete the HTTP-01 challenge from the \
+Django site.";
+const CLEANUP_LONG_ABOUT: &str =
+    "certbot --manual-cleanup-hook: delete the HTTP-01 challenge from \
+the Django site.
+
+certbot runs this once per domain after validation, with the same CERTBOT_* variables as the auth \
+hook. It DELETEs {server}/.well-known/challenges/<CERTBOT_TOKEN>/ and nothing else; a challenge \
+that is already gone (404) counts as done. It exits non-zero on failure, always within --timeout.
+
+Takes the same options as auth-hook, so both can share a command line or config file; the \
+self-check options are accepted and ignored. Each setting comes from its option, else its \
+environment variable (shown as [env: ...]), else the --config file, else its default.";
+
+/// `cleanup-hook`: the certbot cleanup hook.
+#[derive(Parser, Debug)]
+#[command(name = "cleanup-hook", version, about = CLEANUP_ABOUT, long_about = CLEANUP_LONG_ABOUT)]
+pub struct CleanupCli {
+    /// The hook's options.
+    #[command(flatten)]
+    pub hook: HookArgs,
+}
+
+/// Runs `auth-hook`: the hook, or a key subcommand. `env` looks up `CERTBOT_*` variables
+/// (`std::env::var_os` in the binary). The result line goes to `stdout`.
+pub fn run_auth(
+    cli: AuthCli,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    stdout: &mut dyn Write,
+    stderr: Box<dyn Write>,
+) -> Result<(), Error> {
+    match cli.command {
+        Some(AuthCommand::Keygen(args)) => run_keygen(&args, stdout, stderr),
+        Some(AuthCommand::PublicKey(args)) => {
+            let signer = key::load_key_file(&args.key_file)?;
+            stdout
+                .write_all(signer.public_key_pem().as_bytes())
+                .map_err(Error::Output)
+        }
+        None => {
+            let settings = Settings::load(&cli.hook)?;
+            let reporter = Reporter::new("auth-hook", settings.verbosity, stderr);
+            let line = authenticate(&settings, env, &reporter)?;
+            writeln!(stdout, "{line}").map_err(Error::Output)
+        }
+    }
+}
+
+/// The auth hook proper: validate, push, self-check. Returns the result line.
+pub fn authenticate(
+    settings: &Settings,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    reporter: &Reporter,
+) -> Result<String, Error> {
+    let deadline = Deadline::new(settings.timeout);
+    let challenge = Challenge::from_env(env)?;
+    reporter.step(format_args!(
+        "challenge {} for {} ({} more to go; certificate for {})",
+        challenge.token,
+        challenge.identifier,
+        challenge
+            .remaining_challenges
+            .map_or_else(|| "?".to_string(), |n| n.to_string()),
+        challenge.all_domains.as_deref().unwrap_or("?"),
+    ));
+    let self_check_url = settings.self_check_url(&challenge)?;
+    let key_path = settings.key_path(&challenge.identifier)?;
+    let signer = key::load_key_file(&key_path)?;
+    reporter.step(format_args!(
+        "loaded {:?} key {} (kid {})",
+        signer.key_type(),
+        key_path.display(),
+        signer.kid()
+    ));
+    let api = ApiClient::new(settings, &challenge.identifier, &signer, deadline, reporter)?;
+    let status = api.push(&challenge)?;
+    reporter.step(format_args!("challenge stored ({status})"));
+    let stored = format!(
+        "challenge {} for {} stored at {}",
+        challenge.token,
+        challenge.identifier,
+        api.base_url()
+    );
+    if !settings.self_check {
+        reporter.step("self-check skipped (--no-self-check)");
+        return Ok(format!("{stored} (self-check skipped)"));
+    }
+    let served = wait_until_served(
+        &self_check_url,
+        &challenge.validation,
+        &settings.resolve,
+        deadline,
+        reporter,
+    )?;
+    reporter.step(format_args!(
+        "done: served after {} self-check attempt(s), {:.3} s",
+        served.attempts,
+        served.elapsed.as_secs_f64()
+    ));
+    Ok(format!("{stored} and served"))
+}
+
+/// Runs `cleanup-hook`.
+pub fn run_cleanup(
+    cli: CleanupCli,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    stderr: Box<dyn Write>,
+) -> Result<DeleteOutcome, Error> {
+    let settings = Settings::load(&cli.hook)?;
+    let reporter = Reporter::new("cleanup-hook", settings.verbosity, stderr);
+    cleanup(&settings, env, &reporter)
+}
+
+/// The cleanup hook proper: validate, delete this token's challenge.
+pub fn cleanup(
+    settings: &Settings,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    reporter: &Reporter,
+) -> Result<DeleteOutcome, Error> {
+    let deadline = Deadline::new(settings.timeout);
+    let challenge = Challenge::from_env(env)?;
+    let key_path = settings.key_path(&challenge.identifier)?;
+    let signer = key::load_key_file(&key_path)?;
+    let api = ApiClient::new(settings, &challenge.identifier, &signer, deadline, reporter)?;
+    let outcome = api.delete(&challenge.token)?;
+    reporter.step(match outcome {
+        DeleteOutcome::Deleted => format!("done: challenge {} deleted", challenge.token),
+        DeleteOutcome::AlreadyGone => {
+            format!("done: challenge {} was already gone (404)", challenge.token)
+        }
+    });
+    Ok(outcome)
+}
+
+fn run_keygen(
+    args: &KeygenArgs,
+    stdout: &mut dyn Write,
+    mut stderr: Box<dyn Write>,
+) -> Result<(), Error> {
+    // Check the path before spending seconds on an RSA key.
+    if args.key_file.exists() {
+        return Err(Error::KeyWrite {
+            path: args.key_file.clone(),
+            problem: "it already exists, and keygen never overwrites a key: choose another path, \
+                      or remove the old key if it is no longer registered anywhere"
+                .into(),
+        });
+    }
+    let generated = key::generate_key(args.key_type, args.rsa_bits)?;
+    key::write_new_key_file(&args.key_file, &generated.private_pem)?;
+    stdout
+        .write_all(generated.signer.public_key_pem().as_bytes())
+        .map_err(Error::Output)?;
+    let path = args.key_file.display();
+    let user = &args.username;
+    let kind = match args.key_type {
+        KeyType::Ed25519 => "Ed25519",
+        KeyType::Rsa => "RSA",
+    };
+    let _ = write!(
+        stderr,
+        "auth-hook: wrote a new {kind} private key to {path} (mode 0600). Keep it there and secret.\n\
+         Register the public key above (printed on stdout) for the Django user '{user}' on the site, either:\n\
+         \x20 - save it to a file, e.g. 'auth-hook public-key --key-file {path} > {user}.pub', and on the site run:\n\
+         \x20     python manage.py certbot_client {user} --public-key-file {user}.pub\n\
+         \x20 - or paste it into the Django admin at https://<site>/admin/asymmetric_jwt_auth/publickey/add/ for user '{user}'.\n\
+         Then pass --key-file {path} to both hooks.\n"
+    );
+    Ok(())
+}

@@ -1,0 +1,643 @@
+//! Configuration: options, environment fallbacks and a TOML file merged into one validated
+//! [`Settings`], built before anything else happens.
+//!
+//! certbot saves the hook command lines in its renewal config but not the environment, so
+//! everything must be expressible as arguments or as a config file those arguments name.
+//! Precedence per setting: option, then its `CERTBOT_DJANGO_*` variable (clap handles these two),
+//! then the config file, then the default.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::challenge::{Challenge, Identifier};
+use crate::error::Error;
+use crate::transport::ResolveRule;
+
+/// Default `--server`: the site being certified serves the API itself.
+pub const DEFAULT_SERVER: &str = "https://{domain}";
+/// Default `--username`: the user name the certbot-django plugin's docs set up.
+pub const DEFAULT_USERNAME: &str = "certbot";
+/// Default `--timeout` in seconds.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
+/// Longest `--timeout` accepted: an hour is already far beyond any sane run.
+pub const MAX_TIMEOUT_SECS: u64 = 3600;
+/// Default `--self-check-url`: the URL the CA fetches (RFC 8555 §8.3).
+pub const DEFAULT_SELF_CHECK_URL: &str = "http://{domain}/.well-known/acme-challenge/{token}";
+/// File name prefix of the older certbot-django plugin's keys in `--key-directory`.
+pub const LEGACY_KEY_PREFIX: &str = "certbot_django_id_rsa_";
+
+/// Options shared by both hooks.
+#[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct HookArgs {
+    /// Base URL of the Django site that runs the challenge API. "{domain}" is replaced by the
+    /// domain being validated. Config key: server. [default: https://{domain}]
+    #[arg(long, value_name = "URL", env = "CERTBOT_DJANGO_SERVER")]
+    pub server: Option<String>,
+
+    /// Django user the key is registered to. Config key: username. [default: certbot]
+    #[arg(long, value_name = "NAME", env = "CERTBOT_DJANGO_USERNAME")]
+    pub username: Option<String>,
+
+    /// Private key (PEM: PKCS#8 Ed25519 or RSA, or PKCS#1 RSA) that signs the requests. Must not
+    /// be accessible by group or others. Config key: key_file.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "CERTBOT_DJANGO_KEY_FILE",
+        conflicts_with = "key_directory"
+    )]
+    pub key_file: Option<PathBuf>,
+
+    /// Directory of per-domain keys in the older certbot-django plugin's layout:
+    /// DIR/certbot_django_id_rsa_<domain without dots>. Config key: key_directory.
+    #[arg(long, value_name = "DIR", env = "CERTBOT_DJANGO_KEY_DIRECTORY")]
+    pub key_directory: Option<PathBuf>,
+
+    /// TOML file with any of these settings, keys in snake_case (server, username, key_file,
+    /// key_directory, ca_bundle, timeout, self_check, self_check_url, resolve = [..]). Relative
+    /// paths in it are relative to the file. Options and environment variables override it.
+    #[arg(long, value_name = "FILE", env = "CERTBOT_DJANGO_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Extra CA certificates (PEM) to trust for the site's https certificate, on top of the
+    /// system's. Config key: ca_bundle.
+    #[arg(long, value_name = "PEM")]
+    pub ca_bundle: Option<PathBuf>,
+
+    /// Deadline for the whole hook run, retries and self-check included (1 to 3600). Config key:
+    /// timeout. [default: 60]
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+
+    /// auth-hook: URL polled after the push until it serves the validation, as the CA will
+    /// fetch it. "{domain}" and "{token}" are replaced. Redirects are followed (at most 10) only
+    /// to ports 80 and 443 and this URL's own port. Config key: self_check_url.
+    /// [default: http://{domain}/.well-known/acme-challenge/{token}]
+    #[arg(long, value_name = "TEMPLATE")]
+    pub self_check_url: Option<String>,
+
+    /// Connect to ADDR instead of what DNS says for HOST, for the API requests and the
+    /// self-check (curl style; HOST may be "*" for every host; several ADDRs separated by ",";
+    /// curl's HOST:PORT:ADDR is accepted and applies to every port). Repeatable. Config key:
+    /// resolve = ["HOST:ADDR", ...].
+    #[arg(long = "resolve", value_name = "HOST:ADDR")]
+    pub resolve: Vec<String>,
+
+    /// auth-hook: skip the self-check and trust the API's answer. Config key: self_check = false.
+    #[arg(long)]
+    pub no_self_check: bool,
+
+    /// Print one line per step, with timings, on stderr.
+    #[arg(short, long, conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// Print no warnings; errors are still printed.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// The config file's keys: the options' names in snake_case. Unknown keys are errors, so a typo
+/// does not silently fall back to a default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `--server`
+    pub server: Option<String>,
+    /// `--username`
+    pub username: Option<String>,
+    /// `--key-file`
+    pub key_file: Option<PathBuf>,
+    /// `--key-directory`
+    pub key_directory: Option<PathBuf>,
+    /// `--ca-bundle`
+    pub ca_bundle: Option<PathBuf>,
+    /// `--timeout`
+    pub timeout: Option<u64>,
+    /// `--no-self-check` is `self_check = false`
+    pub self_check: Option<bool>,
+    /// `--self-check-url`
+    pub self_check_url: Option<String>,
+    /// `--resolve`, as a list
+    pub resolve: Option<Vec<String>>,
+}
+
+impl FileConfig {
+    /// Parses config file text. Pure, for tests and fuzzing.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))
+    }
+}
+
+/// Where the private key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `--key-file`.
+    File(PathBuf),
+    /// `--key-directory`, the older plugin's per-domain layout.
+    Directory(PathBuf),
+}
+
+/// How chatty the hooks are on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verbosity {
+    /// `-q`: errors only.
+    Quiet,
+    /// Warnings and errors.
+    Normal,
+    /// `-v`: one line per step.
+    Verbose,
+}
+
+/// Validated settings for one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Base URL template, `{domain}` unreplaced, no trailing slash.
+    pub server: String,
+    /// Django user name.
+    pub username: String,
+    /// Key file or legacy key directory.
+    pub key: Option<KeySource>,
+    /// Extra trusted CAs.
+    pub ca_bundle: Option<PathBuf>,
+    /// Deadline for the run.
+    pub timeout: Duration,
+    /// Whether the auth hook self-checks.
+    pub self_check: bool,
+    /// Self-check URL template.
+    pub self_check_url: String,
+    /// `--resolve` overrides.
+    pub resolve: Vec<ResolveRule>,
+    /// stderr verbosity.
+    pub verbosity: Verbosity,
+    /// The config file used, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+/// One value and where it came from, for error messages.
+struct Sourced<T> {
+    value: T,
+    origin: String,
+}
+
+impl Settings {
+    /// Reads the config file the arguments name (if any) and builds the settings.
+    pub fn load(args: &HookArgs) -> Result<Self, Error> {
+        let file = match &args.config {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| Error::ConfigFile {
+                    path: path.clone(),
+                    problem: format!("cannot read it: {e}"),
+                })?;
+                let config = FileConfig::parse(&text).map_err(|problem| Error::ConfigFile {
+                    path: path.clone(),
+                    problem,
+                })?;
+                Some((path.clone(), config))
+            }
+        };
+        Self::from_parts(args, file)
+    }
+
+    /// Merges parsed arguments and a parsed config file, and validates the result. Pure.
+    pub fn from_parts(args: &HookArgs, file: Option<(PathBuf, FileConfig)>) -> Result<Self, Error> {
+        let (config_path, config) = match file {
+            Some((path, config)) => (Some(path), config),
+            None => (None, FileConfig::default()),
+        };
+        let file_origin = |key: &str| match &config_path {
+            Some(path) => format!("config file {}, key '{key}'", path.display()),
+            None => format!("config key '{key}'"),
+        };
+        // Relative paths in the file are relative to the file, so the file can move with its keys.
+        let base = config_path
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let file_path = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        fn pick<T>(
+            flag: Option<T>,
+            flag_name: &str,
+            file: Option<T>,
+            file_origin: String,
+        ) -> Option<Sourced<T>> {
+            match (flag, file) {
+                (Some(value), _) => Some(Sourced {
+                    value,
+                    origin: flag_name.to_string(),
+                }),
+                (None, Some(value)) => Some(Sourced {
+                    value,
+                    origin: file_origin,
+                }),
+                (None, None) => None,
+            }
+        }
+
+        let server = pick(
+            args.server.clone(),
+            "--server (or CERTBOT_DJANGO_SERVER)",
+            config.server.clone(),
+            file_origin("server"),
+        )
+        .unwrap_or(Sourced {
+            value: DEFAULT_SERVER.to_string(),
+            origin: "default --server".into(),
+        });
+        let server_value = validate_url_template(&server.value, &["domain"])
+            .map_err(|problem| Error::config(&server.origin, problem))?;
+
+        let username = pick(
+            args.username.clone(),
+            "--username (or CERTBOT_DJANGO_USERNAME)",
+            config.username.clone(),
+            file_origin("username"),
+        )
+        .unwrap_or(Sourced {
+            value: DEFAULT_USERNAME.to_string(),
+            origin: "default --username".into(),
+        });
+        validate_username(&username.value)
+            .map_err(|problem| Error::config(&username.origin, problem))?;
+
+        // The key is one setting with two forms: the highest layer that names either wins.
+        let key = if args.key_file.is_some() || args.key_directory.is_some() {
+            match (&args.key_file, &args.key_directory) {
+                (Some(f), _) => Some(KeySource::File(f.clone())),
+                (None, Some(d)) => Some(KeySource::Directory(d.clone())),
+                (None, None) => None,
+            }
+        } else {
+            match (config.key_file.clone(), config.key_directory.clone()) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::config(
+                        file_origin("key_file"),
+                        "key_file and key_directory are both set: keep one",
+                    ));
+                }
+                (Some(f), None) => Some(KeySource::File(file_path(f))),
+                (None, Some(d)) => Some(KeySource::Directory(file_path(d))),
+                (None, None) => None,
+            }
+        };
+
+        let ca_bundle = match (&args.ca_bundle, config.ca_bundle.clone()) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(p)) => Some(file_path(p)),
+            (None, None) => None,
+        };
+
+        let timeout = pick(
+            args.timeout,
+            "--timeout",
+            config.timeout,
+            file_origin("timeout"),
+        )
+        .unwrap_or(Sourced {
+            value: DEFAULT_TIMEOUT_SECS,
+            origin: "default --timeout".into(),
+        });
+        if !(1..=MAX_TIMEOUT_SECS).contains(&timeout.value) {
+            return Err(Error::config(
+                &timeout.origin,
+                format!(
+                    "{} seconds is out of range: use 1 to {MAX_TIMEOUT_SECS}",
+                    timeout.value
+                ),
+            ));
+        }
+
+        let self_check = !args.no_self_check && config.self_check.unwrap_or(true);
+
+        let self_check_url = pick(
+            args.self_check_url.clone(),
+            "--self-check-url",
+            config.self_check_url.clone(),
+            file_origin("self_check_url"),
+        )
+        .unwrap_or(Sourced {
+            value: DEFAULT_SELF_CHECK_URL.to_string(),
+            origin: "default --self-check-url".into(),
+        });
+        let self_check_url_value =
+            validate_url_template(&self_check_url.value, &["domain", "token"])
+                .map_err(|problem| Error::config(&self_check_url.origin, problem))?;
+
+        let resolve_values = if args.resolve.is_empty() {
+            config.resolve.clone().map(|v| Sourced {
+                value: v,
+                origin: file_origin("resolve"),
+            })
+        } else {
+            Some(Sourced {
+                value: args.resolve.clone(),
+                origin: "--resolve".into(),
+            })
+        };
+        let resolve = match resolve_values {
+            None => Vec::new(),
+            Some(s) => s
+                .value
+                .iter()
+                .map(|v| ResolveRule::parse(v).map_err(|problem| Error::config(&s.origin, problem)))
+                .collect::<Result<_, _>>()?,
+        };
+
+        let verbosity = match (args.verbose, args.quiet) {
+            (true, _) => Verbosity::Verbose,
+            (false, true) => Verbosity::Quiet,
+            _ => Verbosity::Normal,
+        };
+
+        Ok(Settings {
+            server: server_value,
+            username: username.value,
+            key,
+            ca_bundle,
+            timeout: Duration::from_secs(timeout.value),
+            self_check,
+            self_check_url: self_check_url_value,
+            resolve,
+            verbosity,
+            config_file: config_path,
+        })
+    }
+
+    /// The site's base URL for this identifier, without a trailing slash.
+    pub fn server_url(&self, identifier: &Identifier) -> Result<reqwest::Url, Error> {
+        let text = self.server.replace("{domain}", &identifier.url_host());
+        parse_http_url(&text).map_err(|problem| Error::config("--server", problem))
+    }
+
+    /// The URL the self-check polls for this challenge.
+    pub fn self_check_url(&self, challenge: &Challenge) -> Result<reqwest::Url, Error> {
+        let text = self
+            .self_check_url
+            .replace("{domain}", &challenge.identifier.url_host())
+            .replace("{token}", &challenge.token);
+        parse_http_url(&text).map_err(|problem| Error::config("--self-check-url", problem))
+    }
+
+    /// The key file for this identifier: `--key-file`, or the legacy per-domain name in
+    /// `--key-directory`.
+    pub fn key_path(&self, identifier: &Identifier) -> Result<PathBuf, Error> {
+        match &self.key {
+            Some(KeySource::File(path)) => Ok(path.clone()),
+            Some(KeySource::Directory(dir)) => {
+                let name = identifier.to_string().replace('.', "");
+                Ok(dir.join(format!("{LEGACY_KEY_PREFIX}{name}")))
+            }
+            None => Err(Error::config(
+                "--key-file",
+                "no private key configured: pass --key-file PATH (or --key-directory DIR, or \
+                 key_file in --config FILE); create a key with 'auth-hook keygen --key-file PATH'",
+            )),
+        }
+    }
+}
+
+fn validate_username(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("the user name is empty".into());
+    }
+    // Django's default user model allows 150 characters of letters, digits and @.+-_.
+    if name.chars().count() > 150 || name.chars().any(char::is_control) {
+        return Err(
+            "a Django user name has at most 150 characters and no control characters".into(),
+        );
+    }
+    Ok(())
+}
+
+/// Checks a URL template: only the given placeholders, and a valid http(s) URL once they are
+/// filled with sample values. Returns it without a trailing slash.
+fn validate_url_template(template: &str, placeholders: &[&str]) -> Result<String, String> {
+    let mut sample = template.to_string();
+    for name in placeholders {
+        sample = sample.replace(
+            &format!("{{{name}}}"),
+            if *name == "token" {
+                "tok"
+            } else {
+                "example.com"
+            },
+        );
+    }
+    if sample.contains('{') || sample.contains('}') {
+        let allowed: Vec<String> = placeholders.iter().map(|p| format!("{{{p}}}")).collect();
+        return Err(format!(
+            "{} has an unknown placeholder: only {} are replaced",
+            crate::challenge::echo(template),
+            allowed.join(" and ")
+        ));
+    }
+    parse_http_url(&sample)
+        .map_err(|problem| format!("{}: {problem}", crate::challenge::echo(template)))?;
+    Ok(template.trim_end_matches('/').to_string())
+}
+
+fn parse_http_url(text: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(text).map_err(|e| format!("not a valid URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("the URL must start with http:// or https://".into());
+    }
+    if url.host().is_none() {
+        return Err("the URL has no host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "the URL must not contain a user name or password: the hooks authenticate with the key"
+                .into(),
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("the URL must not have a query string or fragment".into());
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &HookArgs, file: &str) -> Result<Settings, Error> {
+        let config = FileConfig::parse(file).unwrap();
+        Settings::from_parts(args, Some((PathBuf::from("/etc/hooks/cfg.toml"), config)))
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_given() {
+        let s = Settings::from_parts(&HookArgs::default(), None).unwrap();
+        assert_eq!(s.server, "https://{domain}");
+        assert_eq!(s.username, "certbot");
+        assert_eq!(s.timeout, Duration::from_secs(60));
+        assert!(s.self_check);
+        assert_eq!(s.self_check_url, DEFAULT_SELF_CHECK_URL);
+        assert_eq!(s.key, None);
+        assert_eq!(s.verbosity, Verbosity::Normal);
+    }
+
+    #[test]
+    fn options_override_the_config_file_which_overrides_defaults() {
+        let file = r#"
+            server = "https://api.example.com/sub/"
+            username = "acme"
+            timeout = 30
+            self_check = false
+            key_file = "keys/k.pem"
+            resolve = ["*:127.0.0.1"]
+        "#;
+        let s = settings(&HookArgs::default(), file).unwrap();
+        assert_eq!(s.server, "https://api.example.com/sub");
+        assert_eq!(s.username, "acme");
+        assert_eq!(s.timeout, Duration::from_secs(30));
+        assert!(!s.self_check);
+        assert_eq!(s.key, Some(KeySource::File("/etc/hooks/keys/k.pem".into())));
+        assert_eq!(s.resolve.len(), 1);
+
+        let args = HookArgs {
+            server: Some("http://{domain}:8000".into()),
+            timeout: Some(5),
+            key_directory: Some("/keys".into()),
+            resolve: vec!["a.test:127.0.0.2".into()],
+            ..HookArgs::default()
+        };
+        let s = settings(&args, file).unwrap();
+        assert_eq!(s.server, "http://{domain}:8000");
+        assert_eq!(s.username, "acme");
+        assert_eq!(s.timeout, Duration::from_secs(5));
+        assert_eq!(s.key, Some(KeySource::Directory("/keys".into())));
+        assert_eq!(
+            s.resolve,
+            vec![ResolveRule::parse("a.test:127.0.0.2").unwrap()]
+        );
+    }
+
+    #[test]
+    fn a_bad_config_value_names_the_file_and_key() {
+        let err = settings(&HookArgs::default(), "timeout = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("config file /etc/hooks/cfg.toml, key 'timeout': 0 seconds"),
+            "{err}"
+        );
+        let err = settings(&HookArgs::default(), "server = \"ftp://{domain}\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("key 'server'") && err.contains("http://"),
+            "{err}"
+        );
+        let err = settings(&HookArgs::default(), "resolve = [\"nope\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("key 'resolve'") && err.contains("HOST:ADDR"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_or_mistyped_config_keys_are_errors() {
+        let err = FileConfig::parse("servr = \"x\"").unwrap_err();
+        assert!(err.contains("servr"), "{err}");
+        let err = FileConfig::parse("timeout = \"60\"").unwrap_err();
+        assert!(err.contains("timeout"), "{err}");
+    }
+
+    #[test]
+    fn a_config_file_problem_names_the_file() {
+        let args = HookArgs {
+            config: Some("/nonexistent/hooks.toml".into()),
+            ..HookArgs::default()
+        };
+        let err = Settings::load(&args).unwrap_err().to_string();
+        assert!(
+            err.starts_with("config file /nonexistent/hooks.toml: cannot read it"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn templates_with_unknown_placeholders_or_credentials_are_refused() {
+        for bad in [
+            "https://{host}",
+            "https://u:p@{domain}",
+            "https://{domain}/?a=b",
+            "{domain}",
+            "https://",
+        ] {
+            let args = HookArgs {
+                server: Some(bad.into()),
+                ..HookArgs::default()
+            };
+            let err = Settings::from_parts(&args, None).unwrap_err().to_string();
+            assert!(err.starts_with("--server"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_legacy_key_directory_uses_the_domain_without_dots() {
+        let args = HookArgs {
+            key_directory: Some("/etc/letsencrypt/keys".into()),
+            ..HookArgs::default()
+        };
+        let s = Settings::from_parts(&args, None).unwrap();
+        let id = Identifier::parse("www.example.com").unwrap();
+        assert_eq!(
+            s.key_path(&id).unwrap(),
+            PathBuf::from("/etc/letsencrypt/keys/certbot_django_id_rsa_wwwexamplecom")
+        );
+    }
+
+    #[test]
+    fn no_key_at_all_explains_how_to_get_one() {
+        let s = Settings::from_parts(&HookArgs::default(), None).unwrap();
+        let err = s
+            .key_path(&Identifier::parse("a.com").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--key-file") && err.contains("keygen"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn urls_fill_in_domain_and_token() {
+        let s = Settings::from_parts(&HookArgs::default(), None).unwrap();
+        let id = Identifier::parse("2001:db8::1").unwrap();
+        assert_eq!(
+            s.server_url(&id).unwrap().as_str(),
+            "https://[2001:db8::1]/"
+        );
+    }
+
+    #[test]
+    fn both_key_forms_in_one_config_file_are_refused() {
+        let err = settings(
+            &HookArgs::default(),
+            "key_file = \"a\"\nkey_directory = \"b\"",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("keep one"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_timeouts_are_refused() {
+        for t in [0, 3601] {
+            let args = HookArgs {
+                timeout: Some(t),
+                ..HookArgs::default()
+            };
+            let err = Settings::from_parts(&args, None).unwrap_err().to_string();
+            assert!(err.starts_with("--timeout:"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The one error type, with a variant per step that can fail.
+//!
+//! An operator reads these in certbot's log at 3 a.m., so every message says what failed, with
+//! which value (URL, key path, HTTP status, config key) and the likely fix. None of them may
+//! contain a JWT, an `Authorization` header or key material: only the API client sees the token,
+//! and [`crate::jwt::Jwt`] refuses to format itself.
+
+use std::path::PathBuf;
+
+use crate::challenge::ChallengeError;
+
+/// Everything that can make a hook fail.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The `CERTBOT_*` variables are missing or invalid; nothing was sent.
+    #[error("invalid certbot environment, nothing was sent: {0}")]
+    Environment(ChallengeError),
+
+    /// An option, environment variable or config file key has a bad value.
+    #[error("{origin}: {problem}")]
+    Config {
+        /// Where the value came from: `--timeout`, or `config file F, key 'timeout'`.
+        origin: String,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+
+    /// The config file cannot be read or is not valid TOML for our keys.
+    #[error("config file {path}: {problem}", path = path.display())]
+    ConfigFile {
+        /// The file named by `--config` or `CERTBOT_DJANGO_CONFIG`.
+        path: PathBuf,
+        /// What is wrong, with the TOML parser's line and column when it has them.
+        problem: String,
+    },
+
+    /// The private key cannot be used.
+    #[error("private key {path}: {problem}", path = path.display())]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+
+    /// The private key file is open to group or others.
+    #[error(
+        "private key {path} is accessible by group or others (mode {mode:04o}), so it is refused, \
+         as OpenSSH refuses such keys: run 'chmod 600 {path}'",
+        path = path.display()
+    )]
+    KeyPermissions {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+
+    /// `keygen` could not create the key file.
+    #[error("cannot create key file {path}: {problem}", path = path.display())]
+    KeyWrite {
+        /// The requested key file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+
+    /// Key generation failed or was asked for an unsupported size.
+    #[error("key generation: {0}")]
+    KeyGeneration(String),
+
+    /// Building or signing the JWT failed.
+    #[error("cannot sign the JWT: {0}")]
+    Signing(String),
+
+    /// The HTTP client cannot be set up (CA bundle unreadable, ...).
+    #[error("HTTP client setup: {0}")]
+    Client(String),
+
+    /// A request to the site's challenge API failed for good.
+    #[error("{method} {url} failed: {problem}")]
+    Api {
+        /// `POST` or `DELETE`.
+        method: &'static str,
+        /// The request URL.
+        url: String,
+        /// The last HTTP status, if the site answered at all.
+        status: Option<u16>,
+        /// What happened and the likely fix.
+        problem: String,
+    },
+
+    /// The challenge was stored but the public URL did not serve it in time.
+    #[error(
+        "self-check failed: {url} did not serve the challenge within {waited_secs:.1} s \
+         ({attempts} attempts); it last answered: {last}. {hint}"
+    )]
+    SelfCheck {
+        /// The URL the CA will fetch.
+        url: String,
+        /// Seconds spent polling.
+        waited_secs: f64,
+        /// Number of GETs made.
+        attempts: u32,
+        /// Description of the last answer.
+        last: String,
+        /// What to check.
+        hint: String,
+    },
+
+    /// Writing the result line or a public key to stdout failed.
+    #[error("cannot write to standard output")]
+    Output(#[source] std::io::Error),
+}
+
+// Not `#[from]`: that would also make the challenge error the `source`, and `main` would print
+// the same sentence twice.
+impl From<ChallengeError> for Error {
+    fn from(err: ChallengeError) -> Self {
+        Error::Environment(err)
+    }
+}
+
+impl Error {
+    pub(crate) fn config(origin: impl Into<String>, problem: impl Into<String>) -> Self {
+        Error::Config {
+            origin: origin.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// The HTTP status of the last answer, for API failures.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } => *status,
+            _ => None,
+        }
+    }
+}

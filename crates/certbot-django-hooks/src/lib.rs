@@ -1,0 +1,26 @@
+//! The library behind `auth-hook` and `cleanup-hook`, certbot's manual hooks for Django sites.
+//!
+//! certbot runs the hooks once per domain. They read the challenge from the `CERTBOT_*`
+//! environment ([`challenge`]), sign a JWT ([`jwt`]) with a private key ([`key`]), store or
+//! delete the challenge through the site's API ([`api`]), and, for the auth hook, wait until the
+//! public URL serves it ([`self_check`]). [`config`] builds the settings; [`transport`] holds the
+//! HTTP plumbing; [`output`] the stderr reporting; [`error`] the one error type; [`commands`] the
+//! command lines and the `run_*` entry points the binaries call.
+
+pub mod api;
+pub mod challenge;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod jwt;
+pub mod key;
+pub mod output;
+pub mod self_check;
+pub mod transport;
+
+pub use api::{ApiClient, DeleteOutcome};
+pub use challenge::{Challenge, ChallengeError, Identifier};
+pub use commands::{AuthCli, CleanupCli, authenticate, cleanup, run_auth, run_cleanup};
+pub use config::{HookArgs, Settings};
+pub use error::Error;
+pub use key::{KeyError, KeyType, Signer, load_key_file};

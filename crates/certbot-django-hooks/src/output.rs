@@ -1,0 +1,102 @@
+//! What the hooks say on stderr besides errors: warnings, and with `-v` one line per step with
+//! its time since the start.
+//!
+//! certbot copies hook output into its log, and hands the auth hook's stdout to the cleanup hook
+//! as `CERTBOT_AUTH_OUTPUT`. So stdout carries only the one result line, stderr is quiet by
+//! default, and nothing written here ever contains a JWT or key material: callers pass URLs,
+//! statuses and timings only.
+
+use std::cell::RefCell;
+use std::fmt::Display;
+use std::io::Write;
+use std::time::Instant;
+
+use crate::config::Verbosity;
+
+/// Writes progress and warnings to stderr (or any sink, in tests).
+pub struct Reporter {
+    program: &'static str,
+    verbosity: Verbosity,
+    start: Instant,
+    sink: RefCell<Box<dyn Write>>,
+}
+
+impl Reporter {
+    /// A reporter writing to `sink`.
+    pub fn new(program: &'static str, verbosity: Verbosity, sink: Box<dyn Write>) -> Self {
+        Reporter {
+            program,
+            verbosity,
+            start: Instant::now(),
+            sink: RefCell::new(sink),
+        }
+    }
+
+    /// A reporter writing to the process's stderr.
+    pub fn stderr(program: &'static str, verbosity: Verbosity) -> Self {
+        Self::new(program, verbosity, Box::new(std::io::stderr()))
+    }
+
+    /// With `-v`: one line for a finished step, prefixed with the seconds since the start.
+    pub fn step(&self, text: impl Display) {
+        if self.verbosity == Verbosity::Verbose {
+            let secs = self.start.elapsed().as_secs_f64();
+            self.write(format_args!("{}: [{secs:7.3}s] {text}", self.program));
+        }
+    }
+
+    /// Unless `-q`: a warning.
+    pub fn warn(&self, text: impl Display) {
+        if self.verbosity != Verbosity::Quiet {
+            self.write(format_args!("{}: warning: {text}", self.program));
+        }
+    }
+
+    fn write(&self, line: std::fmt::Arguments<'_>) {
+        // stderr going away must not fail the hook.
+        let _ = writeln!(self.sink.borrow_mut(), "{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn run(verbosity: Verbosity) -> String {
+        let sink = Shared::default();
+        let r = Reporter::new("auth-hook", verbosity, Box::new(sink.clone()));
+        r.step("pushed");
+        r.warn("plain http");
+        String::from_utf8(sink.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn default_output_is_warnings_only() {
+        assert_eq!(run(Verbosity::Normal), "auth-hook: warning: plain http\n");
+    }
+
+    #[test]
+    fn quiet_silences_warnings() {
+        assert_eq!(run(Verbosity::Quiet), "");
+    }
+
+    #[test]
+    fn verbose_adds_timed_steps() {
+        let out = run(Verbosity::Verbose);
+        assert!(out.starts_with("auth-hook: [  0.0"), "{out}");
+        assert!(out.contains("s] pushed\n"), "{out}");
+    }
+}
