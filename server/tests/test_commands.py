@@ -225,4 +225,3 @@ def test_purge_deletes_expired_challenges_and_stale_nonces_only(settings) -> Non
     assert out == "deleted 1 expired challenge(s) (older than 600 s) and 1 used nonce(s)\n"
     assert list(Challenge.objects.values_list("token", flat=True)) == ["new"]
     assert list(UsedNonce.objects.values_list("nonce", flat=True)) == ["fresh"]
-

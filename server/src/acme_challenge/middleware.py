@@ -36,7 +36,7 @@ class JWTAuthMiddleware(LibraryJWTAuthMiddleware):
         before = request.__dict__.get("user", _UNSET)
         try:
             super().authorize_request(request)
-        except (jwt.InvalidTokenError, ValueError, TypeError, KeyError, UnicodeError) as error:
+        except (jwt.InvalidTokenError, ValueError, TypeError, UnicodeError) as error:
             # Only the exception type: its text may quote the token, and certbot hosts' tokens must not be logged.
             logger.info("Rejected a malformed JWT (%s)", type(error).__name__)
             return request

@@ -1,0 +1,253 @@
+"""The example site as deployed: real server processes (gunicorn with two workers, and runserver) on one SQLite
+file. These are the properties one process cannot show: a replay refused across processes, concurrent writers on
+SQLite, and what reaches the server's log."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+from asymmetric_jwt_auth.keys import Ed25519PrivateKey, RSAPrivateKey
+
+from .conftest import auth
+
+pytestmark = pytest.mark.live
+
+SERVER_DIR = Path(__file__).resolve().parents[1]
+SITE_DIR = SERVER_DIR.parent / "examples" / "django_site"
+START_TIMEOUT = 90
+
+
+@dataclass
+class Site:
+    gunicorn: str
+    runserver: str
+    env: dict[str, str]
+    logs: list[Path]
+    ed25519_key: Ed25519PrivateKey
+    rsa_key: RSAPrivateKey
+    #: Every Authorization header sent, to look for in the logs afterwards.
+    sent: list[str] = field(default_factory=list)
+
+    def headers(self, key=None) -> dict[str, str]:
+        headers = auth(key or self.ed25519_key)
+        self.sent.append(headers["Authorization"])
+        return headers
+
+    def manage(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=SITE_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{process.args} exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if requests.get(url + "/healthz", timeout=2).text == "ok":
+                return
+        except requests.RequestException:
+            # Refused before the socket is bound, or accepted but unanswered while a worker boots.
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"{url} did not answer /healthz within {START_TIMEOUT} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Iterator[Site]:
+    assert (SITE_DIR / "manage.py").is_file(), f"the example site is missing at {SITE_DIR}"
+    tmp = tmp_path_factory.mktemp("live")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "django_site.settings",
+        "PYTHONPATH": os.pathsep.join([str(SERVER_DIR / "src"), str(SITE_DIR)]),
+        "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
+        # DEBUG everywhere, to show that the site's logging config still keeps JWTs out of the log.
+        "DJANGO_LOG_LEVEL": "DEBUG",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+    }
+    ed25519_key, rsa_key = Ed25519PrivateKey.generate(), RSAPrivateKey.generate()
+    site = Site("", "", env, [], ed25519_key, rsa_key)
+    for name, key in (("ed25519.pub", ed25519_key), ("rsa.pub", rsa_key)):
+        (tmp / name).write_bytes(key.public_key.as_pem)
+    for args in (
+        ("migrate", "--noinput"),
+        ("certbot_client", "certbot", "--public-key-file", str(tmp / "ed25519.pub")),
+        ("certbot_client", "certbot", "--public-key-file", str(tmp / "rsa.pub")),
+    ):
+        result = site.manage(*args)
+        assert result.returncode == 0, result.stderr
+
+    gunicorn_port, runserver_port = _free_port(), _free_port()
+    commands = {
+        "gunicorn": [
+            sys.executable, "-m", "gunicorn", "django_site.wsgi", "--bind", f"127.0.0.1:{gunicorn_port}",
+            "--workers", "2", "--threads", "4", "--access-logfile", "-",
+        ],
+        "runserver": [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{runserver_port}"],
+    }  # fmt: skip
+    processes = []
+    try:
+        for name, command in commands.items():
+            log = tmp / f"{name}.log"
+            site.logs.append(log)
+            with log.open("wb") as out:
+                processes.append(
+                    (subprocess.Popen(command, cwd=SITE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT), log)
+                )
+        site.gunicorn = f"http://127.0.0.1:{gunicorn_port}"
+        site.runserver = f"http://127.0.0.1:{runserver_port}"
+        for (process, log), url in zip(processes, (site.gunicorn, site.runserver), strict=True):
+            _wait_until_up(url, process, log)
+        yield site
+    finally:
+        for process, _ in processes:
+            process.terminate()
+        for process, _ in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _push(base: str, headers: dict[str, str], token: str, domain: str = "example.com") -> requests.Response:
+    data = {"challenge": token, "response": f"{token}.thumbprint", "domain": domain}
+    return requests.post(f"{base}/.well-known/challenges/", data=data, headers=headers, timeout=60)
+
+
+def _all_at_once(calls: list) -> list:
+    """Run the calls on threads released together by a barrier, so the requests really overlap."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call):
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def test_the_example_site_passes_its_system_checks(site: Site) -> None:
+    result = site.manage("check", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_challenge_pushed_to_one_process_is_served_by_the_other_then_deleted(site: Site) -> None:
+    assert _push(site.gunicorn, site.headers(), "story-1").status_code == 201
+    served = requests.get(f"{site.runserver}/.well-known/acme-challenge/story-1", timeout=10)
+    assert served.status_code == 200
+    assert served.text == "story-1.thumbprint"
+    assert served.headers["Content-Type"] == "text/plain"
+    assert served.headers["Cache-Control"] == "no-store"
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+    head = requests.head(f"{site.gunicorn}/.well-known/acme-challenge/story-1", timeout=10)
+    assert head.status_code == 200
+    assert head.content == b""
+    deleted = requests.delete(f"{site.runserver}/.well-known/challenges/story-1/", headers=site.headers(), timeout=10)
+    assert deleted.status_code == 204
+    for base in (site.gunicorn, site.runserver):
+        assert requests.get(f"{base}/.well-known/acme-challenge/story-1", timeout=10).status_code == 404
+
+
+def test_an_rsa_key_works_through_gunicorn_as_well(site: Site) -> None:
+    assert _push(site.gunicorn, site.headers(site.rsa_key), "story-rsa").status_code == 201
+    assert requests.delete(
+        f"{site.gunicorn}/.well-known/challenges/story-rsa", headers=site.headers(site.rsa_key), timeout=10
+    ).status_code == 204  # fmt: skip
+
+
+def test_a_token_replayed_to_another_process_later_is_refused(site: Site) -> None:
+    headers = site.headers()
+    assert _push(site.gunicorn, headers, "replay-later-1").status_code == 201
+    replay = _push(site.runserver, headers, "replay-later-2")
+    assert replay.status_code == 401
+    assert replay.headers["WWW-Authenticate"] == "JWT"
+    assert requests.get(f"{site.gunicorn}/.well-known/acme-challenge/replay-later-2", timeout=10).status_code == 404
+
+
+@pytest.mark.parametrize("round_", range(5))
+def test_one_token_sent_to_three_workers_in_two_processes_at_once_succeeds_exactly_once(site: Site, round_) -> None:
+    headers = site.headers()
+    targets = [site.gunicorn, site.gunicorn, site.runserver]
+    tokens = [f"race-{round_}-{i}" for i in range(len(targets))]
+    responses = _all_at_once(
+        [
+            lambda base=base, token=token: _push(base, headers, token)
+            for base, token in zip(targets, tokens, strict=True)
+        ]
+    )
+    assert sorted(r.status_code for r in responses) == [201, 401, 401]
+    served = [requests.get(f"{site.runserver}/.well-known/acme-challenge/{t}", timeout=10).status_code for t in tokens]
+    assert sorted(served) == [200, 404, 404]
+
+
+def test_twenty_simultaneous_writes_on_sqlite_all_succeed_and_are_served_by_both(site: Site) -> None:
+    tokens = [f"burst-{i}" for i in range(20)]
+    headers = [site.headers() for _ in tokens]
+    targets = [site.gunicorn if i % 2 else site.runserver for i in range(20)]
+    calls = [
+        lambda base=base, token=token, h=h: _push(base, h, token, f"d{token}.example.com")
+        for base, token, h in zip(targets, tokens, headers, strict=True)
+    ]
+    responses = _all_at_once(calls)
+    assert [r.status_code for r in responses] == [201] * 20, [r.text for r in responses]
+    for base in (site.gunicorn, site.runserver):
+        for token in tokens:
+            assert requests.get(f"{base}/.well-known/acme-challenge/{token}", timeout=10).text == f"{token}.thumbprint"
+
+    delete_headers = [site.headers() for _ in tokens]
+    deletes = [
+        lambda base=base, token=token, h=h: requests.delete(
+            f"{base}/.well-known/challenges/{token}/", headers=h, timeout=60
+        )
+        for base, token, h in zip(targets, tokens, delete_headers, strict=True)
+    ]
+    assert [r.status_code for r in _all_at_once(deletes)] == [204] * 20
+
+
+def test_bad_credentials_and_odd_paths_never_get_a_500_from_a_real_server(site: Site) -> None:
+    for base in (site.gunicorn, site.runserver):
+        for header in ("JWT garbage", "JWT eyJhbGciOiJSUzUxMiJ9.WzEsIDJd.c2ln", "JWT eyJhbGciOiJub25lIn0.e30."):
+            site.sent.append(header)
+            assert _push(base, {"Authorization": header}, "odd").status_code == 401
+        for path in ("acme-challenge/a.b", "acme-challenge/x/", "challenges/a.b/", "acme-challenge/%00"):
+            response = requests.get(f"{base}/.well-known/{path}", allow_redirects=False, timeout=10)
+            assert response.status_code == 404, path
+        slashless = requests.post(f"{base}/.well-known/challenges", allow_redirects=False, timeout=10)
+        assert slashless.status_code == 401
+
+
+def test_no_jwt_reaches_the_server_logs(site: Site) -> None:
+    # Runs last in this module: by now both servers have accepted, refused and replayed tokens at DEBUG level.
+    assert len(site.sent) > 50
+    text = "\n".join(log.read_text(errors="replace") for log in site.logs)
+    assert "Unauthorized: /.well-known/challenges/" in text, "the servers logged nothing; this test would prove nothing"
+    for header in site.sent:
+        token = header.split(" ", 1)[1]
+        for part in token.split("."):
+            if len(part) > 8:
+                assert part not in text
