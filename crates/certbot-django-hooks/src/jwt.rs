@@ -24,8 +24,8 @@ const NONCE_BYTES: usize = 24;
 pub struct Jwt(String);
 
 impl Jwt {
-    /// The token text, for the `Authorization` header only.
-    pub(crate) fn expose(&self) -> &str {
+    /// The token text. Only for the `Authorization` header: never print or log it.
+    pub fn expose(&self) -> &str {
         &self.0
     }
 }

@@ -1,0 +1,688 @@
+//! auth-hook through the built binary, against a scripted local server: the happy path, every
+//! fault from issue 5, hostile input that must never reach the server, and key handling.
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, SystemTime};
+
+use hook_test_support::{
+    DOMAIN, Reply, Serving, TOKEN, TestServer, VALIDATION, certbot_env, certbot_env_with,
+    fake_site, hook_args, key_file, run, temp_dir,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_auth-hook");
+
+fn args(port: u16, key: &std::path::Path, timeout: u64, extra: &[&str]) -> Vec<String> {
+    let mut a = hook_args(port, key, timeout);
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+#[test]
+fn a_stored_and_served_challenge_prints_one_line_and_exits_0() {
+    let dir = temp_dir("happy");
+    let key = key_file(&dir);
+    let site = fake_site(Serving::AtOnce, |_, _| None);
+    let out = run(BIN, &args(site.port(), &key, 10, &[]), &certbot_env());
+    out.assert_success()
+        .assert_no_jwt()
+        .assert_within(Duration::from_secs(10));
+    assert_eq!(
+        out.stdout,
+        format!(
+            "challenge {TOKEN} for {DOMAIN} stored at http://{DOMAIN}:{}/ and served\n",
+            site.port()
+        )
+    );
+    assert_eq!(out.stderr, "", "default output is quiet");
+    let posts = site.with_method("POST");
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].path, "/.well-known/challenges/");
+    let form = posts[0].form();
+    assert_eq!(form["challenge"], TOKEN);
+    assert_eq!(form["response"], VALIDATION);
+    assert_eq!(form["domain"], DOMAIN);
+    assert!(
+        posts[0]
+            .header("authorization")
+            .unwrap()
+            .starts_with("JWT eyJ")
+    );
+    let gets = site.with_method("GET");
+    assert_eq!(gets[0].path, format!("/.well-known/acme-challenge/{TOKEN}"));
+    assert_eq!(
+        gets[0].header("authorization"),
+        None,
+        "the self-check sends no credentials"
+    );
+}
+
+#[test]
+fn verbose_prints_timed_steps_but_never_the_jwt() {
+    let dir = temp_dir("verbose");
+    let key = key_file(&dir);
+    let site = fake_site(Serving::AtOnce, |_, _| None);
+    let out = run(BIN, &args(site.port(), &key, 10, &["-v"]), &certbot_env());
+    out.assert_success().assert_no_jwt();
+    for step in [
+        "POST http://",
+        "answered 201 Created",
+        "self-check attempt 1",
+        "done: served",
+    ] {
+        out.assert_stderr_contains(step);
+    }
+    assert!(
+        out.stderr.lines().all(|l| l.starts_with("auth-hook: [")),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn no_self_check_trusts_the_api_answer() {
+    let dir = temp_dir("noself");
+    let key = key_file(&dir);
+    let site = fake_site(Serving::Never, |_, _| None);
+    let out = run(
+        BIN,
+        &args(site.port(), &key, 5, &["--no-self-check"]),
+        &certbot_env(),
+    );
+    out.assert_success();
+    assert!(
+        out.stdout.ends_with("(self-check skipped)\n"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(site.with_method("GET").len(), 0);
+}
+
+#[test]
+fn redirects_on_post_fail_naming_the_location_and_are_not_followed() {
+    let dir = temp_dir("redirect");
+    let key = key_file(&dir);
+    for status in [301, 302, 307, 308] {
+        let site = TestServer::start(move |_, _| {
+            Reply::status(status).header(
+                "Location",
+                "https://www.example.test/.well-known/challenges/",
+            )
+        });
+        let out = run(BIN, &args(site.port(), &key, 5, &[]), &certbot_env());
+        out.assert_failure().assert_no_jwt();
+        out.assert_stderr_contains(&format!(
+            "auth-hook: error: POST http://{DOMAIN}:{}/.well-known/challenges/ failed: the site answered {status}",
+            site.port()
+        ));
+        out.assert_stderr_contains(
+            "redirecting to https://www.example.test/.well-known/challenges/",
+        );
+        out.assert_stderr_contains("Redirects are never followed");
+        assert_eq!(
+            site.count(),
+            1,
+            "{status}: exactly one request, nothing followed"
+        );
+    }
+}
+
+#[test]
+fn two_503s_then_201_succeeds_with_a_fresh_jwt_per_attempt() {
+    let dir = temp_dir("503");
+    let key = key_file(&dir);
+    let site = fake_site(Serving::AtOnce, |req, earlier| {
+        let posts = earlier.iter().filter(|r| r.method == "POST").count();
+        (req.method == "POST" && posts < 2).then(|| Reply::text(503, "busy"))
+    });
+    let out = run(BIN, &args(site.port(), &key, 20, &[]), &certbot_env());
+    out.assert_success().assert_no_jwt();
+    let posts = site.with_method("POST");
+    assert_eq!(posts.len(), 3);
+    let auths: std::collections::HashSet<_> = posts
+        .iter()
+        .map(|r| r.header("authorization").unwrap().to_string())
+        .collect();
+    assert_eq!(auths.len(), 3, "every attempt carries a new JWT");
+}
+
+#[test]
+fn a_persistent_500_fails_within_the_deadline_saying_what_the_site_answered() {
+    let dir = temp_dir("500");
+    let key = key_file(&dir);
+    let site = TestServer::start(|_, _| Reply::text(500, "database is down"));
+    let out = run(BIN, &args(site.port(), &key, 3, &[]), &certbot_env());
+    out.assert_failure()
+        .assert_no_jwt()
+        .assert_within(Duration::from_secs(3));
+    out.assert_stderr_contains("the site answered 500 Internal Server Error \"database is down\"");
+    out.assert_stderr_contains("gave up after");
+    assert!(site.count() >= 2, "retried: {}", site.count());
+}
+
+#[test]
+fn a_server_that_never_answers_fails_within_the_deadline() {
+    let dir = temp_dir("hang");
+    let key = key_file(&dir);
+    let site = TestServer::start(|_, _| Reply::Hang);
+    let out = run(BIN, &args(site.port(), &key, 3, &[]), &certbot_env());
+    out.assert_failure()
+        .assert_no_jwt()
+        .assert_within(Duration::from_secs(3));
+    out.assert_stderr_contains("no answer within");
+    out.assert_stderr_contains("(--timeout 3 s)");
+}
+
+#[test]
+fn a_10_mb_error_body_is_read_capped_and_shown_as_one_clean_line() {
+    let dir = temp_dir("bigbody");
+    let key = key_file(&dir);
+    let mut body = b"bad \x1b[31mthing\r\n".to_vec();
+    body.resize(10 * 1024 * 1024, b'x');
+    let site = TestServer::start(move |_, _| Reply::Respond {
+        status: 400,
+        headers: vec![("Content-Type".into(), "text/plain".into())],
+        body: body.clone(),
+    });
+    let out = run(BIN, &args(site.port(), &key, 10, &[]), &certbot_env());
+    out.assert_failure().assert_no_jwt();
+    out.assert_stderr_contains("400 Bad Request \"bad [31mthing xxxx");
+    assert!(
+        out.stderr.len() < 1500,
+        "stderr is {} bytes",
+        out.stderr.len()
+    );
+    assert!(!out.stderr.contains('\x1b') && !out.stderr.contains('\r'));
+    assert_eq!(out.stderr.lines().count(), 1);
+}
+
+fn http_date(t: SystemTime) -> String {
+    // Format IMF-fixdate by hand (no date crate in the tests).
+    let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][m as usize - 1];
+    format!(
+        "{weekday}, {d:02} {month} {y} {:02}:{:02}:{:02} GMT",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[test]
+fn a_403_from_a_site_whose_clock_is_5_minutes_off_shows_the_skew() {
+    let dir = temp_dir("skew");
+    let key = key_file(&dir);
+    let site = TestServer::start(|_, _| {
+        let date = http_date(SystemTime::now() - Duration::from_secs(300));
+        Reply::text(
+            403,
+            "domain example.test is not in ACME_CHALLENGE_ALLOWED_DOMAINS",
+        )
+        .header("Date", &date)
+    });
+    let out = run(BIN, &args(site.port(), &key, 10, &[]), &certbot_env());
+    out.assert_failure().assert_no_jwt();
+    out.assert_stderr_contains("the site answered 403 Forbidden \"domain example.test is not in ACME_CHALLENGE_ALLOWED_DOMAINS\"");
+    out.assert_stderr_contains("user 'certbot' lacks the permission to add challenges");
+    let skew_ok = (299..=301).any(|s| {
+        out.stderr
+            .contains(&format!("it is {s} s ahead of the site's"))
+    });
+    assert!(skew_ok, "{}", out.stderr);
+    assert_eq!(site.count(), 1, "a 403 is not retried");
+}
+
+#[test]
+fn a_401_explains_how_to_register_the_key() {
+    let dir = temp_dir("401");
+    let key = key_file(&dir);
+    let site = TestServer::start(|_, _| Reply::text(401, "").header("WWW-Authenticate", "JWT"));
+    let out = run(
+        BIN,
+        &args(site.port(), &key, 10, &["--username", "acme"]),
+        &certbot_env(),
+    );
+    out.assert_failure().assert_no_jwt();
+    out.assert_stderr_contains("401 Unauthorized: it accepted no valid JWT");
+    out.assert_stderr_contains("python manage.py certbot_client acme --public-key-file FILE");
+    out.assert_stderr_contains("clock is off");
+}
+
+#[test]
+fn a_404_on_the_api_says_the_app_is_not_mounted() {
+    let dir = temp_dir("404");
+    let key = key_file(&dir);
+    let site = TestServer::start(|_, _| Reply::text(404, "Not Found"));
+    let out = run(BIN, &args(site.port(), &key, 10, &[]), &certbot_env());
+    out.assert_failure();
+    out.assert_stderr_contains(&format!(
+        "the challenge API is not mounted at http://{DOMAIN}:{}/.well-known/challenges/",
+        site.port()
+    ));
+}
+
+#[test]
+fn a_429_with_retry_after_is_honoured() {
+    let dir = temp_dir("429");
+    let key = key_file(&dir);
+    let site = fake_site(Serving::AtOnce, |req, earlier| {
+        (req.method == "POST" && earlier.is_empty())
+            .then(|| Reply::text(429, "slow down").header("Retry-After", "2"))
+    });
+    let out = run(BIN, &args(site.port(), &key, 10, &[]), &certbot_env());
+    out.assert_success();
+    let posts = site.with_method("POST");
+    assert_eq!(posts.len(), 2);
+    assert!(posts[1].at - posts[0].at >= Duration::from_secs(2));
+}
+
+#[test]
+fn a_challenge_visible_only_after_3_s_is_waited_for() {
+    let dir = temp_dir("lag");
+    let key = key_file(&dir);
+    let site = fake_site(Serving::After(Duration::from_secs(3)), |_, _| None);
+    let out = run(BIN, &args(site.port(), &key, 15, &["-v"]), &certbot_env());
+    out.assert_success().assert_no_jwt();
+    let gets = site.with_method("GET");
+    assert!(gets.len() >= 3, "polled {} times", gets.len());
+    let post = &site.with_method("POST")[0];
+    assert!(gets.last().unwrap().at - post.at >= Duration::from_secs(3));
+    out.assert_stderr_contains("answered 404 Not Found");
+}
+
+#[test]
+fn a_challenge_never_served_fails_within_the_deadline_saying_what_the_url_answered() {
+    let dir = temp_dir("never");
+    let key = key_file(&dir);
+    let site = fake_site(Serving::Never, |_, _| None);
+    let out = run(BIN, &args(site.port(), &key, 4, &[]), &certbot_env());
+    out.assert_failure()
+        .assert_no_jwt()
+        .assert_within(Duration::from_secs(4));
+    out.assert_stderr_contains(&format!(
+        "auth-hook: error: self-check failed: http://{DOMAIN}:{}/.well-known/acme-challenge/{TOKEN} did not serve the challenge within",
+        site.port()
+    ));
+    out.assert_stderr_contains("it last answered: 404 Not Found \"Not Found\"");
+    assert_eq!(out.stdout, "", "no success line");
+}
+
+#[test]
+fn a_self_check_served_with_the_wrong_body_says_so() {
+    let dir = temp_dir("wrongbody");
+    let key = key_file(&dir);
+    let site = fake_site(Serving::AtOnce, |req, _| {
+        (req.method == "GET").then(|| Reply::text(200, "<html>welcome</html>"))
+    });
+    let out = run(BIN, &args(site.port(), &key, 2, &[]), &certbot_env());
+    out.assert_failure().assert_within(Duration::from_secs(2));
+    out.assert_stderr_contains(
+        "it last answered: 200 OK with a different body: \"<html>welcome</html>\"",
+    );
+}
+
+#[test]
+fn self_check_redirects_are_followed_only_to_allowed_ports() {
+    let dir = temp_dir("selfredirect");
+    let key = key_file(&dir);
+    // To the URL's own port: followed.
+    let port = Arc::new(AtomicU16::new(0));
+    let p = Arc::clone(&port);
+    let site = fake_site(Serving::AtOnce, move |req, _| {
+        (req.method == "GET" && req.path.starts_with("/.well-known/acme-challenge/"))
+            .then(|| {
+                let to = format!("http://{DOMAIN}:{}/moved/{TOKEN}", p.load(Ordering::SeqCst));
+                Reply::status(302).header("Location", &to)
+            })
+            .or_else(|| (req.path.starts_with("/moved/")).then(|| Reply::text(200, VALIDATION)))
+    });
+    port.store(site.port(), Ordering::SeqCst);
+    run(BIN, &args(site.port(), &key, 5, &[]), &certbot_env()).assert_success();
+
+    // To another port: refused, as the CA would.
+    let site = fake_site(Serving::AtOnce, |req, _| {
+        (req.method == "GET")
+            .then(|| Reply::status(301).header("Location", "http://example.test:8443/x"))
+    });
+    let out = run(BIN, &args(site.port(), &key, 2, &[]), &certbot_env());
+    out.assert_failure();
+    out.assert_stderr_contains("301 Moved Permanently redirecting to http://example.test:8443/x, which the CA will not follow");
+}
+
+#[test]
+fn hostile_tokens_never_reach_the_server() {
+    let dir = temp_dir("badtoken");
+    let key = key_file(&dir);
+    let site = fake_site(Serving::AtOnce, |_, _| None);
+    let long = "a".repeat(300);
+    for token in ["../x", "a b", "x\ny", "", long.as_str()] {
+        let leaked: &'static str = Box::leak(token.to_string().into_boxed_str());
+        let out = run(
+            BIN,
+            &args(site.port(), &key, 5, &[]),
+            &certbot_env_with("CERTBOT_TOKEN", Some(leaked)),
+        );
+        out.assert_failure();
+        out.assert_stderr_contains(
+            "auth-hook: error: invalid certbot environment, nothing was sent: CERTBOT_TOKEN",
+        );
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    }
+    assert_eq!(site.count(), 0);
+}
+
+#[test]
+fn hostile_domains_never_reach_the_server() {
+    let dir = temp_dir("baddomain");
+    let key = key_file(&dir);
+    let site = fake_site(Serving::AtOnce, |_, _| None);
+    for domain in [
+        "a.com/x?",
+        "u@evil.com",
+        "-a.com",
+        "a.com\r\nX-Injected: 1",
+        "a.com\n",
+        "*.example.test",
+    ] {
+        let leaked: &'static str = Box::leak(domain.to_string().into_boxed_str());
+        let out = run(
+            BIN,
+            &args(site.port(), &key, 5, &[]),
+            &certbot_env_with("CERTBOT_DOMAIN", Some(leaked)),
+        );
+        out.assert_failure();
+        out.assert_stderr_contains("invalid certbot environment, nothing was sent: the identifier");
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    }
+    assert_eq!(site.count(), 0);
+}
+
+#[test]
+fn a_missing_token_means_dns01_and_says_to_use_http01() {
+    let dir = temp_dir("notoken");
+    let key = key_file(&dir);
+    let site = fake_site(Serving::AtOnce, |_, _| None);
+    let out = run(
+        BIN,
+        &args(site.port(), &key, 5, &[]),
+        &certbot_env_with("CERTBOT_TOKEN", None),
+    );
+    out.assert_failure();
+    assert_eq!(
+        out.stderr,
+        "auth-hook: error: invalid certbot environment, nothing was sent: CERTBOT_TOKEN is not set: \
+         certbot is running a challenge other than HTTP-01 (DNS-01, as for a wildcard name?). These \
+         hooks support only HTTP-01: pass --preferred-challenges http to certbot\n"
+    );
+    assert_eq!(site.count(), 0);
+}
+
+#[test]
+fn a_malformed_validation_never_reaches_the_server() {
+    let dir = temp_dir("badvalidation");
+    let key = key_file(&dir);
+    let site = fake_site(Serving::AtOnce, |_, _| None);
+    for validation in [
+        "nodot",
+        "other.nP1qzpXGymHBrUEepNY9HCsQk7K8KhOypzEt62jcerQ",
+        "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.short",
+    ] {
+        let out = run(
+            BIN,
+            &args(site.port(), &key, 5, &[]),
+            &certbot_env_with("CERTBOT_VALIDATION", Some(validation)),
+        );
+        out.assert_failure();
+        out.assert_stderr_contains("nothing was sent: CERTBOT_VALIDATION");
+    }
+    assert_eq!(site.count(), 0);
+}
+
+#[test]
+fn keys_readable_by_group_or_others_are_refused_with_chmod_advice() {
+    let dir = temp_dir("keymode");
+    let key = key_file(&dir);
+    let site = fake_site(Serving::AtOnce, |_, _| None);
+    for mode in [0o644, 0o640] {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = run(BIN, &args(site.port(), &key, 5, &[]), &certbot_env());
+        out.assert_failure();
+        assert_eq!(
+            out.stderr,
+            format!(
+                "auth-hook: error: private key {path} is accessible by group or others (mode {mode:04o}), so it \
+                 is refused, as OpenSSH refuses such keys: run 'chmod 600 {path}'\n",
+                path = key.display()
+            )
+        );
+    }
+    assert_eq!(site.count(), 0);
+}
+
+#[test]
+fn a_missing_key_is_named_and_nothing_is_sent() {
+    let dir = temp_dir("nokey");
+    let missing = dir.join("absent.pem");
+    let site = fake_site(Serving::AtOnce, |_, _| None);
+    let out = run(BIN, &args(site.port(), &missing, 5, &[]), &certbot_env());
+    out.assert_failure();
+    out.assert_stderr_contains(&format!(
+        "auth-hook: error: private key {}: it does not exist",
+        missing.display()
+    ));
+    out.assert_stderr_contains("auth-hook keygen --key-file PATH");
+    assert_eq!(site.count(), 0);
+}
+
+#[test]
+fn encrypted_and_ec_keys_are_named_and_nothing_is_sent() {
+    let dir = temp_dir("badkeys");
+    let site = fake_site(Serving::AtOnce, |_, _| None);
+    let cases: [(&str, &[&str], &str); 2] = [
+        (
+            "ec.pem",
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ],
+            "it is an EC key",
+        ),
+        (
+            "enc.pem",
+            &[
+                "genpkey",
+                "-algorithm",
+                "ED25519",
+                "-aes-128-cbc",
+                "-pass",
+                "pass:secret",
+            ],
+            "it is encrypted with a passphrase",
+        ),
+    ];
+    for (name, openssl_args, message) in cases {
+        let path = dir.join(name);
+        let status = std::process::Command::new("openssl")
+            .args(openssl_args)
+            .arg("-out")
+            .arg(&path)
+            .status()
+            .expect("openssl is needed for this test");
+        assert!(status.success());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let out = run(BIN, &args(site.port(), &path, 5, &[]), &certbot_env());
+        out.assert_failure();
+        out.assert_stderr_contains(&format!("private key {}: {message}", path.display()));
+    }
+    assert_eq!(site.count(), 0);
+}
+
+#[test]
+fn keygen_writes_a_0600_key_prints_the_public_key_and_how_to_register_it() {
+    let dir = temp_dir("keygen");
+    let path = dir.join("new.pem");
+    let out = run(
+        BIN,
+        &[
+            "keygen".into(),
+            "--key-file".into(),
+            path.display().to_string(),
+        ],
+        &[],
+    );
+    out.assert_success();
+    assert!(
+        out.stdout.starts_with("-----BEGIN PUBLIC KEY-----\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("PRIVATE"));
+    out.assert_stderr_contains(
+        "python manage.py certbot_client certbot --public-key-file certbot.pub",
+    );
+    out.assert_stderr_contains("/admin/asymmetric_jwt_auth/publickey/add/");
+    assert!(!out.stderr.contains("PRIVATE KEY-----"));
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let again = run(
+        BIN,
+        &[
+            "public-key".into(),
+            "--key-file".into(),
+            path.display().to_string(),
+        ],
+        &[],
+    );
+    again.assert_success();
+    assert_eq!(again.stdout, out.stdout);
+
+    let before = std::fs::read(&path).unwrap();
+    let refused = run(
+        BIN,
+        &[
+            "keygen".into(),
+            "--key-file".into(),
+            path.display().to_string(),
+        ],
+        &[],
+    );
+    refused.assert_failure();
+    refused.assert_stderr_contains("already exists, and keygen never overwrites a key");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn keygen_makes_rsa_keys_on_request() {
+    let dir = temp_dir("keygenrsa");
+    let path = dir.join("rsa.pem");
+    let args: Vec<String> = [
+        "keygen",
+        "--key-type",
+        "rsa",
+        "--rsa-bits",
+        "2048",
+        "--key-file",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([path.display().to_string()])
+    .collect();
+    run(BIN, &args, &[]).assert_success();
+    let key = certbot_django_hooks::load_key_file(&path).unwrap();
+    assert_eq!(key.key_type(), certbot_django_hooks::KeyType::Rsa);
+}
+
+#[test]
+fn a_config_file_supplies_settings_and_a_bad_value_names_file_and_key() {
+    let dir = temp_dir("config");
+    // key.pem in the same directory, named relatively by the config file.
+    let _key = key_file(&dir);
+    let site = fake_site(Serving::AtOnce, |_, _| None);
+    let config = dir.join("hooks.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "server = \"http://{{domain}}:{port}\"\nself_check_url = \"http://{{domain}}:{port}/.well-known/acme-challenge/{{token}}\"\nkey_file = \"key.pem\"\nresolve = [\"*:127.0.0.1\"]\ntimeout = 5\n",
+            port = site.port()
+        ),
+    )
+    .unwrap();
+    let out = run(
+        BIN,
+        &["--config".into(), config.display().to_string()],
+        &certbot_env(),
+    );
+    out.assert_success();
+
+    // The same through the environment variable.
+    let config_str = config.display().to_string();
+    let mut env = certbot_env();
+    env.push(("CERTBOT_DJANGO_CONFIG", &config_str));
+    run(BIN, &[], &env).assert_success();
+
+    std::fs::write(&config, "timeout = 99999\n").unwrap();
+    let out = run(
+        BIN,
+        &["--config".into(), config.display().to_string()],
+        &certbot_env(),
+    );
+    out.assert_failure();
+    assert_eq!(
+        out.stderr,
+        format!(
+            "auth-hook: error: config file {}, key 'timeout': 99999 seconds is out of range: use 1 to 3600\n",
+            config.display()
+        )
+    );
+}
+
+#[test]
+fn help_names_every_option_and_where_it_comes_from() {
+    let out = run(BIN, &["--help".into()], &[]);
+    out.assert_success();
+    for needle in [
+        "--server <URL>",
+        "[env: CERTBOT_DJANGO_SERVER=]",
+        "[env: CERTBOT_DJANGO_USERNAME=]",
+        "[env: CERTBOT_DJANGO_KEY_FILE=]",
+        "[env: CERTBOT_DJANGO_KEY_DIRECTORY=]",
+        "[env: CERTBOT_DJANGO_CONFIG=]",
+        "--ca-bundle <PEM>",
+        "--timeout <SECONDS>",
+        "--self-check-url <TEMPLATE>",
+        "--resolve <HOST:ADDR>",
+        "--no-self-check",
+        "Config key: server",
+        "keygen",
+        "public-key",
+    ] {
+        assert!(
+            out.stdout.contains(needle),
+            "--help lacks {needle:?}:\n{}",
+            out.stdout
+        );
+    }
+}
