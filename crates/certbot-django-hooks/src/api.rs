@@ -40,6 +40,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// First backoff delay; doubled per retry up to [`MAX_BACKOFF`], jittered by up to half.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// A shortened backoff leaves at least half of this for a last attempt.
+const LAST_ATTEMPT_MIN: Duration = Duration::from_secs(1);
 /// Below this much remaining time another attempt is pointless.
 const MIN_ATTEMPT: Duration = Duration::from_millis(100);
 /// The site tolerates this much clock difference (asymmetric_jwt_auth's default is 20 s); a
@@ -210,6 +212,7 @@ impl<'a> ApiClient<'a> {
             let result = request.send();
             let took = started.elapsed().as_millis();
             let mut delay = jittered(backoff);
+            let mut honoured_retry_after = false;
             match result {
                 Ok(mut response) => {
                     let status = response.status();
@@ -248,6 +251,7 @@ impl<'a> ApiClient<'a> {
                             ));
                         }
                         delay = wait;
+                        honoured_retry_after = true;
                     }
                     last = (problem, Some(status.as_u16()));
                 }
@@ -268,8 +272,14 @@ impl<'a> ApiClient<'a> {
                     last = (text, None);
                 }
             }
-            if delay + MIN_ATTEMPT > self.deadline.remaining() {
-                break;
+            let remaining = self.deadline.remaining();
+            if delay + MIN_ATTEMPT > remaining {
+                // A backoff delay may shrink to leave one last attempt before the deadline; a
+                // wait the site asked for (Retry-After) was already checked above.
+                if honoured_retry_after || remaining < LAST_ATTEMPT_MIN {
+                    break;
+                }
+                delay = remaining - LAST_ATTEMPT_MIN / 2;
             }
             std::thread::sleep(delay);
             backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -296,7 +306,7 @@ impl<'a> ApiClient<'a> {
         let said = if excerpt.is_empty() {
             String::new()
         } else {
-            format!(" \"{excerpt}\"")
+            format!(" {excerpt}")
         };
         let user = &self.username;
         let permission = if method == "POST" { "add" } else { "delete" };

@@ -140,14 +140,16 @@ pub fn authenticate(
 ) -> Result<String, Error> {
     let deadline = Deadline::new(settings.timeout);
     let challenge = Challenge::from_env(env)?;
+    let mut context = String::new();
+    if let Some(n) = challenge.remaining_challenges {
+        context.push_str(&format!("; {n} more challenge(s) after this one"));
+    }
+    if let Some(all) = &challenge.all_domains {
+        context.push_str(&format!("; certificate for {all}"));
+    }
     reporter.step(format_args!(
-        "challenge {} for {} ({} more to go; certificate for {})",
-        challenge.token,
-        challenge.identifier,
-        challenge
-            .remaining_challenges
-            .map_or_else(|| "?".to_string(), |n| n.to_string()),
-        challenge.all_domains.as_deref().unwrap_or("?"),
+        "challenge {} for {}{context}",
+        challenge.token, challenge.identifier
     ));
     let self_check_url = settings.self_check_url(&challenge)?;
     let key_path = settings.key_path(&challenge.identifier)?;

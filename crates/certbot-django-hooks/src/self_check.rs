@@ -175,16 +175,18 @@ pub fn fetch(
             if served {
                 return Answer::Served;
             }
-            return Answer::NotServed(format!(
-                "200 OK with a different body: \"{}\"",
-                body_excerpt(&body, &headers, 100)
-            ));
+            let excerpt = body_excerpt(&body, &headers, 100);
+            return Answer::NotServed(if excerpt.is_empty() {
+                "200 OK with an empty body".to_string()
+            } else {
+                format!("200 OK with a different body: {excerpt}")
+            });
         }
         let excerpt = body_excerpt(&body, &headers, 100);
         return Answer::NotServed(if excerpt.is_empty() {
             status.to_string()
         } else {
-            format!("{status} \"{excerpt}\"")
+            format!("{status} {excerpt}")
         });
     }
     unreachable!("the loop returns by the last hop")

@@ -392,26 +392,33 @@ pub fn read_capped(response: &mut reqwest::blocking::Response, cap: u64) -> Vec<
     body
 }
 
-/// A body as one line of plain text for a message: HTML reduced to its `<title>`, control
-/// characters replaced, whitespace collapsed, at most `max` characters.
+/// A body as a quoted line of plain text for a message: control characters replaced,
+/// whitespace collapsed, at most `max` characters. An HTML page is reduced to its `<title>`.
+/// Empty for an empty body.
 pub fn body_excerpt(body: &[u8], headers: &HeaderMap, max: usize) -> String {
     let text = String::from_utf8_lossy(body);
     let is_html = headers
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/html"));
-    let text = if is_html {
+    if is_html {
         let lower = text.to_ascii_lowercase();
-        match (lower.find("<title>"), lower.find("</title>")) {
-            (Some(start), Some(end)) if end > start => {
-                format!("HTML page titled \"{}\"", &text[start + 7..end])
+        return match (lower.find("<title>"), lower.find("</title>")) {
+            (Some(start), Some(end)) if end > start + 7 => {
+                format!(
+                    "(an HTML page titled \"{}\")",
+                    one_line(&text[start + 7..end], max)
+                )
             }
-            _ => "an HTML page".to_string(),
-        }
+            _ => "(an HTML page)".to_string(),
+        };
+    }
+    let line = one_line(&text, max);
+    if line.is_empty() {
+        line
     } else {
-        text.into_owned()
-    };
-    one_line(&text, max)
+        format!("\"{line}\"")
+    }
 }
 
 /// Replaces control characters with spaces, collapses runs of whitespace and truncates.
@@ -620,7 +627,8 @@ mod tests {
     fn bodies_become_one_safe_line() {
         let headers = HeaderMap::new();
         let text = body_excerpt(b"line one\r\n\x1b[31mred\x07 \x00end", &headers, 100);
-        assert_eq!(text, "line one [31mred end");
+        assert_eq!(text, "\"line one [31mred end\"");
+        assert_eq!(body_excerpt(b" \r\n", &headers, 100), "");
         assert_eq!(
             one_line(&"x".repeat(50), 10),
             format!("{}...", "x".repeat(10))
@@ -635,7 +643,7 @@ mod tests {
             &html,
             100,
         );
-        assert_eq!(text, "HTML page titled \"Server Error (500)\"");
+        assert_eq!(text, "(an HTML page titled \"Server Error (500)\")");
     }
 
     #[test]
