@@ -301,20 +301,13 @@ pub fn classify(err: &reqwest::Error) -> Failure {
         if let Some(dns) = e.downcast_ref::<DnsError>() {
             return Failure::Dns(dns.to_string());
         }
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        if let Some(tls) = find_rustls_error(e) {
             return Failure::Tls(describe_tls(tls));
         }
-        // io::Error::source() skips the wrapped error itself, so look inside explicitly.
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(tls) = io
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            {
-                return Failure::Tls(describe_tls(tls));
-            }
-            if io.kind() == std::io::ErrorKind::TimedOut {
-                return Failure::Timeout;
-            }
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return Failure::Timeout;
         }
         current = e.source();
     }
@@ -327,6 +320,17 @@ pub fn classify(err: &reqwest::Error) -> Failure {
     } else {
         Failure::Connection(format!("the connection failed: {text}"))
     }
+}
+
+/// The rustls error in `err`, looking through nested `io::Error`s: hyper-util wraps
+/// tokio-rustls's `io::Error(InvalidData, rustls::Error)` in another `io::Error`, and
+/// `io::Error::source()` skips the wrapped error itself.
+fn find_rustls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let inner: &(dyn StdError + 'static) = err.downcast_ref::<std::io::Error>()?.get_ref()?;
+    find_rustls_error(inner)
 }
 
 fn describe_tls(err: &rustls::Error) -> String {

@@ -686,3 +686,168 @@ fn help_names_every_option_and_where_it_comes_from() {
         );
     }
 }
+
+/// An `openssl s_server` with a self-signed certificate for example.test that answers the first
+/// request with `201 Created`. Killed on drop.
+struct TlsSite {
+    child: std::process::Child,
+    port: u16,
+    cert: std::path::PathBuf,
+}
+
+impl TlsSite {
+    fn start(dir: &std::path::Path) -> Self {
+        use std::io::{BufRead, Write};
+        let cert = dir.join("site-cert.pem");
+        let key = dir.join("site-key.pem");
+        if !cert.exists() {
+            let status = std::process::Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-nodes",
+                    "-days",
+                    "2",
+                ])
+                .args([
+                    "-subj",
+                    "/CN=example.test",
+                    "-addext",
+                    "subjectAltName=DNS:example.test",
+                ])
+                .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .expect("openssl is needed for the TLS tests");
+            assert!(status.success());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = std::process::Command::new("openssl")
+            .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-cert"])
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server");
+        // s_server sends its stdin to the client once a TLS connection is up.
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while stdout.read_line(&mut line).unwrap() > 0 && !line.contains("ACCEPT") {
+            line.clear();
+        }
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        TlsSite { child, port, cert }
+    }
+}
+
+impl Drop for TlsSite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_args(server: &str, key: &std::path::Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "--server",
+        server,
+        "--resolve",
+        "example.test:127.0.0.1",
+        "--no-self-check",
+        "--timeout",
+        "5",
+        "--key-file",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.push(key.display().to_string());
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+#[test]
+fn an_untrusted_site_certificate_is_named_and_points_at_ca_bundle() {
+    let dir = temp_dir("tls-unknown");
+    let key = key_file(&dir);
+    let site = TlsSite::start(&dir);
+    let out = run(
+        BIN,
+        &tls_args(&format!("https://{{domain}}:{}", site.port), &key, &[]),
+        &certbot_env(),
+    );
+    out.assert_failure().assert_no_jwt();
+    out.assert_stderr_contains("TLS: the site's certificate is signed by an unknown authority");
+    out.assert_stderr_contains("pass its certificate with --ca-bundle PEM");
+    assert!(
+        out.elapsed < Duration::from_secs(3),
+        "a TLS failure is not retried: {:?}",
+        out.elapsed
+    );
+}
+
+#[test]
+fn ca_bundle_adds_trust_for_the_site_certificate() {
+    let dir = temp_dir("tls-bundle");
+    let key = key_file(&dir);
+    let site = TlsSite::start(&dir);
+    let cert = site.cert.display().to_string();
+    let out = run(
+        BIN,
+        &tls_args(
+            &format!("https://{{domain}}:{}", site.port),
+            &key,
+            &["--ca-bundle", &cert],
+        ),
+        &certbot_env(),
+    );
+    out.assert_success().assert_no_jwt();
+    assert_eq!(
+        out.stdout,
+        format!(
+            "challenge {TOKEN} for {DOMAIN} stored at https://{DOMAIN}:{}/ (self-check skipped)\n",
+            site.port
+        )
+    );
+}
+
+#[test]
+fn a_certificate_for_another_name_is_named() {
+    let dir = temp_dir("tls-name");
+    let key = key_file(&dir);
+    let site = TlsSite::start(&dir);
+    let cert = site.cert.display().to_string();
+    let out = run(
+        BIN,
+        &tls_args(
+            &format!("https://127.0.0.1:{}", site.port),
+            &key,
+            &["--ca-bundle", &cert],
+        ),
+        &certbot_env(),
+    );
+    out.assert_failure();
+    out.assert_stderr_contains(
+        "TLS: the site's certificate is not valid for this host name: check --server",
+    );
+}
