@@ -207,6 +207,13 @@ pub fn cleanup(
 ) -> Result<DeleteOutcome, Error> {
     let deadline = Deadline::new(settings.timeout);
     let challenge = Challenge::from_env(env)?;
+    // Only logged: the token to delete always comes from CERTBOT_TOKEN, never from this text.
+    if let Some(auth_output) = env("CERTBOT_AUTH_OUTPUT") {
+        reporter.step(format_args!(
+            "the auth hook said: {}",
+            crate::transport::one_line(&auth_output.to_string_lossy(), 300)
+        ));
+    }
     let key_path = settings.key_path(&challenge.identifier)?;
     let signer = key::load_key_file(&key_path)?;
     let api = ApiClient::new(settings, &challenge.identifier, &signer, deadline, reporter)?;

@@ -19,8 +19,8 @@ fn python() -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
     assert!(
         venv.exists(),
-        "no Python with asymmetric-jwt-auth for the real-verifier test: run the README's test \
-         command (it creates .venv from requirements-dev.txt), or set CERTBOT_DJANGO_TEST_PYTHON \
+        "no Python with asymmetric-jwt-auth for the real-verifier test: run scripts/test (the README's test \
+         command, which creates .venv from requirements-dev.txt), or set CERTBOT_DJANGO_TEST_PYTHON \
          to a python that has asymmetric-jwt-auth 1.3 and Django installed"
     );
     venv

@@ -851,3 +851,62 @@ fn a_certificate_for_another_name_is_named() {
         "TLS: the site's certificate is not valid for this host name: check --server",
     );
 }
+
+#[test]
+fn plain_http_to_a_host_that_is_not_this_machine_warns_once_unless_quiet() {
+    let dir = temp_dir("plainwarn");
+    let key = key_file(&dir);
+    let site = fake_site(Serving::AtOnce, |_, _| None);
+    // example.test resolves to this machine first, but also to an outside address.
+    let mut a = args(site.port(), &key, 10, &[]);
+    let at = a.iter().position(|x| x == "--resolve").unwrap();
+    a[at + 1] = format!("{DOMAIN}:127.0.0.1,192.0.2.1");
+    let out = run(BIN, &a, &certbot_env());
+    out.assert_success();
+    assert_eq!(
+        out.stderr,
+        format!(
+            "auth-hook: warning: http://{DOMAIN}:{}/ is plain http to a host that is not this machine: the \
+             signed request crosses the network in clear (use https:// in --server)\n",
+            site.port()
+        )
+    );
+    a.push("-q".into());
+    let quiet = run(BIN, &a, &certbot_env());
+    quiet.assert_success();
+    assert_eq!(quiet.stderr, "");
+}
+
+#[test]
+fn the_usual_proxy_variables_are_honoured() {
+    let dir = temp_dir("proxy");
+    let key = key_file(&dir);
+    // The proxy is a scripted server: it sees absolute-form request targets.
+    let proxy = TestServer::start(|req, _| match req.method.as_str() {
+        "POST" => Reply::text(201, "created"),
+        _ => Reply::text(200, VALIDATION),
+    });
+    let proxy_url = format!("http://127.0.0.1:{}", proxy.port());
+    let mut env = certbot_env();
+    env.push(("http_proxy", &proxy_url));
+    let a: Vec<String> = ["--server", "http://site.test", "--key-file"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([
+            key.display().to_string(),
+            "--timeout".into(),
+            "5".into(),
+            "-q".into(),
+        ])
+        .collect();
+    let out = run(BIN, &a, &env);
+    out.assert_success();
+    let paths: Vec<String> = proxy.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "http://site.test/.well-known/challenges/".to_string(),
+            format!("http://{DOMAIN}/.well-known/acme-challenge/{TOKEN}")
+        ]
+    );
+}

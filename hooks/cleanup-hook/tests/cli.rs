@@ -86,3 +86,22 @@ fn cleanup_with_a_hostile_token_sends_nothing() {
     }
     assert_eq!(site.count(), 0);
 }
+
+#[test]
+fn cleanup_logs_the_auth_output_but_deletes_only_certbot_token() {
+    let dir = temp_dir("cleanup-authout");
+    let key = key_file(&dir);
+    let site = fake_site(Serving::AtOnce, |_, _| None);
+    let mut env = certbot_env();
+    env.push(("CERTBOT_AUTH_OUTPUT", "challenge other-token\x1b[2J stored"));
+    let mut args = hook_args(site.port(), &key, 5);
+    args.push("-v".into());
+    let out = run(BIN, &args, &env);
+    out.assert_success();
+    out.assert_stderr_contains("the auth hook said: challenge other-token [2J stored");
+    assert!(!out.stderr.contains('\x1b'));
+    assert_eq!(
+        site.requests()[0].path,
+        format!("/.well-known/challenges/{TOKEN}/")
+    );
+}
