@@ -155,7 +155,7 @@ pub fn authenticate(
     let key_path = settings.key_path(&challenge.identifier)?;
     let signer = key::load_key_file(&key_path)?;
     reporter.step(format_args!(
-        "loaded {:?} key {} (kid {})",
+        "loaded {} key {} (kid {})",
         signer.key_type(),
         key_path.display(),
         signer.kid()
@@ -248,10 +248,7 @@ fn run_keygen(
         .map_err(Error::Output)?;
     let path = args.key_file.display();
     let user = &args.username;
-    let kind = match args.key_type {
-        KeyType::Ed25519 => "Ed25519",
-        KeyType::Rsa => "RSA",
-    };
+    let kind = args.key_type;
     let _ = write!(
         stderr,
         "auth-hook: wrote a new {kind} private key to {path} (mode 0600). Keep it there and secret.\n\

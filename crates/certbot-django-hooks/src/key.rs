@@ -33,6 +33,15 @@ pub enum KeyType {
     Rsa,
 }
 
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyType::Ed25519 => "Ed25519",
+            KeyType::Rsa => "RSA",
+        })
+    }
+}
+
 /// RSA sizes `keygen` can create.
 pub const RSA_BITS: [u32; 4] = [2048, 3072, 4096, 8192];
 
