@@ -582,6 +582,8 @@ class Nginx:
     port: int = HTTP01_PORT
     # With a webroot and no backends, nginx serves files: the static server certbot --webroot relies on.
     webroot: Path | None = None
+    # False: like many PaaS routers, never replay an API request on another node; the hooks must retry.
+    api_failover: bool = True
     process: Process | None = None
 
     @property
@@ -594,11 +596,10 @@ class Nginx:
         w.mkdir(parents=True, exist_ok=True)
         servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=0;" for p in self.backends)
         upstream = f"upstream django_nodes {{\n{servers}\n    }}" if self.backends else ""
-        location = (
-            f"root {self.webroot};"
-            if self.webroot
-            else "proxy_pass http://django_nodes; proxy_set_header Host $host; proxy_connect_timeout 2s;"
-        )
+        proxy = "proxy_pass http://django_nodes; proxy_set_header Host $host; proxy_connect_timeout 2s;"
+        location = f"location / {{ {f'root {self.webroot};' if self.webroot else proxy} }}"
+        if not self.api_failover:
+            location += f"\n        location /.well-known/challenges/ {{ {proxy} proxy_next_upstream off; }}"
         (w / "nginx.conf").write_text(
             f"""
 worker_processes 1;
@@ -616,7 +617,7 @@ http {{
     {upstream}
     server {{
         listen 127.0.0.1:{self.port};
-        location / {{ {location} }}
+        {location}
     }}
 }}
 """
