@@ -67,7 +67,13 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": dj_database_url.config(default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Persistent connections: opening one per request (and, on SQLite, running its PRAGMAs) cost the challenge view
+# most of its throughput (scripts/bench, P3). Health checks drop a connection the database has closed.
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=600, conn_health_checks=True
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Every API call writes (the nonce, the key's last use, the challenge). SQLite allows one writer at a time:
     # IMMEDIATE takes the write lock when a transaction begins, so a waiting writer queues on the busy timeout
