@@ -17,7 +17,8 @@ import harness as h
 @pytest.fixture(scope="session")
 def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[h.Pebble]:
     h.require_built_hooks()
-    ca = h.Pebble(tmp_path_factory.mktemp("pebble"))
+    # Shifted ports: the README walkthrough (tests/test_readme_walkthrough.py) runs its own Pebble on the default ones.
+    ca = h.Pebble(tmp_path_factory.mktemp("pebble"), port_offset=2)
     with h.running(ca):
         yield ca
 
