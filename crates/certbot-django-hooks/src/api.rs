@@ -15,7 +15,9 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, LOCATION};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, WWW_AUTHENTICATE,
+};
 use reqwest::{Method, StatusCode, Url};
 
 use crate::challenge::{Challenge, Identifier};
@@ -25,8 +27,8 @@ use crate::jwt::fresh_token;
 use crate::key::Signer;
 use crate::output::Reporter;
 use crate::transport::{
-    Deadline, TlsMode, body_excerpt, build_client, classify, clock_skew, is_loopback, jitter,
-    read_capped, retry_after,
+    Deadline, Failure, TlsMode, body_excerpt, build_client, classify, clock_skew, is_loopback,
+    jitter, read_capped, retry_after,
 };
 
 /// Most of an error body that is read.
@@ -119,6 +121,18 @@ impl<'a> ApiClient<'a> {
         })
     }
 
+    /// The same client (and connection pool) with another deadline.
+    pub fn with_deadline(&self, deadline: Deadline) -> ApiClient<'a> {
+        ApiClient {
+            client: self.client.clone(),
+            base: self.base.clone(),
+            signer: self.signer,
+            username: self.username.clone(),
+            deadline,
+            reporter: self.reporter,
+        }
+    }
+
     /// `{server}/.well-known/challenges/`
     pub fn challenges_url(&self) -> Url {
         self.base
@@ -152,6 +166,101 @@ impl<'a> ApiClient<'a> {
             matches!(s, StatusCode::OK | StatusCode::CREATED)
         })
         .map(|s| s.as_u16())
+    }
+
+    /// Checks, without credentials, that the challenge API answers at [`Self::challenges_url`]:
+    /// the app refuses a POST without a JWT with 401 and `WWW-Authenticate: JWT` before it reads
+    /// the form, so nothing is stored. One attempt only: `auth-hook check` should say at once that
+    /// the site cannot be reached rather than retry until the deadline. Returns the answer's time.
+    pub fn check_mounted(&self) -> Result<Duration, Error> {
+        let url = self.challenges_url();
+        let fail = |status: Option<u16>, problem: String| Error::Api {
+            method: "POST",
+            url: url.to_string(),
+            status,
+            problem,
+        };
+        let started = Instant::now();
+        let result = self
+            .client
+            .post(url.clone())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body("")
+            .timeout(self.deadline.cap(ATTEMPT_TIMEOUT).max(MIN_ATTEMPT))
+            .send();
+        let took = started.elapsed();
+        let mut response = match result {
+            Ok(response) => response,
+            Err(err) => {
+                let failure = classify(&err);
+                self.reporter.step(format_args!(
+                    "POST {url} without a JWT failed after {} ms: {failure}",
+                    took.as_millis()
+                ));
+                return Err(fail(None, describe_unreachable(&failure, &url, took)));
+            }
+        };
+        let status = response.status();
+        self.reporter.step(format_args!(
+            "POST {url} without a JWT answered {status} in {} ms",
+            took.as_millis()
+        ));
+        let headers = response.headers().clone();
+        let schemes: Vec<String> = headers
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split([' ', ',']).find(|s| !s.is_empty()))
+            .map(|s| crate::transport::one_line(s, 40))
+            .collect();
+        if status == StatusCode::UNAUTHORIZED
+            && schemes.iter().any(|s| s.eq_ignore_ascii_case("JWT"))
+        {
+            return Ok(took);
+        }
+        if status.is_redirection() {
+            return Err(fail(
+                Some(status.as_u16()),
+                describe_redirect(status, &headers),
+            ));
+        }
+        let body = read_capped(&mut response, MAX_ERROR_BODY);
+        let excerpt = body_excerpt(&body, &headers, MAX_SHOWN_BODY);
+        let said = if excerpt.is_empty() {
+            String::new()
+        } else {
+            format!(" {excerpt}")
+        };
+        let problem = match status {
+            StatusCode::UNAUTHORIZED => format!(
+                "the site answered 401 Unauthorized{said} asking for {} authentication, not for a \
+                 JWT: something in front of the Django app (a proxy with a password?) must let \
+                 {url} through",
+                if schemes.is_empty() {
+                    "no".to_string()
+                } else {
+                    schemes.join(", ")
+                }
+            ),
+            StatusCode::NOT_FOUND => format!(
+                "the site answered 404 Not Found{said}: the challenge API is not mounted there. \
+                 Check --server, and that the site's urls.py has \
+                 path(\".well-known/\", include(\"acme_challenge.urls\"))"
+            ),
+            s if s.is_server_error() => {
+                format!("the site answered {s}{said}: see the site's error log")
+            }
+            s if s.is_success() => format!(
+                "the site answered {s}{said} to a POST without a JWT, which the challenge API \
+                 refuses with 401: something else answers at this URL. Check --server"
+            ),
+            s => format!(
+                "the site answered {s}{said}, not the challenge API's 401 with \
+                 'WWW-Authenticate: JWT': check --server, and that the site's urls.py has \
+                 path(\".well-known/\", include(\"acme_challenge.urls\"))"
+            ),
+        };
+        Err(fail(Some(status.as_u16()), problem))
     }
 
     /// Deletes the challenge with this token. 200, 204 and 404 all mean it is gone.
@@ -358,6 +467,24 @@ fn describe_redirect(status: StatusCode, headers: &HeaderMap) -> String {
          followed redirect turns the POST into a GET that can look like success): set --server to \
          the URL the site wants, for example https:// instead of http://, or the other www form"
     )
+}
+
+/// Why a request got no answer, with what to check on the way to `url`.
+fn describe_unreachable(failure: &Failure, url: &Url, took: Duration) -> String {
+    let host = url.host_str().unwrap_or("?");
+    let port = url.port_or_known_default().unwrap_or(0);
+    match failure {
+        Failure::Dns(_) | Failure::Tls(_) => failure.to_string(),
+        Failure::Timeout => format!(
+            "no answer within {:.1} s: is a firewall dropping packets to {host} port {port}, or is \
+             the site hung? Check --server (and --resolve)",
+            took.as_secs_f64()
+        ),
+        Failure::Connection(text) => format!(
+            "{text}: is the site running and listening on {host} port {port}? Check --server (and \
+             --resolve), and any firewall in between"
+        ),
+    }
 }
 
 /// `base` plus up to half again, at random, so several certbot runs do not retry in lockstep.

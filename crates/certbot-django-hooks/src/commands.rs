@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::api::{ApiClient, DeleteOutcome};
 use crate::challenge::Challenge;
+use crate::check::{CheckArgs, run_check};
 use crate::config::{HookArgs, Settings};
 use crate::error::Error;
 use crate::key::{self, KeyType};
@@ -36,9 +37,18 @@ environment: put settings in options or in a config file.
     --manual-auth-hook 'auth-hook --key-file /etc/certbot-django/key.pem' \\
     --manual-cleanup-hook 'cleanup-hook --key-file /etc/certbot-django/key.pem' -d example.com";
 
-/// `auth-hook`: the certbot auth hook, plus key management.
+/// `auth-hook`: the certbot auth hook, plus key management and the setup check.
+///
+/// The hook's options go either before a subcommand's name or after it, never both: options given
+/// before `check` would otherwise be silently ignored, so clap refuses them.
 #[derive(Parser, Debug)]
-#[command(name = "auth-hook", version, about = AUTH_ABOUT, long_about = AUTH_LONG_ABOUT)]
+#[command(
+    name = "auth-hook",
+    version,
+    about = AUTH_ABOUT,
+    long_about = AUTH_LONG_ABOUT,
+    args_conflicts_with_subcommands = true
+)]
 pub struct AuthCli {
     /// Key management instead of the hook.
     #[command(subcommand)]
@@ -56,7 +66,28 @@ pub enum AuthCommand {
     Keygen(KeygenArgs),
     /// Print the public key of a private key file, to register on the site.
     PublicKey(PublicKeyArgs),
+    /// Prove the whole setup without the CA: key, server, a signed probe push, the self-check,
+    /// and the probe's delete, one line each.
+    #[command(long_about = CHECK_LONG_ABOUT)]
+    Check(CheckArgs),
 }
+
+const CHECK_LONG_ABOUT: &str = "Prove the whole setup without the CA, with the options the hooks \
+will get: the key, the server, a signed probe push, the self-check, and the probe's delete.
+
+Each step prints one line on stdout, starting with its name: 'key: ok (...)', 'server: failed: \
+... (the fix)', 'push: skipped (...)'. Steps after a failed one are skipped, except the delete, \
+which runs whenever the push may have stored the probe, so nothing is left behind. If the site \
+does not know the key, the public key and the command to register it follow. Exits 0 only when \
+every step passed.
+
+  1. key         the config file and the private key: readable, mode 0600, RSA or Ed25519
+  2. server      DNS, TLS, and the API at {server}/.well-known/challenges/ (401 without a JWT)
+  3. push        a probe challenge (a random token, for --domain) signed with the key
+  4. self-check  the public URL serves it, as the auth hook checks (unless --no-self-check)
+  5. delete      the probe is removed
+
+  auth-hook check --domain example.com --config /etc/letsencrypt/django-hooks.toml";
 
 /// `auth-hook keygen` options.
 #[derive(Args, Debug)]
@@ -117,6 +148,7 @@ pub fn run_auth(
 ) -> Result<(), Error> {
     match cli.command {
         Some(AuthCommand::Keygen(args)) => run_keygen(&args, stdout, stderr),
+        Some(AuthCommand::Check(args)) => run_check(&args, stdout, stderr),
         Some(AuthCommand::PublicKey(args)) => {
             let signer = key::load_key_file(&args.key_file)?;
             stdout
@@ -170,7 +202,7 @@ pub fn authenticate(
         api.base_url()
     );
     if !settings.self_check {
-        reporter.step("self-check skipped (--no-self-check)");
+        reporter.step("done: self-check skipped (--no-self-check)");
         return Ok(format!("{stored} (self-check skipped)"));
     }
     let served = wait_until_served(

@@ -108,6 +108,13 @@ pub enum Error {
         hint: String,
     },
 
+    /// `auth-hook check` found a problem; its lines on stdout say which and how to fix it.
+    #[error("check failed at the {step} step: its line on standard output says how to fix it")]
+    Check {
+        /// The first step that failed: `key`, `server`, `push`, `self-check` or `delete`.
+        step: &'static str,
+    },
+
     /// Writing the result line or a public key to stdout failed.
     #[error("cannot write to standard output")]
     Output(#[source] std::io::Error),

@@ -5,10 +5,12 @@
 //! delete the challenge through the site's API ([`api`]), and, for the auth hook, wait until the
 //! public URL serves it ([`self_check`]). [`config`] builds the settings; [`transport`] holds the
 //! HTTP plumbing; [`output`] the stderr reporting; [`error`] the one error type; [`commands`] the
-//! command lines and the `run_*` entry points the binaries call.
+//! command lines and the `run_*` entry points the binaries call; [`check`] the `auth-hook check`
+//! doctor, which runs all of it against a probe challenge.
 
 pub mod api;
 pub mod challenge;
+pub mod check;
 pub mod commands;
 pub mod config;
 pub mod error;
@@ -20,6 +22,7 @@ pub mod transport;
 
 pub use api::{ApiClient, DeleteOutcome};
 pub use challenge::{Challenge, ChallengeError, Identifier};
+pub use check::{CheckArgs, run_check};
 pub use commands::{AuthCli, CleanupCli, authenticate, cleanup, run_auth, run_cleanup};
 pub use config::{HookArgs, Settings};
 pub use error::Error;

@@ -33,6 +33,9 @@ pub const USER_AGENT: &str = concat!("certbot-django-hooks/", env!("CARGO_PKG_VE
 pub struct Deadline {
     start: Instant,
     total: Duration,
+    /// When this phase must end, from `start`: `total`, or less for a phase that must leave
+    /// time for a later one ([`Deadline::reserving`]).
+    end: Duration,
 }
 
 impl Deadline {
@@ -41,12 +44,22 @@ impl Deadline {
         Deadline {
             start: Instant::now(),
             total,
+            end: total,
+        }
+    }
+
+    /// The same run's deadline, ending `reserve` earlier, so that a later step (the check's
+    /// delete of its probe) still has `reserve` left. Messages keep naming the whole --timeout.
+    pub fn reserving(&self, reserve: Duration) -> Self {
+        Deadline {
+            end: self.end.saturating_sub(reserve),
+            ..*self
         }
     }
 
     /// Time left, zero once expired.
     pub fn remaining(&self) -> Duration {
-        self.total.saturating_sub(self.start.elapsed())
+        self.end.saturating_sub(self.start.elapsed())
     }
 
     /// Time since the start.
@@ -54,7 +67,7 @@ impl Deadline {
         self.start.elapsed()
     }
 
-    /// The whole budget.
+    /// The whole budget (`--timeout`).
     pub fn total(&self) -> Duration {
         self.total
     }
@@ -656,6 +669,20 @@ mod tests {
         assert!(d.cap(Duration::from_secs(10)) <= Duration::from_millis(50));
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(d.remaining(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_reserving_deadline_ends_earlier_but_names_the_whole_timeout() {
+        let d = Deadline::new(Duration::from_secs(60));
+        let early = d.reserving(Duration::from_secs(10));
+        assert!(early.remaining() <= Duration::from_secs(50));
+        assert!(early.remaining() > Duration::from_secs(49));
+        assert_eq!(early.total(), Duration::from_secs(60));
+        assert!(d.remaining() > Duration::from_secs(59));
+        assert_eq!(
+            d.reserving(Duration::from_secs(99)).remaining(),
+            Duration::ZERO
+        );
     }
 
     #[test]

@@ -316,6 +316,19 @@ pub fn fake_site(
     })
 }
 
+/// The real app's answer to an API request (POST, or DELETE) without `Authorization`: 401 with
+/// `WWW-Authenticate: JWT`. For `fake_site`'s override, so `auth-hook check` finds the API.
+pub fn refuse_without_jwt(req: &Request) -> Option<Reply> {
+    let api = req.path.starts_with("/.well-known/challenges/");
+    (api && req.method != "GET" && req.header("authorization").is_none()).then(|| {
+        Reply::text(
+            401,
+            "authentication required: send 'Authorization: JWT <token>'",
+        )
+        .header("WWW-Authenticate", "JWT")
+    })
+}
+
 /// What a binary run produced.
 #[derive(Debug)]
 pub struct Outcome {

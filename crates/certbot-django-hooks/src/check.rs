@@ -1,0 +1,426 @@
+//! `auth-hook check`: prove the whole setup without the CA, one line per step.
+//!
+//! A first run that fails costs a failed validation at the CA (Let's Encrypt allows 5 per
+//! hostname per hour), and only the CA's terse answer says why. The check runs what the hooks run,
+//! with the same settings and the same code, against a probe challenge: the key, the server
+//! (DNS, TLS, the API mounted), the signed push, the self-check of the public URL, and the delete.
+//!
+//! Output is for people and for scripts: exactly one line per step on stdout, starting with the
+//! step's name (`key: ok (...)`, `push: failed: ...`, `delete: skipped (...)`), then, only for an
+//! unregistered key, how to register it (the public key and the commands). The probe is deleted
+//! whenever the push may have stored it, even after a later step failed; the run's deadline keeps
+//! time back for that.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clap::Args;
+
+use crate::api::{ApiClient, DeleteOutcome};
+use crate::challenge::{Challenge, ChallengeError, Identifier};
+use crate::config::{HookArgs, Settings, Verbosity};
+use crate::error::Error;
+use crate::key::{self, Signer};
+use crate::output::Reporter;
+use crate::self_check::wait_until_served;
+use crate::transport::{Deadline, one_line};
+
+/// Probe tokens start with this, so a probe left behind is recognisable in the site's admin.
+pub const PROBE_TOKEN_PREFIX: &str = "auth-hook-check-";
+/// Longest time kept back from the push and self-check for deleting the probe.
+const MAX_DELETE_RESERVE: Duration = Duration::from_secs(10);
+/// Longest step line: an error quoting a site's body stays readable.
+const MAX_LINE: usize = 2000;
+
+/// `auth-hook check` options: the hook's own, plus the domain to probe.
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    /// The domain to check, as certbot would pass it with -d: the probe is pushed for it and
+    /// fetched from its public URL.
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: String,
+    /// The hook's options, exactly as on the auth hook's command line.
+    #[command(flatten)]
+    pub hook: HookArgs,
+}
+
+/// The five steps, in order; their names start the output lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Configuration and private key.
+    Key,
+    /// DNS, TLS and the API mounted.
+    Server,
+    /// The signed push of the probe.
+    Push,
+    /// The public URL serves the probe.
+    SelfCheck,
+    /// The probe deleted.
+    Delete,
+}
+
+impl Step {
+    /// The name that starts the step's line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Key => "key",
+            Step::Server => "server",
+            Step::Push => "push",
+            Step::SelfCheck => "self-check",
+            Step::Delete => "delete",
+        }
+    }
+}
+
+/// Writes the step lines, flushing each so a slow self-check shows where it is.
+struct Lines<'w> {
+    out: &'w mut dyn Write,
+    first_failure: Option<Step>,
+}
+
+impl Lines<'_> {
+    fn ok(&mut self, step: Step, detail: impl AsRef<str>) -> Result<(), Error> {
+        self.write(step, &format!("ok ({})", detail.as_ref()))
+    }
+
+    fn failed(&mut self, step: Step, error: &Error) -> Result<(), Error> {
+        self.first_failure.get_or_insert(step);
+        self.write(step, &format!("failed: {}", chain(error)))
+    }
+
+    fn skipped(&mut self, step: Step, reason: impl AsRef<str>) -> Result<(), Error> {
+        self.write(step, &format!("skipped ({})", reason.as_ref()))
+    }
+
+    fn write(&mut self, step: Step, text: &str) -> Result<(), Error> {
+        writeln!(self.out, "{}: {}", step.name(), one_line(text, MAX_LINE))
+            .and_then(|()| self.out.flush())
+            .map_err(Error::Output)
+    }
+}
+
+/// An error and its causes as one sentence.
+fn chain(error: &Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// What step 1 produces for the others.
+struct Prepared {
+    settings: Settings,
+    probe: Challenge,
+    key_path: PathBuf,
+    signer: Signer,
+}
+
+/// Runs the check, writing the step lines to `stdout` and `-v` progress to `stderr`. `Ok` only
+/// when every step passed; otherwise [`Error::Check`] names the first step that failed.
+pub fn run_check(
+    args: &CheckArgs,
+    stdout: &mut dyn Write,
+    stderr: Box<dyn Write>,
+) -> Result<(), Error> {
+    // The same rule as Settings, which may itself be what fails.
+    let verbosity = match (args.hook.verbose, args.hook.quiet) {
+        (true, _) => Verbosity::Verbose,
+        (false, true) => Verbosity::Quiet,
+        _ => Verbosity::Normal,
+    };
+    let reporter = Reporter::new("auth-hook", verbosity, stderr);
+    let mut lines = Lines {
+        out: stdout,
+        first_failure: None,
+    };
+
+    // 1. Configuration and key.
+    let prepared = match prepare(args) {
+        Ok(prepared) => prepared,
+        Err(err) => {
+            lines.failed(Step::Key, &err)?;
+            for step in [Step::Server, Step::Push, Step::SelfCheck, Step::Delete] {
+                lines.skipped(step, "the key step failed")?;
+            }
+            return Err(Error::Check { step: "key" });
+        }
+    };
+    let Prepared {
+        settings,
+        probe,
+        key_path,
+        signer,
+    } = prepared;
+    let mut detail = format!("{}, {}", signer.key_type(), key_path.display());
+    if let Some(config) = &settings.config_file {
+        detail.push_str(&format!("; config {}", config.display()));
+    }
+    lines.ok(Step::Key, detail)?;
+    reporter.step(format_args!(
+        "probe challenge {} for {}",
+        probe.token, probe.identifier
+    ));
+
+    // The push and the self-check end early enough to leave the delete its share of --timeout.
+    let deadline = Deadline::new(settings.timeout);
+    let reserve = (settings.timeout / 4).min(MAX_DELETE_RESERVE);
+    let early = deadline.reserving(reserve);
+
+    // 2. The server: DNS, TLS, the API mounted.
+    let api = match ApiClient::new(&settings, &probe.identifier, &signer, early, &reporter)
+        .and_then(|api| api.check_mounted().map(|took| (api, took)))
+    {
+        Ok((api, took)) => {
+            let url = api.challenges_url();
+            let tls = if url.scheme() == "https" {
+                ", certificate trusted"
+            } else {
+                ""
+            };
+            lines.ok(
+                Step::Server,
+                format!(
+                    "{url} is the challenge API: 401 asking for a JWT, {} ms{tls}",
+                    took.as_millis()
+                ),
+            )?;
+            api
+        }
+        Err(err) => {
+            lines.failed(Step::Server, &err)?;
+            for step in [Step::Push, Step::SelfCheck, Step::Delete] {
+                lines.skipped(step, "the server step failed")?;
+            }
+            return Err(Error::Check { step: "server" });
+        }
+    };
+
+    // 3. The signed push.
+    let pushed = api.push(&probe);
+    let mut unregistered = false;
+    let may_be_stored = match &pushed {
+        Ok(status) => {
+            lines.ok(
+                Step::Push,
+                format!(
+                    "probe {} for {} stored, {status}, signed by user '{}'",
+                    probe.token, probe.identifier, settings.username
+                ),
+            )?;
+            true
+        }
+        Err(err) => {
+            lines.failed(Step::Push, err)?;
+            unregistered = err.status() == Some(401);
+            push_may_have_stored(err)
+        }
+    };
+
+    // 4. The self-check, as the auth hook does it.
+    if pushed.is_err() {
+        lines.skipped(Step::SelfCheck, "the push failed")?;
+    } else if !settings.self_check {
+        lines.skipped(
+            Step::SelfCheck,
+            "--no-self-check (or self_check = false): the public URL was not checked",
+        )?;
+    } else {
+        let served = settings.self_check_url(&probe).and_then(|url| {
+            wait_until_served(&url, &probe.validation, &settings.resolve, early, &reporter)
+                .map(|served| (url, served))
+        });
+        match served {
+            Ok((url, served)) => lines.ok(
+                Step::SelfCheck,
+                format!(
+                    "{url} served the probe after {} attempt(s), {:.3} s",
+                    served.attempts,
+                    served.elapsed.as_secs_f64()
+                ),
+            )?,
+            Err(err) => lines.failed(Step::SelfCheck, &err)?,
+        }
+    }
+
+    // 5. The delete, whenever the push may have stored the probe, within the whole deadline.
+    if may_be_stored {
+        let deleted = api.with_deadline(deadline).delete(&probe.token);
+        match (deleted, &pushed) {
+            (Ok(DeleteOutcome::Deleted), _) => lines.ok(Step::Delete, "probe removed")?,
+            (Ok(DeleteOutcome::AlreadyGone), Err(_)) => lines.ok(
+                Step::Delete,
+                "the site has no probe: the failed push stored nothing",
+            )?,
+            (Ok(DeleteOutcome::AlreadyGone), Ok(_)) => lines.failed(
+                Step::Delete,
+                &Error::Api {
+                    method: "DELETE",
+                    url: api.challenge_url(&probe.token).to_string(),
+                    status: Some(404),
+                    problem: "the site answered 404 for the probe it had just stored: the \
+                              DELETE does not reach the app that stored it (check that \
+                              {server}/.well-known/challenges/<token>/ is routed to the Django \
+                              app, and that every node shares one database), so cleanup-hook \
+                              would leave challenges behind"
+                        .into(),
+                },
+            )?,
+            (Err(err), _) => {
+                lines.failed(Step::Delete, &err)?;
+                reporter.warn(format_args!(
+                    "the probe challenge {} may still be on the site: delete it in the Django \
+                     admin, or it expires after ACME_CHALLENGE_TTL (a day by default)",
+                    probe.token
+                ));
+            }
+        }
+    } else {
+        lines.skipped(Step::Delete, "the push failed, so nothing was stored")?;
+    }
+
+    if unregistered {
+        write_registration(lines.out, &signer, &settings.username, &key_path, &api)?;
+    }
+    match lines.first_failure {
+        None => Ok(()),
+        Some(step) => Err(Error::Check { step: step.name() }),
+    }
+}
+
+/// Step 1: settings, the domain, a probe for it, and the key.
+fn prepare(args: &CheckArgs) -> Result<Prepared, Error> {
+    let settings = Settings::load(&args.hook)?;
+    let identifier = Identifier::parse(&args.domain).map_err(|err| match err {
+        ChallengeError::InvalidIdentifier { value, reason } => Error::Config {
+            origin: "--domain".into(),
+            problem: format!("{value} is invalid: {reason}"),
+        },
+        other => Error::Environment(other),
+    })?;
+    let probe = new_probe(identifier)?;
+    // Fails now, not after the push, if the self-check URL template does not fit this domain.
+    settings.self_check_url(&probe)?;
+    let key_path = settings.key_path(&probe.identifier)?;
+    let signer = key::load_key_file(&key_path)?;
+    Ok(Prepared {
+        settings,
+        probe,
+        key_path,
+        signer,
+    })
+}
+
+/// A probe challenge with a fresh random token and key authorization, shaped like the CA's
+/// (a base64url token, `<token>.<43 base64url characters>`), so the site validates it as real.
+pub fn new_probe(identifier: Identifier) -> Result<Challenge, Error> {
+    let random = || -> Result<String, Error> {
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes)
+            .map_err(|_| Error::Signing("the random number generator failed".into()))?;
+        Ok(URL_SAFE_NO_PAD.encode(bytes))
+    };
+    let token = format!("{PROBE_TOKEN_PREFIX}{}", random()?);
+    let validation = format!("{token}.{}", random()?);
+    Ok(Challenge {
+        identifier,
+        token,
+        validation,
+        remaining_challenges: None,
+        all_domains: None,
+    })
+}
+
+/// Whether a failed push may still have stored the probe: it got no answer (the request may
+/// have arrived), or a 5xx (the app may have failed after writing). A 3xx or 4xx is a refusal.
+fn push_may_have_stored(err: &Error) -> bool {
+    match err {
+        Error::Api { status, .. } => status.is_none_or(|s| s >= 500),
+        _ => false,
+    }
+}
+
+/// For a 401 on the push: the public key (never the private key) and how to register it.
+fn write_registration(
+    out: &mut dyn Write,
+    signer: &Signer,
+    username: &str,
+    key_path: &std::path::Path,
+    api: &ApiClient<'_>,
+) -> Result<(), Error> {
+    let admin = api
+        .base_url()
+        .join("admin/asymmetric_jwt_auth/publickey/add/")
+        .map(|u| u.to_string())
+        .unwrap_or_else(|_| "{server}/admin/asymmetric_jwt_auth/publickey/add/".into());
+    let path = key_path.display();
+    write!(
+        out,
+        "\nThe site refused the key: it is probably not registered for user '{username}' (kid \
+         {kid}). Its public key:\n\
+         {pem}\
+         Save the public key above to a file, e.g. with 'auth-hook public-key --key-file {path} > \
+         {username}.pub', copy it to the site, and there run:\n\
+         \x20 python manage.py certbot_client {username} --public-key-file {username}.pub\n\
+         or paste it into the Django admin at {admin} for user '{username}'.\n\
+         If it is registered, check --username and this machine's clock.\n",
+        kid = signer.kid(),
+        pem = signer.public_key_pem(),
+    )
+    .and_then(|()| out.flush())
+    .map_err(Error::Output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::challenge::{validate_token, validate_validation};
+
+    #[test]
+    fn probes_are_fresh_recognisable_and_valid_challenges() {
+        let id = Identifier::parse("example.com").unwrap();
+        let a = new_probe(id.clone()).unwrap();
+        let b = new_probe(id).unwrap();
+        assert_ne!(a.token, b.token);
+        assert!(a.token.starts_with(PROBE_TOKEN_PREFIX), "{}", a.token);
+        validate_token(&a.token).unwrap();
+        validate_validation(&a.token, &a.validation).unwrap();
+        // The site stores at most 127 characters per value.
+        assert!(a.validation.len() <= 127, "{}", a.validation.len());
+    }
+
+    #[test]
+    fn only_an_unanswered_or_failed_push_may_have_stored_the_probe() {
+        let api = |status| Error::Api {
+            method: "POST",
+            url: "http://x/".into(),
+            status,
+            problem: String::new(),
+        };
+        assert!(push_may_have_stored(&api(None)));
+        assert!(push_may_have_stored(&api(Some(503))));
+        for refused in [301, 400, 401, 403, 404, 429] {
+            assert!(!push_may_have_stored(&api(Some(refused))), "{refused}");
+        }
+        assert!(!push_may_have_stored(&Error::Signing("x".into())));
+    }
+
+    #[test]
+    fn a_bad_domain_fails_the_key_step_naming_the_option() {
+        let args = CheckArgs {
+            domain: "*.example.com".into(),
+            hook: HookArgs::default(),
+        };
+        let err = prepare(&args).err().unwrap().to_string();
+        assert!(
+            err.starts_with("--domain: \"*.example.com\" is invalid"),
+            "{err}"
+        );
+    }
+}
