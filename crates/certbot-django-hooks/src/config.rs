@@ -629,6 +629,58 @@ mod tests {
         assert!(err.contains("keep one"), "{err}");
     }
 
+    /// The example in the repository, which documents every key.
+    const EXAMPLE: &str = include_str!("../../../examples/django-hooks.toml");
+
+    /// The example with its commented-out settings (`# key = value`) switched on.
+    fn example_uncommented() -> String {
+        EXAMPLE
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest)
+                    if rest.split_once(" = ").is_some_and(|(key, _)| {
+                        !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    }) =>
+                {
+                    rest
+                }
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn the_example_config_file_loads_and_shows_the_defaults() {
+        let config = FileConfig::parse(EXAMPLE).unwrap();
+        let path = PathBuf::from("/etc/letsencrypt/django-hooks.toml");
+        let s = Settings::from_parts(&HookArgs::default(), Some((path, config))).unwrap();
+        let defaults = Settings::from_parts(&HookArgs::default(), None).unwrap();
+        assert_eq!(
+            s.key,
+            Some(KeySource::File("/etc/letsencrypt/django-hooks.key".into()))
+        );
+        assert_eq!(s.server, defaults.server);
+        assert_eq!(s.username, defaults.username);
+        assert_eq!(s.timeout, defaults.timeout);
+        assert_eq!(s.self_check, defaults.self_check);
+        assert_eq!(s.self_check_url, defaults.self_check_url);
+    }
+
+    #[test]
+    fn the_example_config_file_documents_every_key_with_a_valid_value() {
+        let mut all = FileConfig::parse(&example_uncommented()).unwrap();
+        // A key FileConfig gains without an example shows up here as None.
+        let shown = format!("{all:?}");
+        assert!(!shown.contains("None"), "undocumented key: {shown}");
+        // The alternatives are valid too (key_directory replaces key_file).
+        all.key_file = None;
+        let s =
+            Settings::from_parts(&HookArgs::default(), Some(("/etc/x.toml".into(), all))).unwrap();
+        assert_eq!(s.resolve.len(), 2);
+        assert!(matches!(s.key, Some(KeySource::Directory(_))));
+    }
+
     #[test]
     fn out_of_range_timeouts_are_refused() {
         for t in [0, 3601] {
