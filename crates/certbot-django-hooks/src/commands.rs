@@ -202,7 +202,10 @@ pub fn authenticate(
         api.base_url()
     );
     if !settings.self_check {
-        reporter.step("done: self-check skipped (--no-self-check)");
+        reporter.step(format_args!(
+            "done: self-check skipped (--no-self-check); {:.3} s in all",
+            deadline.elapsed().as_secs_f64()
+        ));
         return Ok(format!("{stored} (self-check skipped)"));
     }
     let served = wait_until_served(
@@ -213,9 +216,10 @@ pub fn authenticate(
         reporter,
     )?;
     reporter.step(format_args!(
-        "done: served after {} self-check attempt(s), {:.3} s",
+        "done: served after {} self-check attempt(s) in {:.3} s; {:.3} s in all",
         served.attempts,
-        served.elapsed.as_secs_f64()
+        served.elapsed.as_secs_f64(),
+        deadline.elapsed().as_secs_f64()
     ));
     Ok(format!("{stored} and served"))
 }
@@ -250,11 +254,18 @@ pub fn cleanup(
     let signer = key::load_key_file(&key_path)?;
     let api = ApiClient::new(settings, &challenge.identifier, &signer, deadline, reporter)?;
     let outcome = api.delete(&challenge.token)?;
+    let took = deadline.elapsed().as_secs_f64();
     reporter.step(match outcome {
-        DeleteOutcome::Deleted => format!("done: challenge {} deleted", challenge.token),
-        DeleteOutcome::AlreadyGone => {
-            format!("done: challenge {} was already gone (404)", challenge.token)
+        DeleteOutcome::Deleted => {
+            format!(
+                "done: challenge {} deleted; {took:.3} s in all",
+                challenge.token
+            )
         }
+        DeleteOutcome::AlreadyGone => format!(
+            "done: challenge {} was already gone (404); {took:.3} s in all",
+            challenge.token
+        ),
     });
     Ok(outcome)
 }

@@ -65,16 +65,48 @@ fn verbose_prints_timed_steps_but_never_the_jwt() {
     let site = fake_site(Serving::AtOnce, |_, _| None);
     let out = run(BIN, &args(site.port(), &key, 10, &["-v"]), &certbot_env());
     out.assert_success().assert_no_jwt();
-    for step in [
-        "POST http://",
-        "answered 201 Created",
-        "self-check attempt 1",
-        "done: served",
-    ] {
-        out.assert_stderr_contains(step);
-    }
+    // Issue 6: the push, each self-check attempt and the end, one line each, with timings.
+    let line = |needle: &str| -> String {
+        out.stderr
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} line:\n{}", out.stderr))
+            .to_string()
+    };
+    let push = line("POST http://");
+    assert!(
+        push.contains("answered 201 Created in ") && push.ends_with(" ms (attempt 1)"),
+        "{push}"
+    );
+    let attempt = line("self-check attempt 1");
+    assert!(attempt.ends_with(" ms)"), "{attempt}");
+    let done = line("done: served");
+    assert!(
+        done.contains("after 1 self-check attempt(s) in ") && done.ends_with(" s in all"),
+        "{done}"
+    );
     assert!(
         out.stderr.lines().all(|l| l.starts_with("auth-hook: [")),
+        "every line carries its time since the start:\n{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn verbose_without_self_check_still_ends_with_a_done_line() {
+    let dir = temp_dir("verbose-noself");
+    let key = key_file(&dir);
+    let site = fake_site(Serving::Never, |_, _| None);
+    let out = run(
+        BIN,
+        &args(site.port(), &key, 5, &["--no-self-check", "-v"]),
+        &certbot_env(),
+    );
+    out.assert_success().assert_no_jwt();
+    let last = out.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("] done: self-check skipped (--no-self-check); ")
+            && last.ends_with(" s in all"),
         "{}",
         out.stderr
     );

@@ -38,7 +38,12 @@ fn cleanup_treats_404_as_done() {
     args.push("-v".into());
     let out = run(BIN, &args, &certbot_env());
     out.assert_success().assert_no_jwt();
-    out.assert_stderr_contains("already gone (404)");
+    out.assert_stderr_contains("already gone (404); ");
+    assert!(
+        out.stderr.trim_end().ends_with(" s in all"),
+        "the done line carries the total time:\n{}",
+        out.stderr
+    );
     assert_eq!(site.count(), 1);
 }
 
