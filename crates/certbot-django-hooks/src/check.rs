@@ -210,7 +210,7 @@ pub fn run_check(
             lines.ok(
                 Step::Push,
                 format!(
-                    "probe {} for {} stored, {status}, signed by user '{}'",
+                    "probe {} for {} stored as user '{}' ({status})",
                     probe.token, probe.identifier, settings.username
                 ),
             )?;
