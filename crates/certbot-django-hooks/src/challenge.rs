@@ -80,7 +80,18 @@ impl Identifier {
                 return Err(invalid("a label starts or ends with a hyphen"));
             }
         }
-        Ok(Identifier::Dns(value.to_ascii_lowercase()))
+        let name = value.to_ascii_lowercase();
+        // The hooks' URLs go through the WHATWG URL parser (the url crate, under reqwest), which
+        // reads a host whose last label is a number as an IPv4 address ("2130706433" is
+        // 127.0.0.1, "1.2.3" is 1.2.0.3) and refuses invalid punycode. Found by fuzzing
+        // (fuzz/, target certbot_env). No DNS name of a certificate ends in a numeric label.
+        match url::Host::parse(&name) {
+            Ok(url::Host::Domain(host)) if host == name => Ok(Identifier::Dns(name)),
+            Ok(url::Host::Ipv4(_)) | Err(url::ParseError::InvalidIpv4Address) => Err(invalid(
+                "its last label is a number, so URLs would read it as an IPv4 address",
+            )),
+            _ => Err(invalid("an xn-- label is not valid punycode (IDNA)")),
+        }
     }
 
     /// The identifier as it goes into a URL authority: IPv6 addresses bracketed.
@@ -376,6 +387,26 @@ mod tests {
         let long = format!("{}.com", vec!["a".repeat(63); 4].join("."));
         assert!(Identifier::parse(&long).is_err());
         assert!(Identifier::parse(&"a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn names_that_urls_would_read_as_ipv4_or_refuse_are_refused() {
+        for (bad, reason) in [
+            ("20", "IPv4"),
+            ("2130706433", "IPv4"),
+            ("0x7f.1", "IPv4"),
+            ("1.2.3", "IPv4"),
+            ("a.123", "IPv4"),
+            ("example.0x7f", "IPv4"),
+            ("xn--a", "punycode"),
+            ("www.xn--a.com", "punycode"),
+        ] {
+            let err = Identifier::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(reason), "{bad:?}: {err}");
+        }
+        for good in ["1.example", "123.example.com", "0x7f.example", "example.a1", "a.0xg"] {
+            assert_eq!(Identifier::parse(good).unwrap(), Identifier::Dns(good.into()));
+        }
     }
 
     #[test]
