@@ -53,3 +53,22 @@ def test_check_against_a_closed_port_names_the_connection_problem(site: h.Site, 
     assert "server: failed" in result.stdout
     assert "Connection refused" in result.stdout and f"port {closed}" in result.stdout
     assert "push: skipped" in result.stdout
+
+
+def test_key_rotation_keeps_every_step_working(site: h.Site, tmp_path: Path) -> None:
+    old, new = tmp_path / "old.key", tmp_path / "new.key"
+    old_public, new_public = h.keygen(old), h.keygen(new)
+    site.register_key("certbot", old_public)
+
+    # Register the new key next to the old one: both work, so nothing breaks while the config switches.
+    site.register_key("certbot", new_public)
+    assert check(site, old).returncode == 0
+    assert check(site, new).returncode == 0
+    listed = site.manage("certbot_client", "certbot", "--list-keys")
+    assert len([line for line in listed.splitlines() if line.strip()]) == 2, listed
+
+    # Remove the old key: it stops working, the new one goes on.
+    site.manage("certbot_client", "certbot", "--remove-key", str(old_public))
+    assert check(site, old).returncode != 0
+    assert check(site, new).returncode == 0
+    assert site.challenge_rows() == []
