@@ -9,10 +9,8 @@ because the machine is noisy. Run it through `scripts/bench`.
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import re
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -25,18 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import harness as h  # noqa: E402
 
 PUSH_SCRIPT = Path(__file__).resolve().parent / "bench_push.py"
-
-
-def challenge_env(domain: str) -> dict[str, str]:
-    token = secrets.token_urlsafe(32)
-    thumb = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
-    return {
-        "PATH": os.environ["PATH"],
-        "CERTBOT_DOMAIN": domain,
-        "CERTBOT_IDENTIFIER": domain,
-        "CERTBOT_TOKEN": token,
-        "CERTBOT_VALIDATION": f"{token}.{thumb}",
-    }
 
 
 def measured_run(args: list[str], env: dict[str, str], rss_file: Path) -> tuple[float, float, int]:
@@ -67,7 +53,7 @@ def p1_hook_latency(site: h.Site, key: Path, runs: int) -> list[tuple[str, str, 
     results: dict[str, list[tuple[float, float, int]]] = {"hook": [], "python": []}
     for i in range(runs + 2):
         for name, args in (("hook", hook), ("python", python)) if i % 2 == 0 else (("python", python), ("hook", hook)):
-            sample = measured_run(args, challenge_env(f"p1-{i}.example.com"), key.with_name("rss.txt"))
+            sample = measured_run(args, h.certbot_env(f"p1-{i}.example.com"), key.with_name("rss.txt"))
             if i >= 2:  # the first two rounds warm the site and the page cache
                 results[name].append(sample)
     med = {name: [statistics.median(s[k] for s in samples) for k in range(3)] for name, samples in results.items()}

@@ -7,6 +7,7 @@ Run it through `scripts/demo`, which installs and builds what it needs first.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +20,17 @@ DOMAINS = ["demo.example.com", "www.demo.example.com"]
 
 def step(text: str) -> None:
     print(f"==> {text}", flush=True)
+
+
+def report(what: str, result: subprocess.CompletedProcess[str], certbot: h.Certbot, site: h.Site) -> dict | None:
+    """Print the certificate certbot saved, or why it failed (None)."""
+    if result.returncode != 0:
+        print(result.stdout, result.stderr, certbot.log()[-3000:], sep="\n", file=sys.stderr)
+        return None
+    info = h.cert_info(certbot.live_cert(DOMAINS[0]))
+    print(f"    {what}: serial {info['serial']}, names {info['names']}, expires {info['not_after']}")
+    print(f"    challenges left on the site: {len(site.challenge_rows())}")
+    return info
 
 
 def main() -> int:
@@ -52,22 +64,14 @@ def main() -> int:
         args = certbot.certonly_args(DOMAINS, ["--config", str(config)])
         shown = ["certbot", "..."] + args[len(certbot.base_args()) :]
         print("    " + " ".join(a if " " not in a else f"'{a}'" for a in shown))
-        issued = certbot.run(args)
-        if issued.returncode != 0:
-            print(issued.stdout, issued.stderr, certbot.log()[-3000:], sep="\n", file=sys.stderr)
+        first = report("issued", certbot.run(args), certbot, site)
+        if first is None:
             return 1
-        first = h.cert_info(certbot.live_cert(DOMAINS[0]))
-        print(f"    issued: serial {first['serial']}, names {first['names']}, expires {first['not_after']}")
-        print(f"    challenges left on the site: {len(site.challenge_rows())}")
 
         step("renewing it: certbot renew --force-renewal (only what certbot saved in its renewal config)")
-        renewed = certbot.renew("--force-renewal")
-        if renewed.returncode != 0:
-            print(renewed.stdout, renewed.stderr, certbot.log()[-3000:], sep="\n", file=sys.stderr)
+        second = report("renewed", certbot.renew("--force-renewal"), certbot, site)
+        if second is None:
             return 1
-        second = h.cert_info(certbot.live_cert(DOMAINS[0]))
-        print(f"    renewed: serial {second['serial']}, expires {second['not_after']}")
-        print(f"    challenges left on the site: {len(site.challenge_rows())}")
         step("stopping Pebble and the site")
 
     print()

@@ -7,9 +7,11 @@ stopped by the context manager that started it, even when the caller fails midwa
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -349,6 +351,21 @@ class Site:
         return [tuple(row) for row in json.loads(out.strip().splitlines()[-1])]
 
 
+def certbot_env(domain: str, token: str | None = None) -> dict[str, str]:
+    """The environment certbot gives a hook for one HTTP-01 challenge, with a fresh token."""
+    token = token or secrets.token_urlsafe(32)
+    thumbprint = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    return {
+        "PATH": os.environ["PATH"],
+        "CERTBOT_DOMAIN": domain,
+        "CERTBOT_IDENTIFIER": domain,
+        "CERTBOT_TOKEN": token,
+        "CERTBOT_VALIDATION": f"{token}.{thumbprint}",
+        "CERTBOT_ALL_DOMAINS": domain,
+        "CERTBOT_REMAINING_CHALLENGES": "0",
+    }
+
+
 def keygen(key_file: Path, key_type: str = "ed25519") -> Path:
     """Make a key with auth-hook keygen; returns the public key file."""
     public = key_file.with_suffix(".pub.pem")
@@ -415,6 +432,10 @@ class Certbot:
         for d in domains:
             args += ["-d", d]
         return args
+
+    def start(self, args: Sequence[str]) -> subprocess.Popen[str]:
+        """certbot in the background, for stories that act while it runs."""
+        return subprocess.Popen(list(args), env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def run(self, args: Sequence[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(list(args), check=False, env=self.env(), capture_output=True, text=True, timeout=timeout)

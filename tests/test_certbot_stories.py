@@ -127,13 +127,7 @@ def test_certbot_interrupted_during_validation_still_cleans_up(
 ) -> None:
     certbot = h.Certbot(tmp_path / "certbot", slow_pebble)
     domains = ["int1.example.com", "int2.example.com", "int3.example.com"]
-    proc = subprocess.Popen(
-        certbot.certonly_args(domains, hook_args(site, key)),
-        env=certbot.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = certbot.start(certbot.certonly_args(domains, hook_args(site, key)))
     try:
         # Every auth hook has returned and certbot has answered the challenges; Pebble sleeps before validating.
         h.wait_for(

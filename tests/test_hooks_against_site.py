@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import os
-import secrets
 import subprocess
 import urllib.error
 import urllib.request
@@ -14,20 +11,6 @@ import pytest
 
 import harness as h
 from conftest import hook_args
-
-
-def certbot_env(domain: str, token: str | None = None) -> dict[str, str]:
-    token = token or secrets.token_urlsafe(32)
-    thumbprint = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
-    return {
-        "PATH": os.environ["PATH"],
-        "CERTBOT_DOMAIN": domain,
-        "CERTBOT_IDENTIFIER": domain,
-        "CERTBOT_TOKEN": token,
-        "CERTBOT_VALIDATION": f"{token}.{thumbprint}",
-        "CERTBOT_ALL_DOMAINS": domain,
-        "CERTBOT_REMAINING_CHALLENGES": "0",
-    }
 
 
 def run_hook(binary: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -58,7 +41,7 @@ def make_key(kind: str, path: Path) -> Path:
 def test_a_pushed_challenge_is_served_then_removed_by_cleanup(site: h.Site, tmp_path: Path, kind: str) -> None:
     key = tmp_path / f"{kind}.key"
     site.register_key("certbot", make_key(kind, key))
-    env = certbot_env("push.example.com")
+    env = h.certbot_env("push.example.com")
     args = hook_args(site, key)
 
     auth = run_hook(h.AUTH_HOOK, args, env)
@@ -83,7 +66,7 @@ def test_a_pushed_challenge_is_served_then_removed_by_cleanup(site: h.Site, tmp_
 
 
 def test_auth_hook_prints_one_short_line_for_cleanup(site: h.Site, key: Path) -> None:
-    env = certbot_env("line.example.com")
+    env = h.certbot_env("line.example.com")
 
     auth = run_hook(h.AUTH_HOOK, hook_args(site, key), env)
 
@@ -94,7 +77,7 @@ def test_auth_hook_prints_one_short_line_for_cleanup(site: h.Site, key: Path) ->
 
 
 def test_cleanup_removes_only_its_own_token(site: h.Site, key: Path) -> None:
-    mine, other = certbot_env("mine.example.com"), certbot_env("other.example.com")
+    mine, other = h.certbot_env("mine.example.com"), h.certbot_env("other.example.com")
     for env in (mine, other):
         assert run_hook(h.AUTH_HOOK, hook_args(site, key), env).returncode == 0
 
@@ -112,7 +95,7 @@ def test_a_user_without_permission_is_refused_with_a_message_naming_the_cause(si
         "from django.contrib.auth import get_user_model; "
         "get_user_model().objects.get(username='certbot').user_permissions.clear()",
     )
-    env = certbot_env("noperm.example.com")
+    env = h.certbot_env("noperm.example.com")
 
     auth = run_hook(h.AUTH_HOOK, hook_args(site, key), env)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from test_hooks_against_site import certbot_env, run_hook
+from test_hooks_against_site import run_hook
 
 import harness as h
 from conftest import hook_args
@@ -68,7 +68,7 @@ def served_by(node: h.Site, domain: str, token: str) -> tuple[int, str]:
 
 
 def test_a_challenge_pushed_through_the_balancer_is_served_by_every_node(cluster: Cluster) -> None:
-    env = certbot_env("lb.example.com")
+    env = h.certbot_env("lb.example.com")
 
     auth = run_hook(h.AUTH_HOOK, cluster.hook_args(), env)
 
@@ -116,7 +116,7 @@ def test_a_jwt_replayed_to_the_other_node_is_refused(cluster: Cluster) -> None:
 
 
 def test_twenty_hook_runs_at_once_all_succeed_and_every_node_serves_every_challenge(cluster: Cluster) -> None:
-    envs = [certbot_env(f"burst{i}.example.com") for i in range(20)]
+    envs = [h.certbot_env(f"burst{i}.example.com") for i in range(20)]
 
     with concurrent.futures.ThreadPoolExecutor(20) as pool:
         results = list(pool.map(lambda env: run_hook(h.AUTH_HOOK, cluster.hook_args(), env), envs))
@@ -147,13 +147,7 @@ def test_one_node_dying_mid_run_does_not_stop_certbot(cluster: Cluster, pebble: 
     certbot = h.Certbot(tmp_path / "certbot", pebble)
     domains = [f"d{i}.failover.example.com" for i in range(6)]
     victim = cluster.nodes[1]
-    proc = subprocess.Popen(
-        certbot.certonly_args(domains, cluster.hook_args("-v")),
-        env=certbot.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = certbot.start(certbot.certonly_args(domains, cluster.hook_args("-v")))
     try:
         h.wait_for(
             "the first challenge stored", lambda: len(cluster.nodes[0].challenge_rows()) >= 1, timeout=60, proc=proc
