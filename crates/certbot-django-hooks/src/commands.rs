@@ -1,9 +1,10 @@
 //! The hooks' command lines and what each command does, so that the binaries only parse
-//! arguments, call [`run_auth`] or [`run_cleanup`], and print the error.
+//! arguments, call [`run_auth`] or [`run_cleanup`], and hand the result to [`exit_code`].
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -136,6 +137,28 @@ pub struct CleanupCli {
     /// The hook's options.
     #[command(flatten)]
     pub hook: HookArgs,
+}
+
+/// The end of a hook's `main`: success, or the error and its causes on stderr and exit 1.
+pub fn exit_code<T>(program: &str, result: Result<T, Error>) -> ExitCode {
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(err) => {
+            write_error_chain(&mut std::io::stderr().lock(), program, &err);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `PROGRAM: error: ERR`, then one `  caused by: ...` line per source.
+fn write_error_chain(out: &mut dyn Write, program: &str, err: &dyn std::error::Error) {
+    // stderr going away must not turn a failure into a panic.
+    let _ = writeln!(out, "{program}: error: {err}");
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let _ = writeln!(out, "  caused by: {cause}");
+        source = cause.source();
+    }
 }
 
 /// Runs `auth-hook`: the hook, or a key subcommand. `env` looks up `CERTBOT_*` variables
@@ -302,4 +325,20 @@ fn run_keygen(
          Then pass --key-file {path} to both hooks.\n"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_is_printed_with_each_cause_on_its_own_line() {
+        let err = Error::Output(std::io::Error::other("broken pipe"));
+        let mut out = Vec::new();
+        write_error_chain(&mut out, "auth-hook", &err);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "auth-hook: error: cannot write to standard output\n  caused by: broken pipe\n"
+        );
+    }
 }

@@ -23,7 +23,7 @@ pub mod transport;
 pub use api::{ApiClient, DeleteOutcome};
 pub use challenge::{Challenge, ChallengeError, Identifier};
 pub use check::{CheckArgs, run_check};
-pub use commands::{AuthCli, CleanupCli, authenticate, cleanup, run_auth, run_cleanup};
+pub use commands::{AuthCli, CleanupCli, authenticate, cleanup, exit_code, run_auth, run_cleanup};
 pub use config::{HookArgs, Settings};
 pub use error::Error;
 pub use key::{KeyError, KeyType, Signer, load_key_file};
