@@ -205,8 +205,8 @@ impl<'a> ApiClient<'a> {
             "POST {url} without a JWT answered {status} in {} ms",
             took.as_millis()
         ));
-        let headers = response.headers().clone();
-        let schemes: Vec<String> = headers
+        let schemes: Vec<String> = response
+            .headers()
             .get_all(WWW_AUTHENTICATE)
             .iter()
             .filter_map(|v| v.to_str().ok())
@@ -218,19 +218,7 @@ impl<'a> ApiClient<'a> {
         {
             return Ok(took);
         }
-        if status.is_redirection() {
-            return Err(fail(
-                Some(status.as_u16()),
-                describe_redirect(status, &headers),
-            ));
-        }
-        let body = read_capped(&mut response, MAX_ERROR_BODY);
-        let excerpt = body_excerpt(&body, &headers, MAX_SHOWN_BODY);
-        let said = if excerpt.is_empty() {
-            String::new()
-        } else {
-            format!(" {excerpt}")
-        };
+        let (_, said) = read_refusal(&mut response).map_err(|p| fail(Some(status.as_u16()), p))?;
         let problem = match status {
             StatusCode::UNAUTHORIZED => format!(
                 "the site answered 401 Unauthorized{said} asking for {} authentication, not for a \
@@ -331,16 +319,9 @@ impl<'a> ApiClient<'a> {
                     if done(status) {
                         return Ok(status);
                     }
-                    let headers = response.headers().clone();
-                    if status.is_redirection() {
-                        return Err(fail(
-                            Some(status.as_u16()),
-                            describe_redirect(status, &headers),
-                        ));
-                    }
-                    let body = read_capped(&mut response, MAX_ERROR_BODY);
-                    let excerpt = body_excerpt(&body, &headers, MAX_SHOWN_BODY);
-                    let problem = self.describe_status(method_name, status, &excerpt, &headers);
+                    let (headers, said) =
+                        read_refusal(&mut response).map_err(|p| fail(Some(status.as_u16()), p))?;
+                    let problem = self.describe_status(method_name, status, &said, &headers);
                     let retryable = status == StatusCode::TOO_MANY_REQUESTS
                         || status == StatusCode::REQUEST_TIMEOUT
                         || status.is_server_error();
@@ -372,11 +353,12 @@ impl<'a> ApiClient<'a> {
                     if !failure.is_retryable() {
                         return Err(fail(None, failure.to_string()));
                     }
+                    // A refused connection gets the same fix as `auth-hook check`'s server step.
                     let text = match failure {
-                        crate::transport::Failure::Timeout => {
+                        Failure::Timeout => {
                             format!("no answer within {:.1} s", started.elapsed().as_secs_f64())
                         }
-                        other => other.to_string(),
+                        _ => describe_unreachable(&failure, url, started.elapsed()),
                     };
                     last = (text, None);
                 }
@@ -405,18 +387,14 @@ impl<'a> ApiClient<'a> {
         ))
     }
 
+    /// `said` is what [`read_refusal`] returns: the body, with a leading space, or nothing.
     fn describe_status(
         &self,
         method: &str,
         status: StatusCode,
-        excerpt: &str,
+        said: &str,
         headers: &HeaderMap,
     ) -> String {
-        let said = if excerpt.is_empty() {
-            String::new()
-        } else {
-            format!(" {excerpt}")
-        };
         let user = &self.username;
         let permission = if method == "POST" { "add" } else { "delete" };
         let clock = match clock_skew(headers, SystemTime::now()) {
@@ -457,6 +435,25 @@ impl<'a> ApiClient<'a> {
     }
 }
 
+/// Reads an answer that is not what the request wanted. A redirect is final and becomes the
+/// error (`Err`), never followed; anything else gives its headers and its body as one clean line
+/// with a leading space, empty when there is no body, to follow the status in a message.
+fn read_refusal(response: &mut reqwest::blocking::Response) -> Result<(HeaderMap, String), String> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    if status.is_redirection() {
+        return Err(describe_redirect(status, &headers));
+    }
+    let body = read_capped(response, MAX_ERROR_BODY);
+    let excerpt = body_excerpt(&body, &headers, MAX_SHOWN_BODY);
+    let said = if excerpt.is_empty() {
+        String::new()
+    } else {
+        format!(" {excerpt}")
+    };
+    Ok((headers, said))
+}
+
 fn describe_redirect(status: StatusCode, headers: &HeaderMap) -> String {
     let location = headers
         .get(LOCATION)
@@ -469,7 +466,8 @@ fn describe_redirect(status: StatusCode, headers: &HeaderMap) -> String {
     )
 }
 
-/// Why a request got no answer, with what to check on the way to `url`.
+/// Why a request got no answer, with what to check on the way to `url`: `auth-hook check`'s
+/// server step says this, and the hooks say it of a connection they could not make.
 fn describe_unreachable(failure: &Failure, url: &Url, took: Duration) -> String {
     let host = url.host_str().unwrap_or("?");
     let port = url.port_or_known_default().unwrap_or(0);
@@ -505,6 +503,18 @@ mod tests {
                 "{d:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_refused_connection_asks_whether_the_site_listens_on_that_host_and_port() {
+        let url = Url::parse("http://127.0.0.1:5099/.well-known/challenges/").unwrap();
+        let failure =
+            Failure::Connection("cannot connect: Connection refused (os error 111)".into());
+        assert_eq!(
+            describe_unreachable(&failure, &url, Duration::from_millis(3)),
+            "cannot connect: Connection refused (os error 111): is the site running and listening \
+             on 127.0.0.1 port 5099? Check --server (and --resolve), and any firewall in between"
+        );
     }
 
     #[test]
