@@ -74,19 +74,22 @@ mod tests {
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
-        for expected in [
-            "auth-hook.1",
-            "auth-hook-check.1",
-            "auth-hook-keygen.1",
-            "auth-hook-public-key.1",
-            "cleanup-hook.1",
+        let completions = [
             "auth-hook.bash",
             "_auth-hook",
             "auth-hook.fish",
             "cleanup-hook.bash",
             "_cleanup-hook",
             "cleanup-hook.fish",
-        ] {
+        ];
+        let man_pages = [
+            "auth-hook.1",
+            "auth-hook-check.1",
+            "auth-hook-keygen.1",
+            "auth-hook-public-key.1",
+            "cleanup-hook.1",
+        ];
+        for expected in man_pages.iter().chain(&completions) {
             assert!(
                 names.iter().any(|n| n == expected),
                 "{expected} in {names:?}"
@@ -123,14 +126,7 @@ mod tests {
                 assert!(man(&text, option), "{page} lacks --{option}");
             }
         }
-        for completion in [
-            "auth-hook.bash",
-            "_auth-hook",
-            "auth-hook.fish",
-            "cleanup-hook.bash",
-            "_cleanup-hook",
-            "cleanup-hook.fish",
-        ] {
+        for completion in completions {
             let text = read(completion);
             for option in hook_options.iter() {
                 assert!(
@@ -139,7 +135,7 @@ mod tests {
                 );
             }
         }
-        for completion in ["auth-hook.bash", "_auth-hook", "auth-hook.fish"] {
+        for completion in completions.iter().filter(|c| c.contains("auth-hook")) {
             let text = read(completion);
             assert!(
                 text.contains("check") && text.contains("domain"),

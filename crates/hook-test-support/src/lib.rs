@@ -435,10 +435,7 @@ pub fn certbot_env() -> Vec<(&'static str, &'static str)> {
 }
 
 /// [`certbot_env`] with one variable replaced (`Some`) or removed (`None`).
-pub fn certbot_env_with(
-    name: &'static str,
-    value: Option<&'static str>,
-) -> Vec<(&'static str, &'static str)> {
+pub fn certbot_env_with<'a>(name: &'a str, value: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
     let mut env: Vec<_> = certbot_env()
         .into_iter()
         .filter(|(k, _)| *k != name)
@@ -481,4 +478,30 @@ pub fn hook_args(port: u16, key: &Path, timeout_secs: u64) -> Vec<String> {
         "--timeout".into(),
         timeout_secs.to_string(),
     ]
+}
+
+/// `SUBCOMMAND --key-file PATH`: the arguments of `auth-hook keygen` and `auth-hook public-key`.
+pub fn key_command(subcommand: &str, key: &Path) -> Vec<String> {
+    vec![
+        subcommand.into(),
+        "--key-file".into(),
+        key.display().to_string(),
+    ]
+}
+
+/// A port on 127.0.0.1 that nothing listens on: connecting to it is refused.
+pub fn closed_port() -> u16 {
+    // Bound and released at once. Another process could take the port before the test connects;
+    // on a test machine that is rare enough to accept.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// What the hooks and `auth-hook check` say when nothing listens on `port`: the OS's error and
+/// the fix, as the library words it for [`DOMAIN`].
+pub fn connection_refused(port: u16) -> String {
+    format!(
+        "cannot connect: Connection refused (os error 111): is the site running and listening on \
+         {DOMAIN} port {port}? Check --server (and --resolve), and any firewall in between"
+    )
 }

@@ -2,21 +2,46 @@
 //! fault from issue 5, hostile input that must never reach the server, and key handling.
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, SystemTime};
 
 use hook_test_support::{
-    DOMAIN, Reply, Serving, TOKEN, TestServer, VALIDATION, certbot_env, certbot_env_with,
-    fake_site, hook_args, key_file, run, temp_dir,
+    DOMAIN, Outcome, Reply, Serving, TOKEN, TestServer, VALIDATION, certbot_env, certbot_env_with,
+    closed_port, connection_refused, fake_site, hook_args, key_command, key_file, run, temp_dir,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-hook");
 
-fn args(port: u16, key: &std::path::Path, timeout: u64, extra: &[&str]) -> Vec<String> {
+fn args(port: u16, key: &Path, timeout: u64, extra: &[&str]) -> Vec<String> {
     let mut a = hook_args(port, key, timeout);
     a.extend(extra.iter().map(|s| s.to_string()));
     a
+}
+
+/// auth-hook with the usual arguments for the site on `port`, plus `extra`, in the certbot
+/// environment.
+fn auth_hook(port: u16, key: &Path, timeout: u64, extra: &[&str]) -> Outcome {
+    run(BIN, &args(port, key, timeout, extra), &certbot_env())
+}
+
+/// Runs auth-hook once per value of the certbot variable `name`: each run must fail with one line
+/// on stderr containing `message`, and the site must never see a request.
+fn assert_refused_before_sending(test: &str, name: &str, values: &[&str], message: &str) {
+    let key = key_file(&temp_dir(test));
+    let site = fake_site(Serving::AtOnce, |_, _| None);
+    for &value in values {
+        let out = run(
+            BIN,
+            &args(site.port(), &key, 5, &[]),
+            &certbot_env_with(name, Some(value)),
+        );
+        out.assert_failure();
+        out.assert_stderr_contains(message);
+        assert_eq!(out.stderr.lines().count(), 1, "{value:?}: {}", out.stderr);
+    }
+    assert_eq!(site.count(), 0);
 }
 
 #[test]
@@ -24,7 +49,7 @@ fn a_stored_and_served_challenge_prints_one_line_and_exits_0() {
     let dir = temp_dir("happy");
     let key = key_file(&dir);
     let site = fake_site(Serving::AtOnce, |_, _| None);
-    let out = run(BIN, &args(site.port(), &key, 10, &[]), &certbot_env());
+    let out = auth_hook(site.port(), &key, 10, &[]);
     out.assert_success()
         .assert_no_jwt()
         .assert_within(Duration::from_secs(10));
@@ -63,7 +88,7 @@ fn verbose_prints_timed_steps_but_never_the_jwt() {
     let dir = temp_dir("verbose");
     let key = key_file(&dir);
     let site = fake_site(Serving::AtOnce, |_, _| None);
-    let out = run(BIN, &args(site.port(), &key, 10, &["-v"]), &certbot_env());
+    let out = auth_hook(site.port(), &key, 10, &["-v"]);
     out.assert_success().assert_no_jwt();
     // Issue 6: the push, each self-check attempt and the end, one line each, with timings.
     let line = |needle: &str| -> String {
@@ -97,11 +122,7 @@ fn verbose_without_self_check_still_ends_with_a_done_line() {
     let dir = temp_dir("verbose-noself");
     let key = key_file(&dir);
     let site = fake_site(Serving::Never, |_, _| None);
-    let out = run(
-        BIN,
-        &args(site.port(), &key, 5, &["--no-self-check", "-v"]),
-        &certbot_env(),
-    );
+    let out = auth_hook(site.port(), &key, 5, &["--no-self-check", "-v"]);
     out.assert_success().assert_no_jwt();
     let last = out.stderr.lines().last().unwrap_or_default();
     assert!(
@@ -117,11 +138,7 @@ fn no_self_check_trusts_the_api_answer() {
     let dir = temp_dir("noself");
     let key = key_file(&dir);
     let site = fake_site(Serving::Never, |_, _| None);
-    let out = run(
-        BIN,
-        &args(site.port(), &key, 5, &["--no-self-check"]),
-        &certbot_env(),
-    );
+    let out = auth_hook(site.port(), &key, 5, &["--no-self-check"]);
     out.assert_success();
     assert!(
         out.stdout.ends_with("(self-check skipped)\n"),
@@ -142,7 +159,7 @@ fn redirects_on_post_fail_naming_the_location_and_are_not_followed() {
                 "https://www.example.test/.well-known/challenges/",
             )
         });
-        let out = run(BIN, &args(site.port(), &key, 5, &[]), &certbot_env());
+        let out = auth_hook(site.port(), &key, 5, &[]);
         out.assert_failure().assert_no_jwt();
         out.assert_stderr_contains(&format!(
             "auth-hook: error: POST http://{DOMAIN}:{}/.well-known/challenges/ failed: the site answered {status}",
@@ -168,7 +185,7 @@ fn two_503s_then_201_succeeds_with_a_fresh_jwt_per_attempt() {
         let posts = earlier.iter().filter(|r| r.method == "POST").count();
         (req.method == "POST" && posts < 2).then(|| Reply::text(503, "busy"))
     });
-    let out = run(BIN, &args(site.port(), &key, 20, &[]), &certbot_env());
+    let out = auth_hook(site.port(), &key, 20, &[]);
     out.assert_success().assert_no_jwt();
     let posts = site.with_method("POST");
     assert_eq!(posts.len(), 3);
@@ -184,7 +201,7 @@ fn a_persistent_500_fails_within_the_deadline_saying_what_the_site_answered() {
     let dir = temp_dir("500");
     let key = key_file(&dir);
     let site = TestServer::start(|_, _| Reply::text(500, "database is down"));
-    let out = run(BIN, &args(site.port(), &key, 3, &[]), &certbot_env());
+    let out = auth_hook(site.port(), &key, 3, &[]);
     out.assert_failure()
         .assert_no_jwt()
         .assert_within(Duration::from_secs(3));
@@ -198,12 +215,30 @@ fn a_server_that_never_answers_fails_within_the_deadline() {
     let dir = temp_dir("hang");
     let key = key_file(&dir);
     let site = TestServer::start(|_, _| Reply::Hang);
-    let out = run(BIN, &args(site.port(), &key, 3, &[]), &certbot_env());
+    let out = auth_hook(site.port(), &key, 3, &[]);
     out.assert_failure()
         .assert_no_jwt()
         .assert_within(Duration::from_secs(3));
     out.assert_stderr_contains("no answer within");
     out.assert_stderr_contains("(--timeout 3 s)");
+}
+
+#[test]
+fn a_refused_connection_is_retried_then_names_the_host_port_and_what_to_check() {
+    let key = key_file(&temp_dir("refused"));
+    let port = closed_port();
+    let out = auth_hook(port, &key, 3, &[]);
+    out.assert_failure()
+        .assert_no_jwt()
+        .assert_within(Duration::from_secs(3));
+    out.assert_stderr_contains(&format!(
+        "auth-hook: error: POST http://{DOMAIN}:{port}/.well-known/challenges/ failed: {}; gave up \
+         after ",
+        connection_refused(port)
+    ));
+    out.assert_stderr_contains(" attempts in ");
+    out.assert_stderr_contains(" s (--timeout 3 s)\n");
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
 }
 
 #[test]
@@ -217,7 +252,7 @@ fn a_10_mb_error_body_is_read_capped_and_shown_as_one_clean_line() {
         headers: vec![("Content-Type".into(), "text/plain".into())],
         body: body.clone(),
     });
-    let out = run(BIN, &args(site.port(), &key, 10, &[]), &certbot_env());
+    let out = auth_hook(site.port(), &key, 10, &[]);
     out.assert_failure().assert_no_jwt();
     out.assert_stderr_contains("400 Bad Request \"bad [31mthing xxxx");
     assert!(
@@ -271,7 +306,7 @@ fn a_403_from_a_site_whose_clock_is_5_minutes_off_shows_the_skew() {
         )
         .header("Date", &date)
     });
-    let out = run(BIN, &args(site.port(), &key, 10, &[]), &certbot_env());
+    let out = auth_hook(site.port(), &key, 10, &[]);
     out.assert_failure().assert_no_jwt();
     out.assert_stderr_contains("the site answered 403 Forbidden \"domain example.test is not in ACME_CHALLENGE_ALLOWED_DOMAINS\"");
     out.assert_stderr_contains("user 'certbot' lacks the permission to add challenges");
@@ -288,11 +323,7 @@ fn a_401_explains_how_to_register_the_key() {
     let dir = temp_dir("401");
     let key = key_file(&dir);
     let site = TestServer::start(|_, _| Reply::text(401, "").header("WWW-Authenticate", "JWT"));
-    let out = run(
-        BIN,
-        &args(site.port(), &key, 10, &["--username", "acme"]),
-        &certbot_env(),
-    );
+    let out = auth_hook(site.port(), &key, 10, &["--username", "acme"]);
     out.assert_failure().assert_no_jwt();
     out.assert_stderr_contains("401 Unauthorized: it accepted no valid JWT");
     out.assert_stderr_contains("python manage.py certbot_client acme --public-key-file FILE");
@@ -304,7 +335,7 @@ fn a_404_on_the_api_says_the_app_is_not_mounted() {
     let dir = temp_dir("404");
     let key = key_file(&dir);
     let site = TestServer::start(|_, _| Reply::text(404, "Not Found"));
-    let out = run(BIN, &args(site.port(), &key, 10, &[]), &certbot_env());
+    let out = auth_hook(site.port(), &key, 10, &[]);
     out.assert_failure();
     out.assert_stderr_contains(&format!(
         "the challenge API is not mounted at http://{DOMAIN}:{}/.well-known/challenges/",
@@ -320,7 +351,7 @@ fn a_429_with_retry_after_is_honoured() {
         (req.method == "POST" && earlier.is_empty())
             .then(|| Reply::text(429, "slow down").header("Retry-After", "2"))
     });
-    let out = run(BIN, &args(site.port(), &key, 10, &[]), &certbot_env());
+    let out = auth_hook(site.port(), &key, 10, &[]);
     out.assert_success();
     let posts = site.with_method("POST");
     assert_eq!(posts.len(), 2);
@@ -332,7 +363,7 @@ fn a_challenge_visible_only_after_3_s_is_waited_for() {
     let dir = temp_dir("lag");
     let key = key_file(&dir);
     let site = fake_site(Serving::After(Duration::from_secs(3)), |_, _| None);
-    let out = run(BIN, &args(site.port(), &key, 15, &["-v"]), &certbot_env());
+    let out = auth_hook(site.port(), &key, 15, &["-v"]);
     out.assert_success().assert_no_jwt();
     let gets = site.with_method("GET");
     assert!(gets.len() >= 3, "polled {} times", gets.len());
@@ -346,7 +377,7 @@ fn a_challenge_never_served_fails_within_the_deadline_saying_what_the_url_answer
     let dir = temp_dir("never");
     let key = key_file(&dir);
     let site = fake_site(Serving::Never, |_, _| None);
-    let out = run(BIN, &args(site.port(), &key, 4, &[]), &certbot_env());
+    let out = auth_hook(site.port(), &key, 4, &[]);
     out.assert_failure()
         .assert_no_jwt()
         .assert_within(Duration::from_secs(4));
@@ -365,7 +396,7 @@ fn a_self_check_served_with_the_wrong_body_says_so() {
     let site = fake_site(Serving::AtOnce, |req, _| {
         (req.method == "GET").then(|| Reply::text(200, "<html>welcome</html>"))
     });
-    let out = run(BIN, &args(site.port(), &key, 2, &[]), &certbot_env());
+    let out = auth_hook(site.port(), &key, 2, &[]);
     out.assert_failure().assert_within(Duration::from_secs(2));
     out.assert_stderr_contains(
         "it last answered: 200 OK with a different body: \"<html>welcome</html>\"",
@@ -388,64 +419,44 @@ fn self_check_redirects_are_followed_only_to_allowed_ports() {
             .or_else(|| (req.path.starts_with("/moved/")).then(|| Reply::text(200, VALIDATION)))
     });
     port.store(site.port(), Ordering::SeqCst);
-    run(BIN, &args(site.port(), &key, 5, &[]), &certbot_env()).assert_success();
+    auth_hook(site.port(), &key, 5, &[]).assert_success();
 
     // To another port: refused, as the CA would.
     let site = fake_site(Serving::AtOnce, |req, _| {
         (req.method == "GET")
             .then(|| Reply::status(301).header("Location", "http://example.test:8443/x"))
     });
-    let out = run(BIN, &args(site.port(), &key, 2, &[]), &certbot_env());
+    let out = auth_hook(site.port(), &key, 2, &[]);
     out.assert_failure();
     out.assert_stderr_contains("301 Moved Permanently redirecting to http://example.test:8443/x, which the CA will not follow");
 }
 
 #[test]
 fn hostile_tokens_never_reach_the_server() {
-    let dir = temp_dir("badtoken");
-    let key = key_file(&dir);
-    let site = fake_site(Serving::AtOnce, |_, _| None);
     let long = "a".repeat(300);
-    for token in ["../x", "a b", "x\ny", "", long.as_str()] {
-        let leaked: &'static str = Box::leak(token.to_string().into_boxed_str());
-        let out = run(
-            BIN,
-            &args(site.port(), &key, 5, &[]),
-            &certbot_env_with("CERTBOT_TOKEN", Some(leaked)),
-        );
-        out.assert_failure();
-        out.assert_stderr_contains(
-            "auth-hook: error: invalid certbot environment, nothing was sent: CERTBOT_TOKEN",
-        );
-        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
-    }
-    assert_eq!(site.count(), 0);
+    assert_refused_before_sending(
+        "badtoken",
+        "CERTBOT_TOKEN",
+        &["../x", "a b", "x\ny", "", long.as_str()],
+        "auth-hook: error: invalid certbot environment, nothing was sent: CERTBOT_TOKEN",
+    );
 }
 
 #[test]
 fn hostile_domains_never_reach_the_server() {
-    let dir = temp_dir("baddomain");
-    let key = key_file(&dir);
-    let site = fake_site(Serving::AtOnce, |_, _| None);
-    for domain in [
-        "a.com/x?",
-        "u@evil.com",
-        "-a.com",
-        "a.com\r\nX-Injected: 1",
-        "a.com\n",
-        "*.example.test",
-    ] {
-        let leaked: &'static str = Box::leak(domain.to_string().into_boxed_str());
-        let out = run(
-            BIN,
-            &args(site.port(), &key, 5, &[]),
-            &certbot_env_with("CERTBOT_DOMAIN", Some(leaked)),
-        );
-        out.assert_failure();
-        out.assert_stderr_contains("invalid certbot environment, nothing was sent: the identifier");
-        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
-    }
-    assert_eq!(site.count(), 0);
+    assert_refused_before_sending(
+        "baddomain",
+        "CERTBOT_DOMAIN",
+        &[
+            "a.com/x?",
+            "u@evil.com",
+            "-a.com",
+            "a.com\r\nX-Injected: 1",
+            "a.com\n",
+            "*.example.test",
+        ],
+        "invalid certbot environment, nothing was sent: the identifier",
+    );
 }
 
 #[test]
@@ -470,23 +481,16 @@ fn a_missing_token_means_dns01_and_says_to_use_http01() {
 
 #[test]
 fn a_malformed_validation_never_reaches_the_server() {
-    let dir = temp_dir("badvalidation");
-    let key = key_file(&dir);
-    let site = fake_site(Serving::AtOnce, |_, _| None);
-    for validation in [
-        "nodot",
-        "other.nP1qzpXGymHBrUEepNY9HCsQk7K8KhOypzEt62jcerQ",
-        "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.short",
-    ] {
-        let out = run(
-            BIN,
-            &args(site.port(), &key, 5, &[]),
-            &certbot_env_with("CERTBOT_VALIDATION", Some(validation)),
-        );
-        out.assert_failure();
-        out.assert_stderr_contains("nothing was sent: CERTBOT_VALIDATION");
-    }
-    assert_eq!(site.count(), 0);
+    assert_refused_before_sending(
+        "badvalidation",
+        "CERTBOT_VALIDATION",
+        &[
+            "nodot",
+            "other.nP1qzpXGymHBrUEepNY9HCsQk7K8KhOypzEt62jcerQ",
+            "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.short",
+        ],
+        "nothing was sent: CERTBOT_VALIDATION",
+    );
 }
 
 #[test]
@@ -496,7 +500,7 @@ fn keys_readable_by_group_or_others_are_refused_with_chmod_advice() {
     let site = fake_site(Serving::AtOnce, |_, _| None);
     for mode in [0o644, 0o640] {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
-        let out = run(BIN, &args(site.port(), &key, 5, &[]), &certbot_env());
+        let out = auth_hook(site.port(), &key, 5, &[]);
         out.assert_failure();
         assert_eq!(
             out.stderr,
@@ -515,7 +519,7 @@ fn a_missing_key_is_named_and_nothing_is_sent() {
     let dir = temp_dir("nokey");
     let missing = dir.join("absent.pem");
     let site = fake_site(Serving::AtOnce, |_, _| None);
-    let out = run(BIN, &args(site.port(), &missing, 5, &[]), &certbot_env());
+    let out = auth_hook(site.port(), &missing, 5, &[]);
     out.assert_failure();
     out.assert_stderr_contains(&format!(
         "auth-hook: error: private key {}: it does not exist",
@@ -564,7 +568,7 @@ fn encrypted_and_ec_keys_are_named_and_nothing_is_sent() {
             .expect("openssl is needed for this test");
         assert!(status.success());
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let out = run(BIN, &args(site.port(), &path, 5, &[]), &certbot_env());
+        let out = auth_hook(site.port(), &path, 5, &[]);
         out.assert_failure();
         out.assert_stderr_contains(&format!("private key {}: {message}", path.display()));
     }
@@ -575,15 +579,7 @@ fn encrypted_and_ec_keys_are_named_and_nothing_is_sent() {
 fn keygen_writes_a_0600_key_prints_the_public_key_and_how_to_register_it() {
     let dir = temp_dir("keygen");
     let path = dir.join("new.pem");
-    let out = run(
-        BIN,
-        &[
-            "keygen".into(),
-            "--key-file".into(),
-            path.display().to_string(),
-        ],
-        &[],
-    );
+    let out = run(BIN, &key_command("keygen", &path), &[]);
     out.assert_success();
     assert!(
         out.stdout.starts_with("-----BEGIN PUBLIC KEY-----\n"),
@@ -599,28 +595,12 @@ fn keygen_writes_a_0600_key_prints_the_public_key_and_how_to_register_it() {
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 
-    let again = run(
-        BIN,
-        &[
-            "public-key".into(),
-            "--key-file".into(),
-            path.display().to_string(),
-        ],
-        &[],
-    );
+    let again = run(BIN, &key_command("public-key", &path), &[]);
     again.assert_success();
     assert_eq!(again.stdout, out.stdout);
 
     let before = std::fs::read(&path).unwrap();
-    let refused = run(
-        BIN,
-        &[
-            "keygen".into(),
-            "--key-file".into(),
-            path.display().to_string(),
-        ],
-        &[],
-    );
+    let refused = run(BIN, &key_command("keygen", &path), &[]);
     refused.assert_failure();
     refused.assert_stderr_contains("already exists, and keygen never overwrites a key");
     assert_eq!(std::fs::read(&path).unwrap(), before);
@@ -724,11 +704,11 @@ fn help_names_every_option_and_where_it_comes_from() {
 struct TlsSite {
     child: std::process::Child,
     port: u16,
-    cert: std::path::PathBuf,
+    cert: PathBuf,
 }
 
 impl TlsSite {
-    fn start(dir: &std::path::Path) -> Self {
+    fn start(dir: &Path) -> Self {
         use std::io::{BufRead, Write};
         let cert = dir.join("site-cert.pem");
         let key = dir.join("site-key.pem");
@@ -799,10 +779,24 @@ impl Drop for TlsSite {
     }
 }
 
-fn tls_args(server: &str, key: &std::path::Path, extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = [
+/// Trust in the TLS site's self-signed certificate.
+#[derive(Clone, Copy, PartialEq)]
+enum Trust {
+    /// The system roots only.
+    SystemRoots,
+    /// Its certificate passed with `--ca-bundle`.
+    CaBundle,
+}
+
+/// auth-hook (without the self-check) against a fresh [`TlsSite`] reached as `host`, a
+/// `--server` host template resolving to 127.0.0.1. Returns the outcome and the site's port.
+fn against_tls_site(test: &str, host: &str, trust: Trust) -> (Outcome, u16) {
+    let dir = temp_dir(test);
+    let key = key_file(&dir);
+    let site = TlsSite::start(&dir);
+    let mut args: Vec<String> = [
         "--server",
-        server,
+        &format!("https://{host}:{}", site.port),
         "--resolve",
         "example.test:127.0.0.1",
         "--no-self-check",
@@ -813,21 +807,16 @@ fn tls_args(server: &str, key: &std::path::Path, extra: &[&str]) -> Vec<String> 
     .iter()
     .map(|s| s.to_string())
     .collect();
-    a.push(key.display().to_string());
-    a.extend(extra.iter().map(|s| s.to_string()));
-    a
+    args.push(key.display().to_string());
+    if trust == Trust::CaBundle {
+        args.extend(["--ca-bundle".into(), site.cert.display().to_string()]);
+    }
+    (run(BIN, &args, &certbot_env()), site.port)
 }
 
 #[test]
 fn an_untrusted_site_certificate_is_named_and_points_at_ca_bundle() {
-    let dir = temp_dir("tls-unknown");
-    let key = key_file(&dir);
-    let site = TlsSite::start(&dir);
-    let out = run(
-        BIN,
-        &tls_args(&format!("https://{{domain}}:{}", site.port), &key, &[]),
-        &certbot_env(),
-    );
+    let (out, _) = against_tls_site("tls-unknown", "{domain}", Trust::SystemRoots);
     out.assert_failure().assert_no_jwt();
     out.assert_stderr_contains("TLS: the site's certificate is signed by an unknown authority");
     out.assert_stderr_contains("pass its certificate with --ca-bundle PEM");
@@ -840,44 +829,19 @@ fn an_untrusted_site_certificate_is_named_and_points_at_ca_bundle() {
 
 #[test]
 fn ca_bundle_adds_trust_for_the_site_certificate() {
-    let dir = temp_dir("tls-bundle");
-    let key = key_file(&dir);
-    let site = TlsSite::start(&dir);
-    let cert = site.cert.display().to_string();
-    let out = run(
-        BIN,
-        &tls_args(
-            &format!("https://{{domain}}:{}", site.port),
-            &key,
-            &["--ca-bundle", &cert],
-        ),
-        &certbot_env(),
-    );
+    let (out, port) = against_tls_site("tls-bundle", "{domain}", Trust::CaBundle);
     out.assert_success().assert_no_jwt();
     assert_eq!(
         out.stdout,
         format!(
-            "challenge {TOKEN} for {DOMAIN} stored at https://{DOMAIN}:{}/ (self-check skipped)\n",
-            site.port
+            "challenge {TOKEN} for {DOMAIN} stored at https://{DOMAIN}:{port}/ (self-check skipped)\n"
         )
     );
 }
 
 #[test]
 fn a_certificate_for_another_name_is_named() {
-    let dir = temp_dir("tls-name");
-    let key = key_file(&dir);
-    let site = TlsSite::start(&dir);
-    let cert = site.cert.display().to_string();
-    let out = run(
-        BIN,
-        &tls_args(
-            &format!("https://127.0.0.1:{}", site.port),
-            &key,
-            &["--ca-bundle", &cert],
-        ),
-        &certbot_env(),
-    );
+    let (out, _) = against_tls_site("tls-name", "127.0.0.1", Trust::CaBundle);
     out.assert_failure();
     out.assert_stderr_contains(
         "TLS: the site's certificate is not valid for this host name: check --server",

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use hook_test_support::{
-    Reply, Serving, TOKEN, TestServer, certbot_env, certbot_env_with, fake_site, hook_args,
-    key_file, run, temp_dir,
+    DOMAIN, Reply, Serving, TOKEN, TestServer, certbot_env, certbot_env_with, closed_port,
+    connection_refused, fake_site, hook_args, key_file, run, temp_dir,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_cleanup-hook");
@@ -73,16 +73,31 @@ fn cleanup_against_a_hanging_server_ends_within_the_deadline() {
 }
 
 #[test]
+fn cleanup_against_a_closed_port_names_the_host_port_and_what_to_check() {
+    let key = key_file(&temp_dir("cleanup-refused"));
+    let port = closed_port();
+    let out = run(BIN, &hook_args(port, &key, 2), &certbot_env());
+    out.assert_failure()
+        .assert_no_jwt()
+        .assert_within(Duration::from_secs(2));
+    out.assert_stderr_contains(&format!(
+        "cleanup-hook: error: DELETE http://{DOMAIN}:{port}/.well-known/challenges/{TOKEN}/ failed: \
+         {}; gave up after ",
+        connection_refused(port)
+    ));
+    out.assert_stderr_contains(" s (--timeout 2 s)\n");
+}
+
+#[test]
 fn cleanup_with_a_hostile_token_sends_nothing() {
     let dir = temp_dir("cleanup-bad");
     let key = key_file(&dir);
     let site = fake_site(Serving::AtOnce, |_, _| None);
     for token in ["../x", "*", "a/b", ""] {
-        let leaked: &'static str = Box::leak(token.to_string().into_boxed_str());
         let out = run(
             BIN,
             &hook_args(site.port(), &key, 5),
-            &certbot_env_with("CERTBOT_TOKEN", Some(leaked)),
+            &certbot_env_with("CERTBOT_TOKEN", Some(token)),
         );
         out.assert_failure();
         out.assert_stderr_contains(
