@@ -505,3 +505,27 @@ pub fn connection_refused(port: u16) -> String {
          {DOMAIN} port {port}? Check --server (and --resolve), and any firewall in between"
     )
 }
+
+/// Runs the hook `bin` once per value of the certbot variable `name`: each run must fail with one
+/// line on stderr containing `message`, and the site must never see a request.
+pub fn assert_refused_before_sending(
+    bin: &str,
+    test: &str,
+    name: &str,
+    values: &[&str],
+    message: &str,
+) {
+    let key = key_file(&temp_dir(test));
+    let site = fake_site(Serving::AtOnce, |_, _| None);
+    for &value in values {
+        let out = run(
+            bin,
+            &hook_args(site.port(), &key, 5),
+            &certbot_env_with(name, Some(value)),
+        );
+        out.assert_failure();
+        out.assert_stderr_contains(message);
+        assert_eq!(out.stderr.lines().count(), 1, "{value:?}: {}", out.stderr);
+    }
+    assert_eq!(site.count(), 0);
+}

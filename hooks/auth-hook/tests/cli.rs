@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, SystemTime};
 
 use hook_test_support::{
-    DOMAIN, Outcome, Reply, Serving, TOKEN, TestServer, VALIDATION, certbot_env, certbot_env_with,
-    closed_port, connection_refused, fake_site, hook_args, key_command, key_file, run, temp_dir,
+    DOMAIN, Outcome, Reply, Serving, TOKEN, TestServer, VALIDATION, assert_refused_before_sending,
+    certbot_env, certbot_env_with, closed_port, connection_refused, fake_site, hook_args,
+    key_command, key_file, run, temp_dir,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-hook");
@@ -24,24 +25,6 @@ fn args(port: u16, key: &Path, timeout: u64, extra: &[&str]) -> Vec<String> {
 /// environment.
 fn auth_hook(port: u16, key: &Path, timeout: u64, extra: &[&str]) -> Outcome {
     run(BIN, &args(port, key, timeout, extra), &certbot_env())
-}
-
-/// Runs auth-hook once per value of the certbot variable `name`: each run must fail with one line
-/// on stderr containing `message`, and the site must never see a request.
-fn assert_refused_before_sending(test: &str, name: &str, values: &[&str], message: &str) {
-    let key = key_file(&temp_dir(test));
-    let site = fake_site(Serving::AtOnce, |_, _| None);
-    for &value in values {
-        let out = run(
-            BIN,
-            &args(site.port(), &key, 5, &[]),
-            &certbot_env_with(name, Some(value)),
-        );
-        out.assert_failure();
-        out.assert_stderr_contains(message);
-        assert_eq!(out.stderr.lines().count(), 1, "{value:?}: {}", out.stderr);
-    }
-    assert_eq!(site.count(), 0);
 }
 
 #[test]
@@ -435,6 +418,7 @@ fn self_check_redirects_are_followed_only_to_allowed_ports() {
 fn hostile_tokens_never_reach_the_server() {
     let long = "a".repeat(300);
     assert_refused_before_sending(
+        BIN,
         "badtoken",
         "CERTBOT_TOKEN",
         &["../x", "a b", "x\ny", "", long.as_str()],
@@ -445,6 +429,7 @@ fn hostile_tokens_never_reach_the_server() {
 #[test]
 fn hostile_domains_never_reach_the_server() {
     assert_refused_before_sending(
+        BIN,
         "baddomain",
         "CERTBOT_DOMAIN",
         &[
@@ -482,6 +467,7 @@ fn a_missing_token_means_dns01_and_says_to_use_http01() {
 #[test]
 fn a_malformed_validation_never_reaches_the_server() {
     assert_refused_before_sending(
+        BIN,
         "badvalidation",
         "CERTBOT_VALIDATION",
         &[

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use hook_test_support::{
-    DOMAIN, Reply, Serving, TOKEN, TestServer, certbot_env, certbot_env_with, closed_port,
-    connection_refused, fake_site, hook_args, key_file, run, temp_dir,
+    DOMAIN, Reply, Serving, TOKEN, TestServer, assert_refused_before_sending, certbot_env,
+    closed_port, connection_refused, fake_site, hook_args, key_file, run, temp_dir,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_cleanup-hook");
@@ -90,21 +90,13 @@ fn cleanup_against_a_closed_port_names_the_host_port_and_what_to_check() {
 
 #[test]
 fn cleanup_with_a_hostile_token_sends_nothing() {
-    let dir = temp_dir("cleanup-bad");
-    let key = key_file(&dir);
-    let site = fake_site(Serving::AtOnce, |_, _| None);
-    for token in ["../x", "*", "a/b", ""] {
-        let out = run(
-            BIN,
-            &hook_args(site.port(), &key, 5),
-            &certbot_env_with("CERTBOT_TOKEN", Some(token)),
-        );
-        out.assert_failure();
-        out.assert_stderr_contains(
-            "cleanup-hook: error: invalid certbot environment, nothing was sent: CERTBOT_TOKEN",
-        );
-    }
-    assert_eq!(site.count(), 0);
+    assert_refused_before_sending(
+        BIN,
+        "cleanup-bad",
+        "CERTBOT_TOKEN",
+        &["../x", "*", "a/b", ""],
+        "cleanup-hook: error: invalid certbot environment, nothing was sent: CERTBOT_TOKEN",
+    );
 }
 
 #[test]
