@@ -404,8 +404,17 @@ mod tests {
             let err = Identifier::parse(bad).unwrap_err().to_string();
             assert!(err.contains(reason), "{bad:?}: {err}");
         }
-        for good in ["1.example", "123.example.com", "0x7f.example", "example.a1", "a.0xg"] {
-            assert_eq!(Identifier::parse(good).unwrap(), Identifier::Dns(good.into()));
+        for good in [
+            "1.example",
+            "123.example.com",
+            "0x7f.example",
+            "example.a1",
+            "a.0xg",
+        ] {
+            assert_eq!(
+                Identifier::parse(good).unwrap(),
+                Identifier::Dns(good.into())
+            );
         }
     }
 
