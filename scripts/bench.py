@@ -176,7 +176,7 @@ def p3_serving(site: h.Site, seconds: int) -> list[tuple[str, str, str]]:
             for name in ("challenge", "trivial") if i % 2 == 0 else ("trivial", "challenge"):
                 samples[name].append(wrk(urls[name], seconds))
         challenge, trivial = (statistics.median(samples[name]) for name in ("challenge", "trivial"))
-        rates[total] = challenge
+        rates[total] = challenge / trivial
         count, status, plan = queries_per_request(site, token).split(" ", 2)
         rows.append(
             (
@@ -186,7 +186,8 @@ def p3_serving(site: h.Site, seconds: int) -> list[tuple[str, str, str]]:
             )
         )
         rows.append((f"P3 queries per request ({total:,} rows), plan", f"{count} (HTTP {status})", plan))
-    rows.append(("P3 100,000 rows vs 10 rows (target within 10%)", f"{rates[100_000] / rates[10]:.0%}", ""))
+    # Each relative to the trivial view measured in the same rounds, so that load from elsewhere cancels out.
+    rows.append(("P3 100,000 rows vs 10 rows, relative (target within 10%)", f"{rates[100_000] / rates[10]:.0%}", ""))
     return rows
 
 
