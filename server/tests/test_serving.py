@@ -102,3 +102,47 @@ def test_methods_other_than_get_and_head_are_405(client: Client, stored) -> None
     assert client.post(SERVE + TOKEN).status_code == 405
     assert client.delete(SERVE + TOKEN).status_code == 405
     assert Challenge.objects.filter(token=TOKEN).exists()
+
+
+FAST_PATH = "acme_challenge.middleware.ServeChallengesFirstMiddleware"
+
+
+@pytest.fixture
+def fast_path(settings) -> None:
+    settings.MIDDLEWARE = [FAST_PATH, *settings.MIDDLEWARE]
+
+
+def test_the_fast_path_serves_a_challenge_before_the_rest_of_the_stack(
+    client: Client, stored, fast_path, django_assert_num_queries
+) -> None:
+    with django_assert_num_queries(1):
+        response = client.get(SERVE + TOKEN)
+    assert response.status_code == 200
+    assert response.content == VALIDATION.encode()
+    assert response["Content-Type"] == "text/plain"
+    assert response["Cache-Control"] == "no-store"
+    # SecurityMiddleware, later in MIDDLEWARE, adds Referrer-Policy to every response it sees: it never saw this one.
+    assert "Referrer-Policy" not in response
+
+
+def test_without_the_fast_path_the_same_answer_comes_through_the_whole_stack(client: Client, stored) -> None:
+    response = client.get(SERVE + TOKEN)
+    assert response.content == VALIDATION.encode()
+    assert "Referrer-Policy" in response
+
+
+def test_the_fast_path_answers_unknown_tokens_with_404(client: Client, fast_path) -> None:
+    response = client.get(SERVE + "unknown-token")
+    assert response.status_code == 404
+    assert "Referrer-Policy" not in response
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"), [("post", TOKEN, 405), ("get", "a.b", 404), ("get", TOKEN + "/", 404)]
+)
+def test_the_fast_path_leaves_other_requests_to_the_normal_stack(
+    client: Client, stored, fast_path, method: str, path: str, status: int
+) -> None:
+    response = getattr(client, method)(SERVE + path)
+    assert response.status_code == status
+    assert "Referrer-Policy" in response

@@ -38,6 +38,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Answers the CA's fetches of /.well-known/acme-challenge/<token> before the rest of the stack (a fast path).
+    "acme_challenge.middleware.ServeChallengesFirstMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

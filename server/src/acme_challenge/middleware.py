@@ -15,10 +15,14 @@ The user is looked up, the signature verified and the nonce consumed by the libr
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
 
 import jwt
 from asymmetric_jwt_auth.middleware import JWTAuthMiddleware as LibraryJWTAuthMiddleware
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+
+from .validation import TOKEN_PATTERN
 
 logger = logging.getLogger(__name__)
 
@@ -45,3 +49,31 @@ class JWTAuthMiddleware(LibraryJWTAuthMiddleware):
         if after is not before and after is not _UNSET:
             setattr(request, JWT_USER_ATTRIBUTE, after)
         return request
+
+
+#: Where the CA fetches challenges: the app must be mounted under /.well-known/ (system check E004).
+_CHALLENGE_PATH = re.compile(rf"/\.well-known/acme-challenge/(?P<token>{TOKEN_PATTERN})\Z")
+
+
+class ServeChallengesFirstMiddleware:
+    """Optional fast path, first in ``MIDDLEWARE``: answers the CA's GET and HEAD of
+    ``/.well-known/acme-challenge/<token>`` with the challenge view before the rest of the stack runs.
+
+    Sessions, authentication, CSRF, URL resolution and the other middleware cost more than the lookup itself (on one
+    gunicorn worker about 0.3 ms of a 1.1 ms request; scripts/bench, P3), and none of them has anything to add to a
+    public, credential-free answer. Everything else (other methods, malformed tokens) goes down the normal stack, so
+    the answers are the same with or without this middleware. It does not consult ``ALLOWED_HOSTS``: the response
+    builds no URL from the Host header.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method in ("GET", "HEAD"):
+            match = _CHALLENGE_PATH.match(request.path_info)
+            if match:
+                from .views import serve_challenge  # views import this module
+
+                return serve_challenge(request, match["token"])
+        return self.get_response(request)
