@@ -48,20 +48,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(what: str, check, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
-    """Poll `check()` until it returns truthy; fail with `what` if it never does or `proc` dies."""
+def wait_for(what: str, check, timeout: float = 30.0, proc: subprocess.Popen | Process | None = None) -> None:
+    """Poll `check()` until it returns truthy; fail with `what` if it never does or `proc` dies.
+
+    For a `Process`, the failure quotes the end of its log, which is where the reason is.
+    """
+    popen = proc.proc if isinstance(proc, Process) else proc
+
+    def failure(problem: str) -> RuntimeError:
+        log = f"\nlast lines of {proc.log}:\n{proc.tail()}" if isinstance(proc, Process) else ""
+        return RuntimeError(f"{what}: {problem}{log}")
+
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what}: process exited with status {proc.returncode}")
+        if popen is not None and popen.poll() is not None:
+            raise failure(f"process exited with status {popen.returncode}")
         try:
             if check():
                 return
         except Exception as e:  # noqa: BLE001 - any failure means "not yet"
             last = e
         time.sleep(0.1)
-    raise RuntimeError(f"{what}: not ready after {timeout:.0f} s (last error: {last})")
+    raise failure(f"not ready after {timeout:.0f} s (last error: {last})")
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -255,7 +264,7 @@ class Pebble:
         wait_for(
             "Pebble",
             lambda: urllib.request.urlopen(self.directory, context=context, timeout=1).status == 200,
-            proc=pebble.proc,
+            proc=pebble,
         )
         return self
 
@@ -352,7 +361,7 @@ class Site:
         wait_for(
             f"example site on port {self.port}",
             lambda: urllib.request.urlopen(f"{self.url}/healthz", timeout=1).status == 200,
-            proc=self.process.proc,
+            proc=self.process,
         )
         return self
 
@@ -585,7 +594,7 @@ class Postgres:
             ],
             self.workdir / "postgres.log",
         )
-        wait_for("PostgreSQL", lambda: port_open(self.port), proc=self.process.proc)
+        wait_for("PostgreSQL", lambda: port_open(self.port), proc=self.process)
         psql = [str(bindir / "psql") if (bindir / "psql").exists() else "psql"]
         wait_for(
             "PostgreSQL accepting queries",
@@ -607,7 +616,7 @@ class Postgres:
                 ).returncode
                 == 0
             ),
-            proc=self.process.proc,
+            proc=self.process,
         )
         return self
 
@@ -670,7 +679,7 @@ http {{
         self.process = Process(
             "nginx", ["nginx", "-p", str(w), "-c", str(w / "nginx.conf"), "-g", "daemon off;"], w / "nginx.log"
         )
-        wait_for("nginx", lambda: port_open(self.port), proc=self.process.proc)
+        wait_for("nginx", lambda: port_open(self.port), proc=self.process)
         return self
 
     def stop(self) -> None:

@@ -32,10 +32,6 @@ class Cluster:
     balancer: h.Nginx
     key: Path
 
-    @property
-    def url(self) -> str:
-        return self.balancer.url
-
     def hook_args(self, *extra: str) -> list[str]:
         # The balancer stands where the site would: the API and the self-check both go through it.
         return hook_args(self.balancer, self.key, *extra)
