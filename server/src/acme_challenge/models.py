@@ -17,10 +17,6 @@ MAX_DOMAIN_LENGTH = 253
 
 
 class ChallengeQuerySet(models.QuerySet["Challenge"]):
-    def servable(self, now: datetime | None = None) -> ChallengeQuerySet:
-        """Challenges younger than the TTL."""
-        return self.filter(created__gte=expiry_cutoff(now))
-
     def expired(self, now: datetime | None = None) -> ChallengeQuerySet:
         return self.filter(created__lt=expiry_cutoff(now))
 
