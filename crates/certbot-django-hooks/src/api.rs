@@ -353,14 +353,8 @@ impl<'a> ApiClient<'a> {
                     if !failure.is_retryable() {
                         return Err(fail(None, failure.to_string()));
                     }
-                    // A refused connection gets the same fix as `auth-hook check`'s server step.
-                    let text = match failure {
-                        Failure::Timeout => {
-                            format!("no answer within {:.1} s", started.elapsed().as_secs_f64())
-                        }
-                        _ => describe_unreachable(&failure, url, started.elapsed()),
-                    };
-                    last = (text, None);
+                    // The same cause and fix as `auth-hook check`'s server step names.
+                    last = (describe_unreachable(&failure, url, started.elapsed()), None);
                 }
             }
             let remaining = self.deadline.remaining();

@@ -203,6 +203,7 @@ fn a_server_that_never_answers_fails_within_the_deadline() {
         .assert_no_jwt()
         .assert_within(Duration::from_secs(3));
     out.assert_stderr_contains("no answer within");
+    out.assert_stderr_contains("or is the site hung? Check --server");
     out.assert_stderr_contains("(--timeout 3 s)");
 }
 
