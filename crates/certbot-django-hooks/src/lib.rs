@@ -6,7 +6,8 @@
 //! public URL serves it ([`self_check`]). [`config`] builds the settings; [`transport`] holds the
 //! HTTP plumbing; [`output`] the stderr reporting; [`error`] the one error type; [`commands`] the
 //! command lines and the `run_*` entry points the binaries call; [`check`] the `auth-hook check`
-//! doctor, which runs all of it against a probe challenge.
+//! doctor, which runs all of it against a probe challenge; [`protocols`] the same hooks for
+//! dehydrated and uacme, whose challenges come as arguments.
 
 pub mod api;
 pub mod challenge;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod jwt;
 pub mod key;
 pub mod output;
+pub mod protocols;
 pub mod self_check;
 pub mod transport;
 
@@ -27,3 +29,4 @@ pub use commands::{AuthCli, CleanupCli, authenticate, cleanup, exit_code, run_au
 pub use config::{HookArgs, Settings};
 pub use error::Error;
 pub use key::{KeyError, KeyType, Signer, load_key_file};
+pub use protocols::{DehydratedCli, UacmeCli, run_dehydrated, run_uacme, uacme_exit_code};

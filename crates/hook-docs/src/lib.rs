@@ -1,6 +1,8 @@
-//! Man pages and shell completions for `auth-hook` and `cleanup-hook`, generated from the same
-//! clap definitions the binaries parse with ([`certbot_django_hooks::AuthCli`] and
-//! [`certbot_django_hooks::CleanupCli`]), so they cannot drift from `--help`.
+//! Man pages and shell completions for `auth-hook`, `cleanup-hook`, `dehydrated-hook` and
+//! `uacme-hook`, generated from the same clap definitions the binaries parse with
+//! ([`certbot_django_hooks::AuthCli`], [`certbot_django_hooks::CleanupCli`],
+//! [`certbot_django_hooks::DehydratedCli`], [`certbot_django_hooks::UacmeCli`]), so they cannot
+//! drift from `--help`.
 //!
 //! A separate crate so that clap_complete and clap_mangen never end up in the hook binaries:
 //! certbot starts a hook once per domain, and a lean binary starts fast.
@@ -9,7 +11,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use certbot_django_hooks::{AuthCli, CleanupCli};
+use certbot_django_hooks::{AuthCli, CleanupCli, DehydratedCli, UacmeCli};
 use clap::CommandFactory;
 use clap_complete::Shell;
 
@@ -17,8 +19,9 @@ use clap_complete::Shell;
 pub const SHELLS: [Shell; 3] = [Shell::Bash, Shell::Zsh, Shell::Fish];
 
 /// Writes into `out_dir` (created if missing) a man page per command and subcommand
-/// (`auth-hook.1`, `auth-hook-check.1`, ..., `cleanup-hook.1`) and bash, zsh and fish
-/// completions for both hooks (`auth-hook.bash`, `_auth-hook`, `auth-hook.fish`, ...).
+/// (`auth-hook.1`, `auth-hook-check.1`, ..., `cleanup-hook.1`, `dehydrated-hook.1`,
+/// `uacme-hook.1`) and bash, zsh and fish completions for every hook (`auth-hook.bash`,
+/// `_auth-hook`, `auth-hook.fish`, ...).
 /// Returns the files written, sorted.
 pub fn generate(out_dir: &Path) -> io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out_dir)?;
@@ -26,6 +29,8 @@ pub fn generate(out_dir: &Path) -> io::Result<Vec<PathBuf>> {
     for (name, command) in [
         ("auth-hook", AuthCli::command()),
         ("cleanup-hook", CleanupCli::command()),
+        ("dehydrated-hook", DehydratedCli::command()),
+        ("uacme-hook", UacmeCli::command()),
     ] {
         written.extend(man_pages(command.clone(), out_dir)?);
         for shell in SHELLS {
@@ -81,6 +86,12 @@ mod tests {
             "cleanup-hook.bash",
             "_cleanup-hook",
             "cleanup-hook.fish",
+            "dehydrated-hook.bash",
+            "_dehydrated-hook",
+            "dehydrated-hook.fish",
+            "uacme-hook.bash",
+            "_uacme-hook",
+            "uacme-hook.fish",
         ];
         let man_pages = [
             "auth-hook.1",
@@ -88,6 +99,8 @@ mod tests {
             "auth-hook-keygen.1",
             "auth-hook-public-key.1",
             "cleanup-hook.1",
+            "dehydrated-hook.1",
+            "uacme-hook.1",
         ];
         for expected in man_pages.iter().chain(&completions) {
             assert!(
@@ -118,6 +131,8 @@ mod tests {
         for (page, options) in [
             ("auth-hook.1", &hook_options),
             ("cleanup-hook.1", &hook_options),
+            ("dehydrated-hook.1", &hook_options),
+            ("uacme-hook.1", &hook_options),
             ("auth-hook-check.1", &check_options),
         ] {
             let text = read(page);
@@ -134,6 +149,23 @@ mod tests {
                     "{completion} lacks {option}"
                 );
             }
+        }
+        // The client protocols are on the pages of their hooks, with the default config paths.
+        let dehydrated = read("dehydrated-hook.1");
+        for needle in [
+            "deploy_challenge",
+            "clean_challenge",
+            "HOOK_CHAIN",
+            "/etc/dehydrated/",
+        ] {
+            assert!(
+                dehydrated.contains(needle),
+                "dehydrated-hook.1 lacks {needle}"
+            );
+        }
+        let uacme = read("uacme-hook.1");
+        for needle in ["begin http\\-01", "declined", "/etc/ssl/uacme/"] {
+            assert!(uacme.contains(needle), "uacme-hook.1 lacks {needle}");
         }
         for completion in completions.iter().filter(|c| c.contains("auth-hook")) {
             let text = read(completion);

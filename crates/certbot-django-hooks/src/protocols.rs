@@ -1,0 +1,590 @@
+//! The hook protocols of dehydrated and uacme, run by the certbot hooks' own code.
+//!
+//! certbot hands a challenge to its hooks in `CERTBOT_*` variables; dehydrated and uacme pass it
+//! as positional arguments. Here the arguments become the same variable lookup that
+//! [`authenticate`] and [`cleanup`] read, so all three clients get one validation, one push, one
+//! self-check, one deadline per challenge and the same messages. Neither client can pass options
+//! of ours (dehydrated runs `"$HOOK" handler args...`, uacme `execl(hook, method, ...)`), so the
+//! settings come from a config file: the one `CERTBOT_DJANGO_CONFIG` names, else a default path
+//! beside the client's own configuration.
+//!
+//! Both clients differ from certbot in one way that matters: neither cleans up after a failed
+//! deploy (dehydrated exits, uacme counts the challenge as declined and never calls `done` or
+//! `failed` for it). So a failed deploy deletes what it stored itself, see [`deploy`].
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::challenge::{Challenge, ChallengeError, echo};
+use crate::commands::{authenticate, cleanup, exit_code};
+use crate::config::{HookArgs, Settings};
+use crate::error::Error;
+use crate::output::Reporter;
+
+/// Where `dehydrated-hook` reads its settings when `CERTBOT_DJANGO_CONFIG` is not set: beside
+/// dehydrated's own config in Debian's layout.
+pub const DEHYDRATED_DEFAULT_CONFIG: &str = "/etc/dehydrated/django-hooks.toml";
+/// Where `uacme-hook` reads its settings when `CERTBOT_DJANGO_CONFIG` is not set: uacme's default
+/// configuration directory (`uacme -c`).
+pub const UACME_DEFAULT_CONFIG: &str = "/etc/ssl/uacme/django-hooks.toml";
+
+const DEHYDRATED_ABOUT: &str = "dehydrated HOOK: store HTTP-01 challenges on a Django site, wait \
+until the site serves them, and delete them after validation.";
+const DEHYDRATED_LONG_ABOUT: &str = "dehydrated HOOK: store HTTP-01 challenges on a Django site, \
+wait until the site serves them, and delete them after validation.
+
+dehydrated runs the hook as HOOK HANDLER ARGS... This one handles two handlers and exits 0, \
+doing nothing, on every other (deploy_cert, startup_hook, exit_hook, generate_csr, ...):
+
+  deploy_challenge DOMAIN TOKEN_FILENAME TOKEN_VALUE
+      push each challenge, then poll the URL the CA will fetch until it answers TOKEN_VALUE, as \
+auth-hook does
+  clean_challenge DOMAIN TOKEN_FILENAME TOKEN_VALUE
+      delete each challenge, as cleanup-hook does; one already gone counts as done
+
+With HOOK_CHAIN=yes dehydrated passes every challenge of the certificate in one call, as \
+repeated DOMAIN TOKEN_FILENAME TOKEN_VALUE triplets. Every argument is checked before anything \
+is sent. --timeout applies to each challenge. If deploy_challenge fails, the challenges it stored \
+are deleted again, because dehydrated does not run clean_challenge after a failed deploy. Only \
+CHALLENGETYPE=http-01 is supported.
+
+dehydrated passes no options, so the settings come from the config file that \
+CERTBOT_DJANGO_CONFIG names (export it in dehydrated's config), else from \
+/etc/dehydrated/django-hooks.toml; CERTBOT_DJANGO_* variables override the file. The keys are \
+the options below in snake_case, as for auth-hook. In dehydrated's config (dehydrated still \
+writes each challenge file into WELLKNOWN, which must exist but need not be served):
+
+  CHALLENGETYPE=http-01
+  HOOK=/usr/local/bin/dehydrated-hook
+  HOOK_CHAIN=yes
+  export CERTBOT_DJANGO_CONFIG=/etc/dehydrated/django-hooks.toml";
+
+/// `dehydrated-hook`: dehydrated's `HOOK`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "dehydrated-hook",
+    version,
+    about = DEHYDRATED_ABOUT,
+    long_about = DEHYDRATED_LONG_ABOUT
+)]
+pub struct DehydratedCli {
+    /// The hook's options; dehydrated passes none, so they normally come from the config file.
+    #[command(flatten)]
+    pub hook: HookArgs,
+    /// The handler dehydrated runs: deploy_challenge and clean_challenge are handled, every other
+    /// name exits 0 without doing anything.
+    #[arg(value_name = "HANDLER")]
+    pub handler: String,
+    /// The handler's arguments: DOMAIN TOKEN_FILENAME TOKEN_VALUE, repeated with HOOK_CHAIN=yes.
+    /// Taken as they come, even when they start with '-' (a token may).
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub args: Vec<OsString>,
+}
+
+const UACME_ABOUT: &str = "uacme -h hook: store the HTTP-01 challenge on a Django site, wait until \
+the site serves it, and delete it after validation.";
+const UACME_LONG_ABOUT: &str = "uacme -h hook: store the HTTP-01 challenge on a Django site, wait \
+until the site serves it, and delete it after validation.
+
+uacme runs the hook as HOOK METHOD TYPE IDENT TOKEN AUTH, once for each challenge it is offered \
+until one is accepted:
+
+  begin http-01 IDENT TOKEN AUTH
+      push the challenge, then poll the URL the CA will fetch until it answers AUTH, as auth-hook \
+does; exit 0 to accept it
+  done http-01 IDENT TOKEN AUTH, failed http-01 IDENT TOKEN AUTH
+      delete it, as cleanup-hook does; one already gone counts as done
+  any other TYPE (dns-01, tls-alpn-01)
+      declined: exit 1 without a word, and uacme tries the next challenge
+
+Every argument is checked before anything is sent. If begin fails after storing the challenge, it \
+is deleted again, because uacme calls neither done nor failed for a challenge it counts as \
+declined.
+
+uacme passes no options, so the settings come from the config file that CERTBOT_DJANGO_CONFIG \
+names, else from /etc/ssl/uacme/django-hooks.toml; CERTBOT_DJANGO_* variables override the file. \
+The keys are the options below in snake_case, as for auth-hook.
+
+  uacme -h /usr/local/bin/uacme-hook issue example.com www.example.com";
+
+/// `uacme-hook`: uacme's `-h` hook program.
+#[derive(Parser, Debug)]
+#[command(
+    name = "uacme-hook",
+    version,
+    about = UACME_ABOUT,
+    long_about = UACME_LONG_ABOUT
+)]
+pub struct UacmeCli {
+    /// The hook's options; uacme passes none, so they normally come from the config file.
+    #[command(flatten)]
+    pub hook: HookArgs,
+    /// begin, done or failed.
+    #[arg(value_name = "METHOD")]
+    pub method: OsString,
+    /// The challenge type: http-01 is handled, every other is declined.
+    #[arg(value_name = "TYPE")]
+    pub challenge_type: OsString,
+    /// The identifier (domain name or IP address) being validated.
+    #[arg(value_name = "IDENT", allow_hyphen_values = true)]
+    pub ident: OsString,
+    /// The challenge token; taken as it comes, even when it starts with '-'.
+    #[arg(value_name = "TOKEN", allow_hyphen_values = true)]
+    pub token: OsString,
+    /// The key authorization the URL must serve: TOKEN.THUMBPRINT.
+    #[arg(value_name = "AUTH", allow_hyphen_values = true)]
+    pub auth: OsString,
+}
+
+/// What `uacme-hook` tells uacme: accepted (exit 0), or declined (exit 1, nothing printed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UacmeOutcome {
+    /// The challenge was handled.
+    Accepted,
+    /// Not an HTTP-01 challenge: uacme goes on to the next one it was offered.
+    Declined,
+}
+
+/// The names a client gives the three parts of a challenge, for messages.
+struct ArgNames {
+    identifier: &'static str,
+    token: &'static str,
+    validation: &'static str,
+}
+
+const DEHYDRATED_NAMES: ArgNames = ArgNames {
+    identifier: "DOMAIN",
+    token: "TOKEN_FILENAME",
+    validation: "TOKEN_VALUE",
+};
+
+const UACME_NAMES: ArgNames = ArgNames {
+    identifier: "IDENT",
+    token: "TOKEN",
+    validation: "AUTH",
+};
+
+/// One challenge as the client passed it, turned into the `CERTBOT_*` lookup the library reads.
+#[derive(Debug, Clone)]
+struct ChallengeArgs {
+    vars: Vec<(&'static str, OsString)>,
+}
+
+impl ChallengeArgs {
+    fn new(identifier: &OsStr, token: &OsStr, validation: &OsStr) -> Self {
+        ChallengeArgs {
+            vars: vec![
+                ("CERTBOT_IDENTIFIER", identifier.to_owned()),
+                ("CERTBOT_DOMAIN", identifier.to_owned()),
+                ("CERTBOT_TOKEN", token.to_owned()),
+                ("CERTBOT_VALIDATION", validation.to_owned()),
+            ],
+        }
+    }
+
+    /// Adds certbot's two logging-only variables, for `-v`.
+    fn with_context(mut self, remaining: usize, all_domains: &str) -> Self {
+        self.vars
+            .push(("CERTBOT_REMAINING_CHALLENGES", remaining.to_string().into()));
+        self.vars.push(("CERTBOT_ALL_DOMAINS", all_domains.into()));
+        self
+    }
+
+    fn lookup(&self, name: &str) -> Option<OsString> {
+        self.vars
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Validates it as the library will, but names the client's arguments in the message.
+    fn validate(&self, names: &ArgNames, what: &str) -> Result<Challenge, Error> {
+        Challenge::from_env(|name| self.lookup(name)).map_err(|err| {
+            let problem = match err {
+                ChallengeError::InvalidIdentifier { value, reason } => {
+                    format!("{} {value} is invalid: {reason}", names.identifier)
+                }
+                ChallengeError::InvalidToken { value, reason } => {
+                    format!("{} {value} is invalid: {reason}", names.token)
+                }
+                ChallengeError::InvalidValidation { value, reason } => format!(
+                    "{} {value} is invalid: {}",
+                    names.validation,
+                    reason.replace("CERTBOT_TOKEN", names.token)
+                ),
+                ChallengeError::NotUtf8(var) => {
+                    let name = match var {
+                        "CERTBOT_TOKEN" => names.token,
+                        "CERTBOT_VALIDATION" => names.validation,
+                        _ => names.identifier,
+                    };
+                    format!("{name} is not valid UTF-8")
+                }
+                other => other.to_string(),
+            };
+            Error::config(format!("invalid {what}, nothing was sent"), problem)
+        })
+    }
+}
+
+/// Runs `dehydrated-hook`. `env` looks up dehydrated's exported variables (`CHALLENGETYPE`);
+/// result lines go to `stdout`, as dehydrated shows its hooks' output.
+pub fn run_dehydrated(
+    cli: DehydratedCli,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    stdout: &mut dyn Write,
+    stderr: Box<dyn Write>,
+) -> Result<(), Error> {
+    let deploying = match cli.handler.as_str() {
+        "deploy_challenge" => true,
+        "clean_challenge" => false,
+        // dehydrated calls hooks with handler names they may not know, and fails on a non-zero
+        // exit; generate_csr's stdout would even be taken for a CSR. So: nothing at all.
+        _ => return Ok(()),
+    };
+    let handler = &cli.handler;
+    if let Some(kind) = env("CHALLENGETYPE").filter(|kind| kind != "http-01") {
+        return Err(Error::config(
+            format!("dehydrated's CHALLENGETYPE, {handler}"),
+            format!(
+                "{} is not supported, nothing was sent: dehydrated-hook handles only HTTP-01; set \
+                 CHALLENGETYPE=http-01 in dehydrated's config",
+                echo(&kind.to_string_lossy())
+            ),
+        ));
+    }
+    if cli.args.is_empty() || !cli.args.len().is_multiple_of(3) {
+        return Err(Error::config(
+            format!("invalid {handler} arguments, nothing was sent"),
+            format!(
+                "expected DOMAIN TOKEN_FILENAME TOKEN_VALUE, repeated for each challenge with \
+                 HOOK_CHAIN=yes, but got {} argument(s): run dehydrated-hook from dehydrated \
+                 (HOOK=dehydrated-hook in its config)",
+                cli.args.len()
+            ),
+        ));
+    }
+    let count = cli.args.len() / 3;
+    let all_domains = cli
+        .args
+        .chunks(3)
+        .map(|t| t[0].to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut challenges = Vec::with_capacity(count);
+    for (i, triplet) in cli.args.chunks(3).enumerate() {
+        let what = if count == 1 {
+            format!("{handler} arguments")
+        } else {
+            format!("{handler} arguments (challenge {} of {count})", i + 1)
+        };
+        let args = ChallengeArgs::new(&triplet[0], &triplet[1], &triplet[2])
+            .with_context(count - i - 1, &all_domains);
+        let challenge = args.validate(&DEHYDRATED_NAMES, &what)?;
+        challenges.push((args, challenge));
+    }
+    let settings = load_settings(&cli.hook, DEHYDRATED_DEFAULT_CONFIG, "dehydrated")?;
+    let reporter = Reporter::new("dehydrated-hook", settings.verbosity, stderr);
+    if deploying {
+        deploy(&settings, &challenges, &reporter, Some(stdout))
+    } else {
+        clean(&settings, &challenges, &reporter)
+    }
+}
+
+/// Runs `uacme-hook`. What it returns goes to [`uacme_exit_code`].
+pub fn run_uacme(cli: UacmeCli, stderr: Box<dyn Write>) -> Result<UacmeOutcome, Error> {
+    let (method, kind) = (&cli.method, &cli.challenge_type);
+    let deploying = match method.to_str() {
+        Some("begin") => true,
+        Some("done" | "failed") => false,
+        _ => {
+            return Err(Error::config(
+                "invalid uacme hook arguments, nothing was sent",
+                format!(
+                    "METHOD {} is not begin, done or failed: run uacme-hook from uacme \
+                     (uacme -h uacme-hook issue ...)",
+                    echo(&method.to_string_lossy())
+                ),
+            ));
+        }
+    };
+    // uacme offers every challenge type in turn until a hook accepts one; declining the others is
+    // the normal course, so it is silent.
+    if kind != "http-01" {
+        return Ok(UacmeOutcome::Declined);
+    }
+    let args = ChallengeArgs::new(&cli.ident, &cli.token, &cli.auth);
+    let what = format!("{} arguments", method.to_string_lossy());
+    let challenge = args.validate(&UACME_NAMES, &what)?;
+    let settings = load_settings(&cli.hook, UACME_DEFAULT_CONFIG, "uacme")?;
+    let reporter = Reporter::new("uacme-hook", settings.verbosity, stderr);
+    let challenges = [(args, challenge)];
+    // uacme prints nothing unless asked (-v), so neither does its hook on success.
+    if deploying {
+        deploy(&settings, &challenges, &reporter, None)?;
+    } else {
+        clean(&settings, &challenges, &reporter)?;
+    }
+    Ok(UacmeOutcome::Accepted)
+}
+
+/// The end of `uacme-hook`'s `main`: 0 when accepted, 1 without a word when declined, and the
+/// error on stderr with 1 when something failed (uacme takes any non-zero `begin` as declined).
+pub fn uacme_exit_code(result: Result<UacmeOutcome, Error>) -> ExitCode {
+    match result {
+        Ok(UacmeOutcome::Declined) => ExitCode::FAILURE,
+        other => exit_code("uacme-hook", other),
+    }
+}
+
+/// The settings: the options and `CERTBOT_DJANGO_*` variables over the config file, which is
+/// `--config` (or `CERTBOT_DJANGO_CONFIG`), else `default`, which must then exist.
+fn load_settings(args: &HookArgs, default: &str, client: &str) -> Result<Settings, Error> {
+    let mut args = args.clone();
+    if args.config.is_none() {
+        let path = PathBuf::from(default);
+        if let Err(err) = std::fs::metadata(&path)
+            && err.kind() == std::io::ErrorKind::NotFound
+        {
+            return Err(Error::ConfigFile {
+                path,
+                problem: format!(
+                    "it does not exist, and CERTBOT_DJANGO_CONFIG is not set: write the settings \
+                     there (see examples/django-hooks.toml), or name the file in \
+                     CERTBOT_DJANGO_CONFIG in {client}'s environment"
+                ),
+            });
+        }
+        args.config = Some(path);
+    }
+    Settings::load(&args)
+}
+
+/// Pushes and self-checks each challenge in turn, writing each result line to `stdout` if given.
+/// If one fails, the challenges this call stored are deleted before the error is returned: the
+/// ones before it, and the failing one too when it was stored but never served.
+fn deploy(
+    settings: &Settings,
+    challenges: &[(ChallengeArgs, Challenge)],
+    reporter: &Reporter,
+    mut stdout: Option<&mut dyn Write>,
+) -> Result<(), Error> {
+    for (i, (args, _)) in challenges.iter().enumerate() {
+        match authenticate(settings, &|name| args.lookup(name), reporter) {
+            Ok(line) => {
+                if let Some(out) = stdout.as_deref_mut() {
+                    writeln!(out, "{line}").map_err(Error::Output)?;
+                }
+            }
+            Err(err) => {
+                let stored = if matches!(err, Error::SelfCheck { .. }) {
+                    i + 1
+                } else {
+                    i
+                };
+                roll_back(settings, &challenges[..stored], reporter);
+                return Err(err);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes challenges stored by a deploy that then failed; failures here are only warnings, the
+/// deploy's error is the one that counts.
+fn roll_back(settings: &Settings, stored: &[(ChallengeArgs, Challenge)], reporter: &Reporter) {
+    for (args, challenge) in stored {
+        match cleanup(settings, &|name| args.lookup(name), reporter) {
+            Ok(_) => reporter.step(format_args!(
+                "deleted challenge {} for {} again, since the deploy failed",
+                challenge.token, challenge.identifier
+            )),
+            Err(err) => reporter.warn(format_args!(
+                "the deploy failed, and challenge {} for {} could not be deleted either: {err}; \
+                 the site purges it after ACME_CHALLENGE_TTL",
+                challenge.token, challenge.identifier
+            )),
+        }
+    }
+}
+
+/// Deletes every challenge, even after one failed, so one bad answer leaves no others behind.
+/// Returns the first failure; later ones are warnings.
+fn clean(
+    settings: &Settings,
+    challenges: &[(ChallengeArgs, Challenge)],
+    reporter: &Reporter,
+) -> Result<(), Error> {
+    let mut first = None;
+    for (args, challenge) in challenges {
+        if let Err(err) = cleanup(settings, &|name| args.lookup(name), reporter) {
+            if first.is_none() {
+                first = Some(err);
+            } else {
+                reporter.warn(format_args!(
+                    "deleting challenge {} for {} failed too: {err}",
+                    challenge.token, challenge.identifier
+                ));
+            }
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "-vaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA";
+    const THUMB: &str = "nP1qzpXGymHBrUEepNY9HCsQk7K8KhOypzEt62jcerQ";
+
+    fn validation() -> String {
+        format!("{TOKEN}.{THUMB}")
+    }
+
+    #[test]
+    fn dehydrated_arguments_starting_with_a_hyphen_are_values_not_options() {
+        let cli = DehydratedCli::try_parse_from([
+            "dehydrated-hook",
+            "-v",
+            "deploy_challenge",
+            "a.example",
+            TOKEN,
+            &validation(),
+            "b.example",
+            "-q",
+            "--timeout",
+        ])
+        .unwrap();
+        assert!(cli.hook.verbose);
+        assert!(!cli.hook.quiet);
+        assert_eq!(cli.handler, "deploy_challenge");
+        assert_eq!(cli.args.len(), 6);
+        assert_eq!(cli.args[1], TOKEN);
+        assert_eq!(cli.args[4], "-q");
+    }
+
+    #[test]
+    fn dehydrated_handlers_without_arguments_parse() {
+        let cli = DehydratedCli::try_parse_from(["dehydrated-hook", "startup_hook"]).unwrap();
+        assert_eq!(cli.handler, "startup_hook");
+        assert!(cli.args.is_empty());
+    }
+
+    #[test]
+    fn uacme_takes_exactly_five_arguments_even_with_a_leading_hyphen() {
+        let cli = UacmeCli::try_parse_from([
+            "uacme-hook",
+            "begin",
+            "http-01",
+            "a.example",
+            TOKEN,
+            &validation(),
+        ])
+        .unwrap();
+        assert_eq!(cli.token, TOKEN);
+        let dashes = format!("-{TOKEN}");
+        let cli = UacmeCli::try_parse_from([
+            "uacme-hook",
+            "done",
+            "http-01",
+            "a.example",
+            &dashes,
+            &format!("{dashes}.{THUMB}"),
+        ])
+        .unwrap();
+        assert_eq!(cli.token, dashes.as_str());
+        assert!(!cli.hook.verbose);
+        for wrong in [&["begin", "http-01"][..], &["a", "b", "c", "d", "e", "f"]] {
+            let argv = std::iter::once("uacme-hook").chain(wrong.iter().copied());
+            assert!(UacmeCli::try_parse_from(argv).is_err(), "{wrong:?}");
+        }
+    }
+
+    fn triplet(identifier: &str, token: &str, validation: &str) -> ChallengeArgs {
+        ChallengeArgs::new(identifier.as_ref(), token.as_ref(), validation.as_ref())
+    }
+
+    #[test]
+    fn positional_arguments_become_the_certbot_challenge() {
+        let c = triplet("A.Example", TOKEN, &validation())
+            .with_context(1, "a.example,b.example")
+            .validate(&DEHYDRATED_NAMES, "deploy_challenge arguments")
+            .unwrap();
+        assert_eq!(c.identifier.to_string(), "a.example");
+        assert_eq!(c.token, TOKEN);
+        assert_eq!(c.validation, validation());
+        assert_eq!(c.remaining_challenges, Some(1));
+        assert_eq!(c.all_domains.as_deref(), Some("a.example,b.example"));
+    }
+
+    #[test]
+    fn invalid_arguments_are_named_as_the_client_names_them() {
+        let err = |t: ChallengeArgs, names: &ArgNames| {
+            t.validate(names, "begin arguments")
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(triplet("a.example", "../x", "x"), &UACME_NAMES),
+            "invalid begin arguments, nothing was sent: TOKEN \"../x\" is invalid: it may only \
+             contain letters, digits, '-' and '_' (base64url)"
+        );
+        let e = err(
+            triplet("a.example", TOKEN, &format!("other.{THUMB}")),
+            &DEHYDRATED_NAMES,
+        );
+        assert!(
+            e.contains("TOKEN_VALUE \"other.") && e.ends_with("is not TOKEN_FILENAME"),
+            "{e}"
+        );
+        let e = err(triplet("a b", TOKEN, &validation()), &DEHYDRATED_NAMES);
+        assert!(e.contains(": DOMAIN \"a b\" is invalid: "), "{e}");
+        // dns-01's digest is no key authorization.
+        let e = err(triplet("a.example", TOKEN, THUMB), &UACME_NAMES);
+        assert!(e.contains(": AUTH \"nP1q"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_default_config_file_says_how_to_name_one() {
+        let err = load_settings(
+            &HookArgs::default(),
+            "/nonexistent/dir/django-hooks.toml",
+            "dehydrated",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with(
+                "config file /nonexistent/dir/django-hooks.toml: it does not exist, and \
+                 CERTBOT_DJANGO_CONFIG is not set"
+            ) && err.ends_with("in dehydrated's environment"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_dehydrated_handlers_do_nothing_at_all() {
+        for handler in [
+            "deploy_cert",
+            "generate_csr",
+            "this_hookscript_is_broken__dehydrated_is_working_fine__please_ignore_unknown_hooks_in_your_script",
+        ] {
+            let cli =
+                DehydratedCli::try_parse_from(["dehydrated-hook", handler, "x", "y"]).unwrap();
+            let mut out = Vec::new();
+            let env = |_: &str| -> Option<OsString> { panic!("no environment read") };
+            run_dehydrated(cli, &env, &mut out, Box::new(std::io::sink())).unwrap();
+            assert!(out.is_empty());
+        }
+    }
+}
