@@ -1,14 +1,19 @@
 """The benchmark: our hooks side by side with what a user would use instead, on the real chain.
 
-P1 hook latency (auth-hook push vs a PyJWT + urllib script), P2 issuance (certbot with our hooks vs
-certbot --webroot on a static server, the HTTP-01 floor), P3 serving throughput of the challenge view
-(vs a trivial view, with 10 and 100,000 rows), and the stripped binary sizes. Medians and ratios,
-because the machine is noisy. Run it through `scripts/bench`.
+P1 one push: auth-hook against a PyJWT + urllib script, and against a do-nothing server (the floor, the
+hook's own share), with the site's own time per POST and per DELETE and their SQL statements, measured
+at the site by a timing middleware (django_site.bench_settings). P2 issuance at 10, 25 and 100 names:
+certbot with our hooks against certbot --webroot and against a one-line file-writing manual hook, both
+with nginx serving the webroot. P3 serving throughput of the challenge view against a trivial view,
+with 10 and 100,000 rows. Then the stripped binary sizes. Medians and ratios, alternating the sides of
+each comparison, because the machine is noisy. Each figure says its target (issue 16) and whether it
+was met. Run it through `scripts/bench`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -16,13 +21,22 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from bench_floor import FloorServer  # noqa: E402
+from bench_report import Figure, Run, Target, fmt  # noqa: E402
 
 import harness as h  # noqa: E402
 
 PUSH_SCRIPT = Path(__file__).resolve().parent / "bench_push.py"
+#: The first rounds of P1 warm the site, its database connection and the page cache; they are not counted.
+P1_WARMUP = 2
+#: The hooks' User-Agent product token, which the timing middleware records: P1 counts only the hook's POSTs.
+HOOK_CLIENT = "certbot-django-hooks"
 
 
 def measured_run(args: list[str], env: dict[str, str], rss_file: Path) -> tuple[float, float, int]:
@@ -47,72 +61,304 @@ def measured_run(args: list[str], env: dict[str, str], rss_file: Path) -> tuple[
     return wall, usage.ru_utime + usage.ru_stime, int(rss_file.read_text().split()[-1])
 
 
-def p1_hook_latency(site: h.Site, key: Path, runs: int) -> list[tuple[str, str, str]]:
-    hook = [str(h.AUTH_HOOK), "--server", site.url, "--username", "certbot", "--key-file", str(key), "--no-self-check"]
-    python = [str(h.PYTHON), str(PUSH_SCRIPT), str(key), site.url, "certbot"]
-    results: dict[str, list[tuple[float, float, int]]] = {"hook": [], "python": []}
-    for i in range(runs + 2):
-        for name, args in (("hook", hook), ("python", python)) if i % 2 == 0 else (("python", python), ("hook", hook)):
-            sample = measured_run(args, h.certbot_env(f"p1-{i}.example.com"), key.with_name("rss.txt"))
-            if i >= 2:  # the first two rounds warm the site and the page cache
-                results[name].append(sample)
-    med = {name: [statistics.median(s[k] for s in samples) for k in range(3)] for name, samples in results.items()}
-    rss_peak = {name: max(s[2] for s in samples) for name, samples in results.items()}
-    ratio = med["hook"][0] / med["python"][0]
-    return [
-        ("P1 push wall time, median", f"{med['hook'][0] * 1000:.1f} ms", f"{med['python'][0] * 1000:.1f} ms"),
-        ("P1 ratio hook/python (target <= 0.05)", f"{ratio:.3f}", ""),
-        (
-            "P1 CPU time incl. GNU time's ~1 ms, median (target hook < 5 ms)",
-            f"{med['hook'][1] * 1000:.1f} ms",
-            f"{med['python'][1] * 1000:.1f} ms",
+class SiteTimings:
+    """The JSON lines the site's timing middleware appends, one per API request (django_site.bench_settings)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.touch()
+
+    def _lines(self) -> list[str]:
+        return self.path.read_text().splitlines()
+
+    def mark(self) -> int:
+        return len(self._lines())
+
+    def since(self, mark: int) -> list[dict[str, Any]]:
+        # The middleware writes its line before the response leaves, so every answered request is there.
+        return [json.loads(line) for line in self._lines()[mark:]]
+
+
+def rotated(items: list[str], i: int) -> list[str]:
+    """The sides in a different order each round, so drift on a noisy machine hits them all alike."""
+    k = i % len(items)
+    return items[k:] + items[:k]
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def statements_figure(key: str, what: str, records: list[dict[str, Any]]) -> Figure:
+    """The SQL of one kind of API request, from the middleware's counts (the same on every request here)."""
+    counts = {k: statistics.median(r[k] for r in records) for k in ("statements", "reads", "writes", "control")}
+    transactions = statistics.median(r["write_transactions"] for r in records)
+    spread = sorted({r["statements"] for r in records})
+    varies = f" (varies: {spread[0]}-{spread[-1]})" if len(spread) > 1 else ""
+    return Figure(
+        key,
+        f"P1 SQL statements per {what}, at the site",
+        "count",
+        counts["statements"],
+        note=(
+            f"{counts['reads']:g} reads, {counts['writes']:g} writes, {counts['control']:g} transaction control"
+            f"{varies}; {transactions:g} write transactions"
         ),
-        (
-            "P1 peak RSS, max (target hook < 10 MiB)",
-            f"{rss_peak['hook'] / 1024:.1f} MiB",
-            f"{rss_peak['python'] / 1024:.1f} MiB",
+        details={**counts, "write_transactions": transactions},
+    )
+
+
+def p1_push(site: h.Site, key: Path, timings: SiteTimings, work: Path, runs: int) -> list[Figure]:
+    common = ["--username", "certbot", "--key-file", str(key), "--no-self-check"]
+    rss_file = key.with_name("rss.txt")
+    samples: dict[str, list[tuple[float, float, int]]] = {
+        "hook": [],
+        "python": [],
+        "floor": [],
+        "cleanup": [],
+        "cleanup-floor": [],
+    }
+    floor = FloorServer(work / "floor")
+    with h.running(floor):
+        push = {
+            "hook": [str(h.AUTH_HOOK), "--server", site.url, *common],
+            "python": [str(h.PYTHON), str(PUSH_SCRIPT), str(key), site.url, "certbot"],
+            "floor": [str(h.AUTH_HOOK), "--server", floor.url, *common],
+        }
+        # Each push is deleted again by cleanup-hook, so the table stays small and DELETE is timed too.
+        cleanup = {
+            "hook": ("cleanup", [str(h.CLEANUP_HOOK), "--server", site.url, *common]),
+            "python": ("cleanup", [str(h.CLEANUP_HOOK), "--server", site.url, *common]),
+            "floor": ("cleanup-floor", [str(h.CLEANUP_HOOK), "--server", floor.url, *common]),
+        }
+        mark = timings.mark()
+        for i in range(runs + P1_WARMUP):
+            if i == P1_WARMUP:
+                mark = timings.mark()
+            for side in rotated(list(push), i):
+                env = h.certbot_env(f"p1-{i}.example.com")
+                pushed = measured_run(push[side], env, rss_file)
+                name, args = cleanup[side]
+                deleted = measured_run(args, env, rss_file)
+                if i >= P1_WARMUP:
+                    samples[side].append(pushed)
+                    samples[name].append(deleted)
+    records = timings.since(mark)
+    posts = [r for r in records if r["method"] == "POST" and r["status"] in (200, 201) and r["client"] == HOOK_CLIENT]
+    deletes = [r for r in records if r["method"] == "DELETE" and r["status"] in (200, 204)]
+    if not posts or not deletes:
+        raise RuntimeError(f"P1: the site's timing file {timings.path} has no successful POST or DELETE of the hooks")
+
+    wall = {side: median_ms([s[0] for s in values]) for side, values in samples.items()}
+    cpu = {side: median_ms([s[1] for s in samples[side]]) for side in ("hook", "python")}
+    rss = {side: max(s[2] for s in samples[side]) / 1024 for side in ("hook", "python")}
+    site_post = statistics.median(r["ms"] for r in posts)
+    site_delete = statistics.median(r["ms"] for r in deletes)
+    return [
+        Figure(
+            "p1.push_wall_ms",
+            "P1 push wall time, median",
+            "ms",
+            wall["hook"],
+            wall["python"],
+            "python",
+            details={"hook_s": [s[0] for s in samples["hook"]], "python_s": [s[0] for s in samples["python"]]},
+        ),
+        Figure(
+            "p1.ratio_hook_python",
+            "P1 ratio hook/python",
+            "ratio",
+            wall["hook"] / wall["python"],
+            target=Target("<=", 0.06, "ratio"),
+        ),
+        Figure(
+            "p1.push_floor_ms",
+            "P1 push to a do-nothing server (the hook's own share), median",
+            "ms",
+            wall["floor"],
+            note="nginx answering 201 at once (scripts/bench_floor.py)",
+        ),
+        Figure(
+            "p1.site_share_ms",
+            "P1 site's share of a push: push to site minus push to do-nothing server",
+            "ms",
+            wall["hook"] - wall["floor"],
+            note="gunicorn, Django and SQLite, seen from the client",
+        ),
+        Figure(
+            "p1.site_post_ms",
+            "P1 site time per POST, measured at the site, median",
+            "ms",
+            site_post,
+            note=f"{len(posts)} POSTs; SQLite, one gunicorn worker",
+            target=Target("<=", 3.0, "ms"),
+        ),
+        statements_figure("p1.post_statements", "POST", posts),
+        Figure(
+            "p1.site_delete_ms",
+            "P1 site time per DELETE, measured at the site, median",
+            "ms",
+            site_delete,
+            note=f"{len(deletes)} DELETEs",
+        ),
+        statements_figure("p1.delete_statements", "DELETE", deletes),
+        Figure(
+            "p1.cleanup_wall_ms",
+            "P1 delete (cleanup-hook) wall time, median",
+            "ms",
+            wall["cleanup"],
+            wall["cleanup-floor"],
+            "do-nothing server",
+        ),
+        Figure(
+            "p1.cpu_ms",
+            "P1 CPU time incl. GNU time's ~1 ms, median",
+            "ms",
+            cpu["hook"],
+            cpu["python"],
+            "python",
+            target=Target("<", 5.0, "ms"),
+        ),
+        Figure(
+            "p1.peak_rss_mib",
+            "P1 peak RSS, max",
+            "MiB",
+            rss["hook"],
+            rss["python"],
+            "python",
+            target=Target("<", 10.0, "MiB"),
         ),
     ]
 
 
-def p2_issuance(site: h.Site, key: Path, pebble: h.Pebble, work: Path, runs: int) -> list[tuple[str, str, str]]:
-    domains = [f"p2-{i}.example.com" for i in range(10)]
+def p2_schedule(sizes: list[int], issuances: dict[int, int]) -> Iterator[tuple[int, int, str]]:
+    """(size, round, where) in running order: each round runs the site's side and the static sides (nginx on the
+    HTTP-01 port), in alternating order, so that consecutive static blocks share one nginx start."""
+    for size in sizes:
+        for i in range(issuances[size]):
+            yield from ((size, i, where) for where in (("site", "static") if i % 2 == 0 else ("static", "site")))
+
+
+def p2_issuance(
+    site: h.Site,
+    key: Path,
+    pebble: h.Pebble,
+    timings: SiteTimings,
+    work: Path,
+    sizes: list[int],
+    issuances: dict[int, int],
+) -> list[Figure]:
     webroot = work / "webroot"
-    (webroot / ".well-known" / "acme-challenge").mkdir(parents=True, exist_ok=True)
+    challenges = webroot / ".well-known" / "acme-challenge"
+    challenges.mkdir(parents=True, exist_ok=True)
     hooks_args = [
         "--server", site.url, "--username", "certbot", "--key-file", str(key),
         "--self-check-url", f"http://{{domain}}:{site.port}/.well-known/acme-challenge/{{token}}",
         "--resolve", "*:127.0.0.1",
     ]  # fmt: skip
-    times: dict[str, list[float]] = {"hooks": [], "webroot": []}
-    for i in range(runs):
-        for name in ("hooks", "webroot") if i % 2 == 0 else ("webroot", "hooks"):
-            certbot = h.Certbot(work / f"certbot-{name}-{i}", pebble)
-            # The account is registered first, so both sides time the same thing: one 10-domain order.
-            certbot.run(certbot.base_args() + ["register"])
-            if name == "hooks":
-                args = certbot.certonly_args(domains, hooks_args, cert_name="p2")
-                start = time.perf_counter()
-                result = certbot.run(args)
-                elapsed = time.perf_counter() - start
+    # The fastest a manual hook can be: one shell line that writes the file nginx serves (certbot still starts a
+    # shell per name for each hook). CERTBOT_TOKEN is base64url, so it needs no quoting.
+    file_hook = [
+        "--manual", "--preferred-challenges", "http",
+        "--manual-auth-hook", f'printf %s "$CERTBOT_VALIDATION" > {challenges}/$CERTBOT_TOKEN',
+        "--manual-cleanup-hook", f"rm -f {challenges}/$CERTBOT_TOKEN",
+    ]  # fmt: skip
+    certbots = {side: h.Certbot(work / f"certbot-{side}", pebble) for side in ("hooks", "webroot", "file-hook")}
+    for side, certbot in certbots.items():
+        # One account per side, registered before any clock starts: every timed run is one order.
+        result = certbot.run(certbot.base_args() + ["register"])
+        if result.returncode != 0:
+            raise RuntimeError(f"P2: certbot register ({side}) failed:\n{result.stderr}")
+
+    def issue(side: str, size: int, i: int) -> float:
+        certbot = certbots[side]
+        domains = [f"p2-{n}.example.com" for n in range(size)]
+        names = [a for d in domains for a in ("-d", d)]
+        cert_name = f"p2-{size}-{i}"
+        if side == "hooks":
+            args = certbot.certonly_args(domains, hooks_args, cert_name=cert_name)
+        elif side == "webroot":
+            args = certbot.base_args() + ["certonly", "--cert-name", cert_name, "--webroot", "-w", str(webroot)] + names
+        else:
+            args = certbot.base_args() + ["certonly", "--cert-name", cert_name, *file_hook] + names
+        start = time.perf_counter()
+        result = certbot.run(args)
+        elapsed = time.perf_counter() - start
+        if result.returncode != 0:
+            raise RuntimeError(f"P2 {size} names, {side} failed:\n{result.stderr}\n{certbot.log()[-3000:]}")
+        return elapsed
+
+    times: dict[int, dict[str, list[float]]] = {n: {"hooks": [], "webroot": [], "file-hook": []} for n in sizes}
+    site_api: dict[int, list[tuple[float, int]]] = {n: [] for n in sizes}
+    static: h.Nginx | None = None
+    try:
+        for size, i, where in p2_schedule(sizes, issuances):
+            print(f"P2 {size} names, round {i + 1}, {where}", file=sys.stderr, flush=True)
+            if where == "site":
+                if static is not None:
+                    static.stop()
+                    static = None
+                    site.start()
+                mark = timings.mark()
+                times[size]["hooks"].append(issue("hooks", size, i))
+                records = timings.since(mark)
+                site_api[size].append((sum(r["ms"] for r in records), len(records)))
             else:
-                args = certbot.base_args() + ["certonly", "--cert-name", "p2", "--webroot", "-w", str(webroot)]
-                args += [a for d in domains for a in ("-d", d)]
-                # Pebble validates on its one HTTP-01 port: a static nginx takes the site's place there.
-                site.stop()
-                with h.running(h.Nginx(work / "static", backends=[], port=site.port, webroot=webroot)):
-                    start = time.perf_counter()
-                    result = certbot.run(args)
-                    elapsed = time.perf_counter() - start
-                site.start()
-            if result.returncode != 0:
-                raise RuntimeError(f"P2 {name} failed:\n{result.stderr}\n{certbot.log()[-3000:]}")
-            times[name].append(elapsed)
-    hooks, webroot_t = statistics.median(times["hooks"]), statistics.median(times["webroot"])
-    return [
-        ("P2 10-domain issuance, median", f"{hooks:.2f} s", f"{webroot_t:.2f} s (webroot)"),
-        ("P2 ratio hooks/webroot (target <= 1.10)", f"{hooks / webroot_t:.2f}", ""),
-    ]
+                if static is None:
+                    # Pebble validates on its one HTTP-01 port: a static nginx takes the site's place there.
+                    site.stop()
+                    static = h.Nginx(work / "static", backends=[], port=site.port, webroot=webroot).start()
+                for side in ("webroot", "file-hook") if i % 2 == 0 else ("file-hook", "webroot"):
+                    times[size][side].append(issue(side, size, i))
+    finally:
+        if static is not None:
+            static.stop()
+            site.start()
+
+    figures = []
+    for size in sizes:
+        med = {side: statistics.median(values) for side, values in times[size].items()}
+        api_ms = statistics.median(total for total, _ in site_api[size])
+        api_calls = statistics.median(count for _, count in site_api[size])
+        extra_per_name = (med["hooks"] - med["file-hook"]) / size * 1000
+        figures += [
+            Figure(
+                f"p2.{size}.issuance_s",
+                f"P2 {size} names: issuance, median",
+                "s",
+                med["hooks"],
+                med["webroot"],
+                "webroot",
+                note=f"{fmt(med['file-hook'], 's')} (file-writing hook)",
+                details={"file_hook_s": med["file-hook"], "samples_s": times[size]},
+            ),
+            Figure(
+                f"p2.{size}.ratio_hooks_webroot",
+                f"P2 {size} names: ratio hooks/webroot",
+                "ratio",
+                med["hooks"] / med["webroot"],
+                target=Target("<=", 1.05, "ratio") if size == 10 else None,
+            ),
+            Figure(
+                f"p2.{size}.ratio_hooks_file_hook",
+                f"P2 {size} names: ratio hooks/file-writing hook",
+                "ratio",
+                med["hooks"] / med["file-hook"],
+                target=Target("<=", 1.15, "ratio"),
+            ),
+            Figure(
+                f"p2.{size}.extra_per_name_ms",
+                f"P2 {size} names: hooks minus file-writing hook, per name",
+                "ms",
+                extra_per_name,
+                note=(
+                    f"site time in API calls, measured at the site: {fmt(api_ms / size, 'ms')} per name "
+                    f"({api_calls:g} calls, {fmt(api_ms / 1000, 's')} per issuance)"
+                ),
+                details={"site_api_ms_per_issuance": api_ms, "site_api_calls": api_calls},
+            ),
+        ]
+    return figures
 
 
 def wrk(url: str, seconds: int) -> float:
@@ -163,9 +409,9 @@ def queries_per_request(site: h.Site, token: str) -> str:
     )
 
 
-def p3_serving(site: h.Site, seconds: int) -> list[tuple[str, str, str]]:
-    rows = []
-    rates = {}
+def p3_serving(site: h.Site, seconds: int) -> list[Figure]:
+    figures = []
+    relative = {}
     for total in (10, 100_000):
         token = seed_rows(site, total)
         urls = {"challenge": f"{site.url}/.well-known/acme-challenge/{token}", "trivial": f"{site.url}/healthz"}
@@ -176,63 +422,140 @@ def p3_serving(site: h.Site, seconds: int) -> list[tuple[str, str, str]]:
             for name in ("challenge", "trivial") if i % 2 == 0 else ("trivial", "challenge"):
                 samples[name].append(wrk(urls[name], seconds))
         challenge, trivial = (statistics.median(samples[name]) for name in ("challenge", "trivial"))
-        rates[total] = challenge / trivial
+        relative[total] = challenge / trivial
         count, status, plan = queries_per_request(site, token).split(" ", 2)
-        rows.append(
-            (
-                f"P3 req/s with {total:,} rows (target >= 90% of trivial)",
-                f"{challenge:,.0f}",
-                f"{trivial:,.0f} trivial ({challenge / trivial:.0%})",
-            )
-        )
-        rows.append((f"P3 queries per request ({total:,} rows), plan", f"{count} (HTTP {status})", plan))
+        figures += [
+            Figure(
+                f"p3.{total}.req_per_s",
+                f"P3 req/s with {total:,} rows",
+                "req/s",
+                challenge,
+                trivial,
+                f"trivial view, {relative[total]:.0%}",
+                target=Target(">=", 0.90, "%"),
+                judged=relative[total],
+                details={"samples": samples},
+            ),
+            Figure(
+                f"p3.{total}.queries",
+                f"P3 queries per request ({total:,} rows), plan",
+                "count",
+                float(count),
+                note=f"HTTP {status}; {plan}",
+            ),
+        ]
     # Each relative to the trivial view measured in the same rounds, so that load from elsewhere cancels out.
-    rows.append(("P3 100,000 rows vs 10 rows, relative (target within 10%)", f"{rates[100_000] / rates[10]:.0%}", ""))
-    return rows
+    figures.append(
+        Figure(
+            "p3.relative_100000_vs_10",
+            "P3 100,000 rows vs 10 rows, each relative to its trivial view",
+            "%",
+            relative[100_000] / relative[10],
+            target=Target(">=", 0.90, "%"),
+        )
+    )
+    return figures
 
 
-def sizes() -> list[tuple[str, str, str]]:
+def sizes() -> list[Figure]:
     return [
-        (f"binary size, stripped: {b.name}", f"{b.stat().st_size / 1024 / 1024:.2f} MiB", "")
+        Figure(f"size.{b.name}", f"binary size, stripped: {b.name}", "MiB", b.stat().st_size / 1024 / 1024)
         for b in (h.AUTH_HOOK, h.CLEANUP_HOOK)
     ]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def positive_ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of positive integers, e.g. 10,25")
+    return values
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=(
+            "The defaults take about 7 minutes on 2 cores (P1 ~15 s, P2 ~3 min, P3 ~2.5 min). "
+            "Run only when the machine is otherwise idle: the numbers are medians, not miracles."
+        ),
+    )
     parser.add_argument("--runs", type=int, default=30, help="P1 pushes per side (default 30)")
-    parser.add_argument("--issuances", type=int, default=3, help="P2 certbot runs per side (default 3)")
+    parser.add_argument(
+        "--sizes", type=positive_ints, default=[10, 25, 100], help="P2 certificate sizes in names (default 10,25,100)"
+    )
+    parser.add_argument(
+        "--issuances",
+        type=positive_ints,
+        default=[3],
+        help="P2 certbot runs per side for each size: one number for all sizes, or one per size (default 3)",
+    )
     parser.add_argument("--seconds", type=int, default=10, help="P3 wrk duration per measurement (default 10)")
     parser.add_argument("--only", choices=["P1", "P2", "P3"], action="append", help="run only these parts (repeatable)")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--json",
+        metavar="FILE",
+        help="also write the figures as JSON to FILE; with '-', JSON goes to stdout and the table to stderr",
+    )
+    args = parser.parse_args(argv)
+    if len(args.issuances) not in (1, len(args.sizes)):
+        parser.error(
+            f"--issuances has {len(args.issuances)} numbers for {len(args.sizes)} sizes: give 1 or one per size"
+        )
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    per_size = args.issuances * len(args.sizes) if len(args.issuances) == 1 else args.issuances
+    issuances = dict(zip(args.sizes, per_size, strict=True))
     parts = set(args.only or ["P1", "P2", "P3"])
+    run = Run(
+        h.ROOT,
+        options={
+            "parts": sorted(parts),
+            "p1_runs": args.runs,
+            "p2_sizes": args.sizes,
+            "p2_issuances": issuances,
+            "p3_seconds": args.seconds,
+        },
+    )
     h.require_built_hooks()
     work = h.ROOT / ".work" / "bench"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    timings = SiteTimings(work / "site-timing.jsonl")
     pebble = h.Pebble(work / "pebble")
     # One gunicorn worker (four threads): the site gets one core and wrk the other, which keeps the
     # serving numbers steady on a 2-core machine; two workers made them swing by a factor of two.
-    site = h.Site(work / "site", workers=1)
-    table: list[tuple[str, str, str]] = []
+    site = h.Site(
+        work / "site",
+        workers=1,
+        extra_env={"DJANGO_SETTINGS_MODULE": "django_site.bench_settings", "ACME_BENCH_TIMING_FILE": str(timings.path)},
+    )
     with h.running(pebble, site):
         key = work / "certbot.key"
         site.register_key("certbot", h.keygen(key))
-        if "P1" in parts:
-            print("P1 ...", file=sys.stderr, flush=True)
-            table += p1_hook_latency(site, key, args.runs)
-        if "P2" in parts:
-            print("P2 ...", file=sys.stderr, flush=True)
-            table += p2_issuance(site, key, pebble, work, args.issuances)
-        if "P3" in parts:
-            print("P3 ...", file=sys.stderr, flush=True)
-            table += p3_serving(site, args.seconds)
-    table += sizes()
-    print(f"\nBenchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores\n")
-    print("| measure | ours | alternative |")
-    print("|---|---|---|")
-    for row in table:
-        print("| " + " | ".join(row) + " |")
+        for part, measure in (
+            ("P1", lambda: p1_push(site, key, timings, work, args.runs)),
+            ("P2", lambda: p2_issuance(site, key, pebble, timings, work, args.sizes, issuances)),
+            ("P3", lambda: p3_serving(site, args.seconds)),
+        ):
+            if part in parts:
+                print(f"{part} ...", file=sys.stderr, flush=True)
+                started = time.monotonic()
+                run.figures += measure()
+                print(f"{part} took {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+    run.figures += sizes()
+    run.finish()
+    run.write_table(sys.stderr if args.json == "-" else sys.stdout)
+    if args.json == "-":
+        run.write_json(sys.stdout)
+    elif args.json:
+        with open(args.json, "w") as out:
+            run.write_json(out)
     return 0
 
 

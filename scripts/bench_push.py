@@ -1,12 +1,14 @@
 """The Python equivalent of one auth-hook push, for benchmark P1: PyJWT signs, urllib POSTs.
 
-It does what a user would write instead of our hook: the same asymmetric_jwt_auth token, the same
-form POST to the same site with the same key. Usage: bench_push.py KEY_FILE SERVER USERNAME; the
-challenge comes from CERTBOT_TOKEN, CERTBOT_VALIDATION and CERTBOT_DOMAIN as for the hook.
+It does what a user would write instead of our hook: the same asymmetric_jwt_auth token (with the
+request-binding claims htm, htu and bsh of issue 11), the same form POST to the same site with the
+same key. Usage: bench_push.py KEY_FILE SERVER USERNAME; the challenge comes from CERTBOT_TOKEN,
+CERTBOT_VALIDATION and CERTBOT_DOMAIN as for the hook.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import secrets
@@ -27,12 +29,6 @@ def main(key_file: str, server: str, username: str) -> int:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     algorithm = "EdDSA" if isinstance(key, ed25519.Ed25519PrivateKey) else "RS512"
-    token = jwt.encode(
-        {"username": username, "time": int(time.time()), "nonce": secrets.token_urlsafe(16)},
-        key,
-        algorithm=algorithm,
-        headers={"kid": hashlib.sha256(public_pem).hexdigest()},
-    )
     body = urllib.parse.urlencode(
         {
             "challenge": os.environ["CERTBOT_TOKEN"],
@@ -40,9 +36,23 @@ def main(key_file: str, server: str, username: str) -> int:
             "domain": os.environ["CERTBOT_DOMAIN"],
         }
     ).encode()
-    request = urllib.request.Request(
-        f"{server}/.well-known/challenges/", data=body, headers={"Authorization": f"JWT {token}"}
+    url = f"{server}/.well-known/challenges/"
+    # The request-binding claims of issue 11 (method, URL, body hash), as the hook sends them.
+    body_hash = base64.urlsafe_b64encode(hashlib.sha256(body).digest()).rstrip(b"=").decode()
+    token = jwt.encode(
+        {
+            "username": username,
+            "time": int(time.time()),
+            "nonce": secrets.token_urlsafe(16),
+            "htm": "POST",
+            "htu": url,
+            "bsh": body_hash,
+        },
+        key,
+        algorithm=algorithm,
+        headers={"kid": hashlib.sha256(public_pem).hexdigest()},
     )
+    request = urllib.request.Request(url, data=body, headers={"Authorization": f"JWT {token}"})
     with urllib.request.urlopen(request, timeout=10) as response:
         return 0 if response.status in (200, 201) else 1
 
