@@ -22,7 +22,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use certbot_django_hooks::challenge::{
-    Challenge, Identifier, MAX_TOKEN_LEN, validate_token, validate_validation,
+    Challenge, Identifier, MAX_TOKEN_LEN, MAX_VALIDATION_LEN, validate_token, validate_validation,
 };
 use certbot_django_hooks::config::{FileConfig, HookArgs, KeySource, Settings};
 use certbot_django_hooks::key::{KeyError, KeyType, Signer};
@@ -170,17 +170,21 @@ fn spec_identifier(value: &str) -> bool {
             .is_ok_and(|url| url.host() == Some(Host::Domain(name.as_str())))
 }
 
-/// `[A-Za-z0-9_-]{1,128}`.
+/// `[A-Za-z0-9_-]{1,127}`: the site stores at most 127 characters.
 fn spec_token(token: &str) -> bool {
     (1..=MAX_TOKEN_LEN).contains(&token.len()) && token.bytes().all(is_base64url)
 }
 
-/// `<token>.<43 base64url characters>` (RFC 8555 §8.1 key authorization, SHA-256 thumbprint).
+/// `<token>.<43 base64url characters>` (RFC 8555 §8.1 key authorization, SHA-256 thumbprint), at
+/// most 127 characters in all, as the site stores it.
 fn spec_validation(token: &str, validation: &str) -> bool {
-    validation
-        .strip_prefix(token)
-        .and_then(|rest| rest.strip_prefix('.'))
-        .is_some_and(|thumbprint| thumbprint.len() == 43 && thumbprint.bytes().all(is_base64url))
+    validation.len() <= MAX_VALIDATION_LEN
+        && validation
+            .strip_prefix(token)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .is_some_and(|thumbprint| {
+                thumbprint.len() == 43 && thumbprint.bytes().all(is_base64url)
+            })
 }
 
 fn is_base64url(b: u8) -> bool {
@@ -375,8 +379,11 @@ pub fn key_pem(data: &[u8]) -> bool {
             ),
         };
     assert_eq!(signer.algorithm(), algorithm);
-    let jwt = certbot_django_hooks::jwt::sign(&signer, "certbot", 1_700_000_000, "fuzz-nonce")
-        .expect("a loaded key signs");
+    let url = Url::parse("https://example.com/.well-known/challenges/").expect("URL");
+    let binding = certbot_django_hooks::jwt::RequestBinding::new("POST", &url, b"challenge=t");
+    let jwt =
+        certbot_django_hooks::jwt::sign(&signer, "certbot", 1_700_000_000, "fuzz-nonce", &binding)
+            .expect("a loaded key signs");
     let token = jwt.expose();
     let header = jsonwebtoken::decode_header(token).expect("our JWT header decodes");
     assert_eq!(header.alg, algorithm);
@@ -390,6 +397,11 @@ pub fn key_pem(data: &[u8]) -> bool {
             username: "certbot".into(),
             time: 1_700_000_000,
             nonce: "fuzz-nonce".into(),
+            htm: "POST".into(),
+            htu: "https://example.com/.well-known/challenges/".into(),
+            bsh: URL_SAFE_NO_PAD.encode(
+                aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b"challenge=t").as_ref()
+            ),
         }
     );
     let (signed, signature) = token.rsplit_once('.').expect("three JWT parts");
@@ -412,12 +424,15 @@ pub fn key_pem(data: &[u8]) -> bool {
     true
 }
 
-/// asymmetric_jwt_auth's claims, as the site reads them.
+/// asymmetric_jwt_auth's claims, as the site reads them, and the request binding.
 #[derive(Debug, PartialEq, Eq, serde::Deserialize)]
 struct JwtClaims {
     username: String,
     time: u64,
     nonce: String,
+    htm: String,
+    htu: String,
+    bsh: String,
 }
 
 // ---------------------------------------------------------------------------------------------

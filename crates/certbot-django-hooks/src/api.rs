@@ -11,7 +11,12 @@
 //!   jitter until the deadline, honouring `Retry-After`. Retrying a POST that may already have
 //!   been stored is safe: the server replaces the challenge with the same token.
 //! - Each attempt signs a new JWT: the server rejects a reused nonce.
-//! - Error bodies are read up to 4 KiB and shown as one stripped line.
+//! - Each JWT is bound to its request (method, URL, SHA-256 of the body: [`RequestBinding`]), so
+//!   the form body is encoded to bytes first, hashed into the token, and exactly those bytes
+//!   are sent.
+//! - Error bodies are read up to 4 KiB and shown as one stripped line, with the request's own
+//!   JWT and anything shaped like a JWT removed ([`one_line_hiding`]): a server or proxy that
+//!   echoes the `Authorization` header must not put a token into certbot's log.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -23,12 +28,12 @@ use reqwest::{Method, StatusCode, Url};
 use crate::challenge::{Challenge, Identifier};
 use crate::config::Settings;
 use crate::error::Error;
-use crate::jwt::fresh_token;
+use crate::jwt::{RequestBinding, fresh_token};
 use crate::key::Signer;
 use crate::output::Reporter;
 use crate::transport::{
-    Deadline, Failure, TlsMode, body_excerpt, build_client, classify, clock_skew, is_loopback,
-    jitter, read_capped, retry_after,
+    Deadline, Failure, TlsMode, body_excerpt_hiding, build_client, classify, clock_skew,
+    is_loopback, jitter, one_line_hiding, read_capped, retry_after,
 };
 
 /// Most of an error body that is read.
@@ -141,7 +146,7 @@ impl<'a> ApiClient<'a> {
     }
 
     /// `{server}/.well-known/challenges/<token>/`. The token is validated
-    /// (`[A-Za-z0-9_-]{1,128}`), so it is a single path segment.
+    /// (`[A-Za-z0-9_-]{1,127}`), so it is a single path segment.
     pub fn challenge_url(&self, token: &str) -> Url {
         self.base
             .join(&format!(".well-known/challenges/{token}/"))
@@ -162,7 +167,8 @@ impl<'a> ApiClient<'a> {
             ("domain", domain.as_str()),
         ];
         let url = self.challenges_url();
-        self.send(Method::POST, &url, Some(&form), |s| {
+        let body = form_body(&form);
+        self.send(Method::POST, &url, Some(&body), |s| {
             matches!(s, StatusCode::OK | StatusCode::CREATED)
         })
         .map(|s| s.as_u16())
@@ -211,14 +217,15 @@ impl<'a> ApiClient<'a> {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .filter_map(|v| v.split([' ', ',']).find(|s| !s.is_empty()))
-            .map(|s| crate::transport::one_line(s, 40))
+            .map(|s| one_line_hiding(s, 40, &[]))
             .collect();
         if status == StatusCode::UNAUTHORIZED
             && schemes.iter().any(|s| s.eq_ignore_ascii_case("JWT"))
         {
             return Ok(took);
         }
-        let (_, said) = read_refusal(&mut response).map_err(|p| fail(Some(status.as_u16()), p))?;
+        let (_, said) =
+            read_refusal(&mut response, &[]).map_err(|p| fail(Some(status.as_u16()), p))?;
         let problem = match status {
             StatusCode::UNAUTHORIZED => format!(
                 "the site answered 401 Unauthorized{said} asking for {} authentication, not for a \
@@ -271,7 +278,7 @@ impl<'a> ApiClient<'a> {
         &self,
         method: Method,
         url: &Url,
-        form: Option<&[(&str, &str)]>,
+        body: Option<&[u8]>,
         done: impl Fn(StatusCode) -> bool,
     ) -> Result<StatusCode, Error> {
         let method_name: &'static str = if method == Method::POST {
@@ -293,7 +300,9 @@ impl<'a> ApiClient<'a> {
                 break;
             }
             attempts += 1;
-            let jwt = fresh_token(self.signer, &self.username)?;
+            let body = body.unwrap_or_default();
+            let binding = RequestBinding::new(method_name, url, body);
+            let jwt = fresh_token(self.signer, &self.username, &binding)?;
             let mut auth = HeaderValue::from_str(&format!("JWT {}", jwt.expose()))
                 .map_err(|_| Error::Signing("the JWT is not a valid header value".into()))?;
             auth.set_sensitive(true);
@@ -302,8 +311,10 @@ impl<'a> ApiClient<'a> {
                 .request(method.clone(), url.clone())
                 .header(AUTHORIZATION, auth)
                 .timeout(self.deadline.cap(ATTEMPT_TIMEOUT));
-            if let Some(form) = form {
-                request = request.form(form);
+            if !body.is_empty() {
+                request = request
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(body.to_vec());
             }
             let started = Instant::now();
             let result = request.send();
@@ -319,8 +330,8 @@ impl<'a> ApiClient<'a> {
                     if done(status) {
                         return Ok(status);
                     }
-                    let (headers, said) =
-                        read_refusal(&mut response).map_err(|p| fail(Some(status.as_u16()), p))?;
+                    let (headers, said) = read_refusal(&mut response, &[jwt.expose()])
+                        .map_err(|p| fail(Some(status.as_u16()), p))?;
                     let problem = self.describe_status(method_name, status, &said, &headers);
                     let retryable = status == StatusCode::TOO_MANY_REQUESTS
                         || status == StatusCode::REQUEST_TIMEOUT
@@ -401,6 +412,13 @@ impl<'a> ApiClient<'a> {
             _ => ", or this machine's clock is off by more than 20 s".to_string(),
         };
         match status {
+            StatusCode::UNAUTHORIZED if refuses_binding(said) => format!(
+                "the site answered 401 Unauthorized{said}: the signed request did not reach the \
+                 Django app as it was sent. A proxy in between changes the Host header, the path \
+                 or the body (pass them through unchanged, e.g. nginx 'proxy_set_header Host \
+                 $host', or set USE_X_FORWARDED_HOST on the site behind a proxy that sets \
+                 X-Forwarded-Host), or --server is not the URL the site is reached at"
+            ),
             StatusCode::UNAUTHORIZED => format!(
                 "the site answered 401 Unauthorized{said}: it accepted no valid JWT. The public key \
                  is probably not registered for user '{user}' (print it with 'auth-hook public-key \
@@ -409,8 +427,14 @@ impl<'a> ApiClient<'a> {
             ),
             StatusCode::FORBIDDEN => format!(
                 "the site answered 403 Forbidden{said}: user '{user}' lacks the permission to \
-                 {permission} challenges, or the domain is not in the site's \
+                 {permission} challenges, or the domain is outside the key's scope ('python \
+                 manage.py certbot_client --list-keys' shows it) or the site's \
                  ACME_CHALLENGE_ALLOWED_DOMAINS, or the key is not registered for '{user}'{clock}"
+            ),
+            StatusCode::CONFLICT => format!(
+                "the site answered 409 Conflict{said}: another user's key stored a challenge \
+                 with this token, and only its owner may replace it. Run the hooks with that \
+                 user's --username and key, or delete the challenge in the site's admin"
             ),
             StatusCode::NOT_FOUND => format!(
                 "the site answered 404 Not Found{said}: the challenge API is not mounted at \
@@ -432,14 +456,18 @@ impl<'a> ApiClient<'a> {
 /// Reads an answer that is not what the request wanted. A redirect is final and becomes the
 /// error (`Err`), never followed; anything else gives its headers and its body as one clean line
 /// with a leading space, empty when there is no body, to follow the status in a message.
-fn read_refusal(response: &mut reqwest::blocking::Response) -> Result<(HeaderMap, String), String> {
+/// `secrets` (the request's JWT) are removed from everything taken from the response.
+fn read_refusal(
+    response: &mut reqwest::blocking::Response,
+    secrets: &[&str],
+) -> Result<(HeaderMap, String), String> {
     let status = response.status();
     let headers = response.headers().clone();
     if status.is_redirection() {
-        return Err(describe_redirect(status, &headers));
+        return Err(describe_redirect(status, &headers, secrets));
     }
     let body = read_capped(response, MAX_ERROR_BODY);
-    let excerpt = body_excerpt(&body, &headers, MAX_SHOWN_BODY);
+    let excerpt = body_excerpt_hiding(&body, &headers, MAX_SHOWN_BODY, secrets);
     let said = if excerpt.is_empty() {
         String::new()
     } else {
@@ -448,10 +476,10 @@ fn read_refusal(response: &mut reqwest::blocking::Response) -> Result<(HeaderMap
     Ok((headers, said))
 }
 
-fn describe_redirect(status: StatusCode, headers: &HeaderMap) -> String {
+fn describe_redirect(status: StatusCode, headers: &HeaderMap, secrets: &[&str]) -> String {
     let location = headers
         .get(LOCATION)
-        .map(|v| crate::transport::one_line(&String::from_utf8_lossy(v.as_bytes()), 200))
+        .map(|v| one_line_hiding(&String::from_utf8_lossy(v.as_bytes()), 200, secrets))
         .unwrap_or_else(|| "(no Location header)".to_string());
     format!(
         "the site answered {status} redirecting to {location}. Redirects are never followed (a \
@@ -479,6 +507,23 @@ fn describe_unreachable(failure: &Failure, url: &Url, took: Duration) -> String 
     }
 }
 
+/// Whether a 401's body is the site refusing the JWT's request binding (the contract's
+/// "JWT is bound to ... but this request is ..." and "JWT body hash does not match ..."), rather
+/// than the key or the signature.
+fn refuses_binding(said: &str) -> bool {
+    let said = said.to_ascii_lowercase();
+    said.contains("jwt is bound to") || said.contains("body hash")
+}
+
+/// The form as `application/x-www-form-urlencoded` bytes, the encoding reqwest's `.form()` uses
+/// (the url crate's serializer): built once, so the JWT hashes exactly what is sent.
+fn form_body(form: &[(&str, &str)]) -> Vec<u8> {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish()
+        .into_bytes()
+}
+
 /// `base` plus up to half again, at random, so several certbot runs do not retry in lockstep.
 fn jittered(base: Duration) -> Duration {
     base.mul_f64(1.0 + jitter() * 0.5)
@@ -487,6 +532,32 @@ fn jittered(base: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_form_body_is_url_encoded_as_reqwest_would() {
+        assert_eq!(
+            form_body(&[
+                ("challenge", "tok-_1"),
+                ("response", "tok-_1.th"),
+                ("domain", "a.b")
+            ]),
+            b"challenge=tok-_1&response=tok-_1.th&domain=a.b"
+        );
+        assert_eq!(form_body(&[("x", "a b&c=d/é")]), b"x=a+b%26c%3Dd%2F%C3%A9");
+    }
+
+    #[test]
+    fn a_401_about_the_binding_is_told_apart_from_an_unknown_key() {
+        assert!(refuses_binding(
+            " \"JWT is bound to POST https://a.example/.well-known/challenges/ but this request \
+             is POST to host 'b.example' path '/.well-known/challenges/'\""
+        ));
+        assert!(refuses_binding(
+            " \"JWT body hash does not match the request body\""
+        ));
+        assert!(!refuses_binding(" \"authentication required\""));
+        assert!(!refuses_binding(""));
+    }
 
     #[test]
     fn backoff_jitter_stays_within_half_again() {
@@ -518,7 +589,7 @@ mod tests {
             LOCATION,
             HeaderValue::from_static("https://example.com/.well-known/challenges/"),
         );
-        let text = describe_redirect(StatusCode::MOVED_PERMANENTLY, &headers);
+        let text = describe_redirect(StatusCode::MOVED_PERMANENTLY, &headers, &[]);
         assert!(
             text.contains(
                 "301 Moved Permanently redirecting to https://example.com/.well-known/challenges/"
@@ -526,7 +597,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            describe_redirect(StatusCode::FOUND, &HeaderMap::new())
+            describe_redirect(StatusCode::FOUND, &HeaderMap::new(), &[])
                 .contains("(no Location header)")
         );
     }

@@ -9,8 +9,12 @@ use std::ffi::OsString;
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 
-/// Longest token accepted. RFC 8555 tokens are 43 characters; certbot passes them through.
-pub const MAX_TOKEN_LEN: usize = 128;
+/// Longest token accepted. RFC 8555 tokens are 43 characters; certbot passes them through. The
+/// site stores at most 127 characters per value, and refuses longer ones with the same limit.
+pub const MAX_TOKEN_LEN: usize = 127;
+/// Longest validation (key authorization) accepted: the site stores at most 127 characters.
+/// `<token>.<43-character thumbprint>`, so a token longer than 83 characters cannot have one.
+pub const MAX_VALIDATION_LEN: usize = 127;
 /// Length of an unpadded base64url SHA-256 JWK thumbprint, the second half of a key
 /// authorization (RFC 8555 §8.1).
 const THUMBPRINT_LEN: usize = 43;
@@ -118,9 +122,9 @@ impl fmt::Display for Identifier {
 pub struct Challenge {
     /// The name or address being validated (`CERTBOT_IDENTIFIER`, else `CERTBOT_DOMAIN`).
     pub identifier: Identifier,
-    /// The token: `[A-Za-z0-9_-]{1,128}`.
+    /// The token: `[A-Za-z0-9_-]{1,127}`.
     pub token: String,
-    /// The key authorization to serve: `<token>.<thumbprint>`.
+    /// The key authorization to serve: `<token>.<thumbprint>`, at most 127 characters.
     pub validation: String,
     /// `CERTBOT_REMAINING_CHALLENGES`, kept for logging.
     pub remaining_challenges: Option<u32>,
@@ -147,7 +151,7 @@ pub enum ChallengeError {
     /// A variable is not valid UTF-8.
     #[error("{0} is not valid UTF-8")]
     NotUtf8(&'static str),
-    /// The token has characters or a length outside `[A-Za-z0-9_-]{1,128}`.
+    /// The token has characters or a length outside `[A-Za-z0-9_-]{1,127}`.
     #[error("CERTBOT_TOKEN {value} is invalid: {reason}")]
     InvalidToken {
         /// The value, escaped and shortened.
@@ -173,7 +177,7 @@ pub enum ChallengeError {
     },
 }
 
-/// Checks a token against `[A-Za-z0-9_-]{1,128}`.
+/// Checks a token against `[A-Za-z0-9_-]{1,127}`.
 pub fn validate_token(token: &str) -> Result<(), ChallengeError> {
     let invalid = |reason| ChallengeError::InvalidToken {
         value: echo(token),
@@ -183,7 +187,9 @@ pub fn validate_token(token: &str) -> Result<(), ChallengeError> {
         return Err(invalid("it is empty"));
     }
     if token.len() > MAX_TOKEN_LEN {
-        return Err(invalid("it is longer than 128 characters"));
+        return Err(invalid(
+            "it is longer than 127 characters, the most the site stores",
+        ));
     }
     if !token.bytes().all(is_base64url_byte) {
         return Err(invalid(
@@ -193,7 +199,7 @@ pub fn validate_token(token: &str) -> Result<(), ChallengeError> {
     Ok(())
 }
 
-/// Checks that a validation is `<token>.<43 base64url characters>`.
+/// Checks that a validation is `<token>.<43 base64url characters>`, at most 127 characters.
 pub fn validate_validation(token: &str, validation: &str) -> Result<(), ChallengeError> {
     let invalid = |reason| ChallengeError::InvalidValidation {
         value: echo(validation),
@@ -208,6 +214,11 @@ pub fn validate_validation(token: &str, validation: &str) -> Result<(), Challeng
     if thumbprint.len() != THUMBPRINT_LEN || !thumbprint.bytes().all(is_base64url_byte) {
         return Err(invalid(
             "the part after the '.' must be 43 base64url characters (a SHA-256 thumbprint)",
+        ));
+    }
+    if validation.len() > MAX_VALIDATION_LEN {
+        return Err(invalid(
+            "it is longer than 127 characters, the most the site stores",
         ));
     }
     Ok(())
@@ -351,7 +362,9 @@ mod tests {
                 "{bad:?}"
             );
         }
-        validate_token(&"a".repeat(128)).unwrap();
+        validate_token(&"a".repeat(127)).unwrap();
+        let err = validate_token(&"a".repeat(128)).unwrap_err().to_string();
+        assert!(err.contains("longer than 127 characters"), "{err}");
     }
 
     #[test]
@@ -449,6 +462,23 @@ mod tests {
                 "{bad:?}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn tokens_and_validations_are_limited_to_the_127_characters_the_site_stores() {
+        // 83 + 1 + 43 = 127: the longest token that can still have a validation.
+        let token = "t".repeat(83);
+        let validation = format!("{token}.{THUMB}");
+        assert_eq!(validation.len(), 127);
+        validate_validation(&token, &validation).unwrap();
+        let token = "t".repeat(84);
+        let err = validate_validation(&token, &format!("{token}.{THUMB}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("it is longer than 127 characters, the most the site stores"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::challenge::{Challenge, Identifier};
 use crate::error::Error;
+use crate::files::{self, FileProblem, MAX_CONFIG_FILE};
 use crate::transport::ResolveRule;
 
 /// Default `--server`: the site being certified serves the API itself.
@@ -58,7 +59,9 @@ pub struct HookArgs {
 
     /// TOML file with any of these settings, keys in snake_case (server, username, key_file,
     /// key_directory, ca_bundle, timeout, self_check, self_check_url, resolve = [..]). Relative
-    /// paths in it are relative to the file. Options and environment variables override it.
+    /// paths in it are relative to the file. Options and environment variables override it. Like
+    /// OpenSSH's ~/.ssh/config, it must be a regular file that neither group nor others may
+    /// write, owned by the user running the hook or root.
     #[arg(long, value_name = "FILE", env = "CERTBOT_DJANGO_CONFIG")]
     pub config: Option<PathBuf>,
 
@@ -188,10 +191,7 @@ impl Settings {
         let file = match &args.config {
             None => None,
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| Error::ConfigFile {
-                    path: path.clone(),
-                    problem: format!("cannot read it: {e}"),
-                })?;
+                let text = read_config_file(path)?;
                 let config = FileConfig::parse(&text).map_err(|problem| Error::ConfigFile {
                     path: path.clone(),
                     problem,
@@ -400,6 +400,36 @@ impl Settings {
     }
 }
 
+/// Reads the config file: a regular file (opened without blocking), at most
+/// [`MAX_CONFIG_FILE`] bytes of UTF-8, that neither group nor others may write and that belongs
+/// to the caller or root, as OpenSSH wants of `~/.ssh/config`. Its settings choose the key and
+/// where the signed requests go, so a file someone else can change is not trusted.
+fn read_config_file(path: &Path) -> Result<String, Error> {
+    let fail = |problem: String| Error::ConfigFile {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let (mut file, meta) = files::open_regular(path).map_err(|p| {
+        fail(match p {
+            FileProblem::NotFound => {
+                "it does not exist: check --config (or CERTBOT_DJANGO_CONFIG)".to_string()
+            }
+            FileProblem::PermissionDenied => {
+                "permission denied: run the hook as a user that may read it".to_string()
+            }
+            other => other.describe("a TOML file"),
+        })
+    })?;
+    let (mode, owner) = files::mode_and_owner(&meta);
+    if let Some(problem) = files::config_file_problem(path, mode, owner, files::caller_uid()) {
+        return Err(fail(problem));
+    }
+    let bytes = files::read_capped(&mut file, MAX_CONFIG_FILE)
+        .map_err(|p| fail(p.describe("a TOML file")))?;
+    String::from_utf8(bytes)
+        .map_err(|_| fail("it is not UTF-8 text, so it is not a TOML file".into()))
+}
+
 fn validate_username(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("the user name is empty".into());
@@ -558,7 +588,54 @@ mod tests {
         };
         let err = Settings::load(&args).unwrap_err().to_string();
         assert!(
-            err.starts_with("config file /nonexistent/hooks.toml: cannot read it"),
+            err.starts_with(
+                "config file /nonexistent/hooks.toml: it does not exist: check --config"
+            ),
+            "{err}"
+        );
+    }
+
+    fn load(path: &Path) -> Result<Settings, Error> {
+        Settings::load(&HookArgs {
+            config: Some(path.to_path_buf()),
+            ..HookArgs::default()
+        })
+    }
+
+    #[test]
+    fn a_config_file_others_may_write_is_refused_and_chmod_go_w_fixes_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("cdh-config-mode-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("hooks.toml");
+        std::fs::write(&path, "timeout = 5\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "config file {p}: group and others may write it (mode 0666), so it is refused, as \
+                 OpenSSH refuses such a ~/.ssh/config: run 'chmod go-w {p}'",
+                p = path.display()
+            )
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(load(&path).unwrap().timeout, Duration::from_secs(5));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_device_or_a_directory_as_config_file_is_refused_without_reading() {
+        let err = load(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "config file /dev/zero: it is a character device, not a regular file, so it is \
+             refused without reading it: pass the path of a TOML file"
+        );
+        let err = load(Path::new("/")).unwrap_err().to_string();
+        assert!(
+            err.contains("it is a directory, not a regular file"),
             "{err}"
         );
     }

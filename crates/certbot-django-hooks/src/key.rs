@@ -8,8 +8,8 @@
 //! permission check and key creation sit on top of it. Nothing here ever formats key material.
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::OpenOptions;
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -17,9 +17,7 @@ use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 
 use crate::error::Error;
-
-/// Largest key file read. Real keys are a few KiB; this stops `/dev/zero` or a log file.
-const MAX_KEY_FILE: u64 = 64 * 1024;
+use crate::files::{self, FileProblem, MAX_KEY_FILE};
 
 /// DER of the `id-ecPublicKey` OID (1.2.840.10045.2.1), to name EC keys in PKCS#8.
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
@@ -290,34 +288,28 @@ fn pkcs8_parts(der: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((oid, private_key))
 }
 
-/// Loads the private key at `path`, refusing one that group or others may read or write.
+/// Loads the private key at `path`, refusing one that group or others may read or write, and
+/// anything but a regular file.
 ///
-/// The mode is checked on the opened file, so a swapped symlink or a replaced file between the
-/// check and the read cannot slip through.
+/// The file is opened without blocking (a FIFO would otherwise hang the hook past --timeout),
+/// and its type and mode are checked on the opened descriptor, so a swapped symlink or a
+/// replaced file between the check and the read cannot slip through.
 pub fn load_key_file(path: &Path) -> Result<Signer, Error> {
     let key_error = |problem: String| Error::Key {
         path: path.to_path_buf(),
         problem,
     };
-    let mut file = File::open(path).map_err(|e| {
-        key_error(match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                "it does not exist: pass --key-file (or --key-directory), or create a key with \
-                 'auth-hook keygen --key-file PATH'"
-                    .to_string()
-            }
-            std::io::ErrorKind::PermissionDenied => {
+    let (mut file, meta) = files::open_regular(path).map_err(|p| {
+        key_error(match p {
+            FileProblem::NotFound => "it does not exist: pass --key-file (or --key-directory), or \
+                                      create a key with 'auth-hook keygen --key-file PATH'"
+                .to_string(),
+            FileProblem::PermissionDenied => {
                 "permission denied: run the hook as the user that owns the key".to_string()
             }
-            _ => format!("cannot open it: {e}"),
+            other => other.describe("the private key file"),
         })
     })?;
-    let meta = file
-        .metadata()
-        .map_err(|e| key_error(format!("cannot read its metadata: {e}")))?;
-    if !meta.is_file() {
-        return Err(key_error("it is not a regular file".to_string()));
-    }
     // OpenSSH's rule (sshkey_perm_ok): no permission bits at all for group and others.
     let mode = meta.mode() & 0o7777;
     if mode & 0o077 != 0 {
@@ -326,16 +318,8 @@ pub fn load_key_file(path: &Path) -> Result<Signer, Error> {
             mode,
         });
     }
-    let mut bytes = Vec::new();
-    Read::by_ref(&mut file)
-        .take(MAX_KEY_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| key_error(format!("cannot read it: {e}")))?;
-    if bytes.len() as u64 > MAX_KEY_FILE {
-        return Err(key_error(
-            "it is larger than 64 KiB, so it is not a key".to_string(),
-        ));
-    }
+    let bytes =
+        files::read_capped(&mut file, MAX_KEY_FILE).map_err(|p| key_error(p.describe("a key")))?;
     Signer::from_pem(&bytes).map_err(|e| key_error(e.to_string()))
 }
 

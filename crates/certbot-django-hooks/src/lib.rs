@@ -4,7 +4,8 @@
 //! environment ([`challenge`]), sign a JWT ([`jwt`]) with a private key ([`key`]), store or
 //! delete the challenge through the site's API ([`api`]), and, for the auth hook, wait until the
 //! public URL serves it ([`self_check`]). [`config`] builds the settings; [`transport`] holds the
-//! HTTP plumbing; [`output`] the stderr reporting; [`error`] the one error type; [`commands`] the
+//! HTTP plumbing; [`files`] the reading of the key, config and CA files; [`output`] the stderr
+//! reporting; [`error`] the one error type; [`commands`] the
 //! command lines and the `run_*` entry points the binaries call; [`check`] the `auth-hook check`
 //! doctor, which runs all of it against a probe challenge; [`protocols`] the same hooks for
 //! dehydrated and uacme, whose challenges come as arguments.
@@ -15,6 +16,7 @@ pub mod check;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod jwt;
 pub mod key;
 pub mod output;

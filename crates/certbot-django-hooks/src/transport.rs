@@ -213,6 +213,38 @@ impl Resolve for OverrideResolver {
     }
 }
 
+/// The addresses `host` stands for, as the clients would connect: an IP literal (IPv6 with or
+/// without brackets), else a `--resolve` rule, else the system resolver, waited for at most
+/// `timeout` (on a detached thread, for the reason the module comment gives). `None` when the
+/// name does not resolve in time.
+pub fn addresses_of(host: &str, resolve: &[ResolveRule], timeout: Duration) -> Option<Vec<IpAddr>> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Some(vec![ip]);
+    }
+    if let Some(addrs) = ResolveRule::lookup(resolve, host) {
+        return Some(addrs.to_vec());
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = host.to_string();
+    std::thread::Builder::new()
+        .name("dns".into())
+        .spawn(move || {
+            let result = (name.as_str(), 0)
+                .to_socket_addrs()
+                .map(|addrs| addrs.map(|a| a.ip()).collect::<Vec<_>>());
+            let _ = tx.send(result);
+        })
+        .ok()?;
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(addrs)) if !addrs.is_empty() => Some(addrs),
+        _ => None,
+    }
+}
+
 /// How a client treats TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsMode {
@@ -256,8 +288,8 @@ pub fn build_client(
 
 fn read_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, Error> {
     let origin = format!("--ca-bundle {}", path.display());
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::config(&origin, format!("cannot read it: {e}")))?;
+    let (_, bytes) = crate::files::read_regular(path, crate::files::MAX_CA_BUNDLE)
+        .map_err(|p| Error::config(&origin, p.describe("a PEM certificate bundle")))?;
     let certs = reqwest::Certificate::from_pem_bundle(&bytes).map_err(|e| {
         Error::config(
             &origin,
@@ -410,9 +442,20 @@ pub fn read_capped(response: &mut reqwest::blocking::Response, cap: u64) -> Vec<
 }
 
 /// A body as a quoted line of plain text for a message: control characters replaced,
-/// whitespace collapsed, at most `max` characters. An HTML page is reduced to its `<title>`.
-/// Empty for an empty body.
+/// whitespace collapsed, JWTs removed, at most `max` characters. An HTML page is reduced to its
+/// `<title>`. Empty for an empty body.
 pub fn body_excerpt(body: &[u8], headers: &HeaderMap, max: usize) -> String {
+    body_excerpt_hiding(body, headers, max, &[])
+}
+
+/// [`body_excerpt`] that also removes each of `secrets` (the request's own JWT): see
+/// [`one_line_hiding`].
+pub fn body_excerpt_hiding(
+    body: &[u8],
+    headers: &HeaderMap,
+    max: usize,
+    secrets: &[&str],
+) -> String {
     let text = String::from_utf8_lossy(body);
     let is_html = headers
         .get(reqwest::header::CONTENT_TYPE)
@@ -424,13 +467,13 @@ pub fn body_excerpt(body: &[u8], headers: &HeaderMap, max: usize) -> String {
             (Some(start), Some(end)) if end > start + 7 => {
                 format!(
                     "(an HTML page titled \"{}\")",
-                    one_line(&text[start + 7..end], max)
+                    one_line_hiding(&text[start + 7..end], max, secrets)
                 )
             }
             _ => "(an HTML page)".to_string(),
         };
     }
-    let line = one_line(&text, max);
+    let line = one_line_hiding(&text, max, secrets);
     if line.is_empty() {
         line
     } else {
@@ -438,14 +481,23 @@ pub fn body_excerpt(body: &[u8], headers: &HeaderMap, max: usize) -> String {
     }
 }
 
-/// Replaces control characters with spaces, collapses runs of whitespace and truncates.
+/// Replaces control characters with spaces, collapses runs of whitespace, removes anything
+/// shaped like a JWT (see [`redact_jwts`]) and truncates.
 pub fn one_line(text: &str, max: usize) -> String {
+    one_line_hiding(text, max, &[])
+}
+
+/// The one way text from a response (a body, a `Location`, a header) becomes message text:
+/// [`one_line`], also removing each of `secrets` and each of their dot-separated parts of 16
+/// characters or more. The API client passes the request's own JWT, so a server that echoes the
+/// `Authorization` header, whole or in part, cannot put it on stderr and into certbot's log.
+pub fn one_line_hiding(text: &str, max: usize, secrets: &[&str]) -> String {
     let cleaned: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     let words: Vec<&str> = cleaned.split_whitespace().collect();
-    let joined = words.join(" ");
+    let joined = redact_jwts(&words.join(" "), secrets);
     if joined.chars().count() > max {
         let mut cut: String = joined.chars().take(max).collect();
         cut.push_str("...");
@@ -453,6 +505,55 @@ pub fn one_line(text: &str, max: usize) -> String {
     } else {
         joined
     }
+}
+
+/// What replaces a JWT in text that is shown.
+pub const JWT_REMOVED: &str = "[JWT removed]";
+
+/// Shortest run starting with `eyJ` that counts as a JWT. The shortest JWT header,
+/// `{"alg":"none"}`, is 19 characters of base64url, so this is generous.
+const MIN_JWT_LIKE: usize = 12;
+
+/// Removes every secret (and each dot-separated part of one that has 16 characters or more),
+/// then anything shaped like a JWT, generously: a run of base64 or base64url characters, dots,
+/// `=` and `%` that starts with `eyJ` (the base64url of `{"`, which begins every JWT header and
+/// payload) and is at least 12 characters long, whatever its number of dots. Both are replaced
+/// by [`JWT_REMOVED`].
+pub fn redact_jwts(text: &str, secrets: &[&str]) -> String {
+    let mut text = text.to_string();
+    for secret in secrets {
+        let parts = std::iter::once(*secret).chain(secret.split('.').filter(|p| p.len() >= 16));
+        for part in parts {
+            if !part.is_empty() && text.contains(part) {
+                text = text.replace(part, JWT_REMOVED);
+            }
+        }
+    }
+    if !text.contains("eyJ") {
+        return text;
+    }
+    let bytes = text.as_bytes();
+    let in_token = |b: u8| {
+        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/' | b'=' | b'.' | b'%')
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while let Some(found) = text[i..].find("eyJ") {
+        let start = i + found;
+        let mut end = start;
+        while end < bytes.len() && in_token(bytes[end]) {
+            end += 1;
+        }
+        if end - start >= MIN_JWT_LIKE {
+            out.push_str(&text[copied..start]);
+            out.push_str(JWT_REMOVED);
+            copied = end;
+        }
+        i = end.max(start + 3);
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// Parses an HTTP date in the IMF-fixdate form every current server sends
@@ -661,6 +762,81 @@ mod tests {
             100,
         );
         assert_eq!(text, "(an HTML page titled \"Server Error (500)\")");
+    }
+
+    /// A real JWT's shape: header and payload are base64url JSON, so both start with `eyJ`.
+    const JWT: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJFZERTQSIsImtpZCI6ImFiYyJ9.\
+                       eyJ1c2VybmFtZSI6ImNlcnRib3QiLCJ0aW1lIjoxfQ.\
+                       c2lnbmF0dXJlLW9mLXRoZS1yZXF1ZXN0LXNpZ25lZC1ieS10aGUta2V5";
+
+    #[test]
+    fn a_jwt_echoed_in_a_body_is_removed_from_the_message() {
+        let body = format!("bad token: Authorization: JWT {JWT}\r\nbye");
+        let shown = body_excerpt(body.as_bytes(), &HeaderMap::new(), 500);
+        assert_eq!(shown, "\"bad token: Authorization: JWT [JWT removed] bye\"");
+        let shown = body_excerpt_hiding(body.as_bytes(), &HeaderMap::new(), 500, &[JWT]);
+        assert_eq!(shown, "\"bad token: Authorization: JWT [JWT removed] bye\"");
+    }
+
+    #[test]
+    fn the_requests_own_jwt_is_removed_even_in_parts() {
+        let signature = JWT.rsplit('.').next().unwrap();
+        let shown = one_line_hiding(&format!("signature {signature} rejected"), 500, &[JWT]);
+        assert_eq!(shown, "signature [JWT removed] rejected");
+        // Without knowing the token, a lone signature is just text.
+        assert!(one_line(signature, 500).contains(signature));
+    }
+
+    #[test]
+    fn anything_shaped_like_a_jwt_is_removed_generously() {
+        for (text, expected) in [
+            (format!("x{JWT}y"), "x[JWT removed]"),
+            (
+                "token=eyJhbGciOiJub25lIn0.e30.".to_string(),
+                "token=[JWT removed]",
+            ),
+            ("eyJhbGciOiJIUzI1NiJ9".to_string(), "[JWT removed]"),
+            ("a eyJhbGciOi+/= b".to_string(), "a [JWT removed] b"),
+            (
+                format!("{JWT} and {JWT}"),
+                "[JWT removed] and [JWT removed]",
+            ),
+            // Short runs and words are left alone.
+            ("heyJude eyJa".to_string(), "heyJude eyJa"),
+            ("no token here".to_string(), "no token here"),
+        ] {
+            assert_eq!(one_line(&text, 500), expected, "{text}");
+        }
+        // Removal comes before truncation, so a cut cannot leave half a token behind.
+        let cut = one_line(&format!("{} {JWT}", "a".repeat(20)), 30);
+        assert!(!cut.contains("eyJ") && cut.starts_with("aaaa"), "{cut}");
+        // A title of an HTML page goes through the same sanitiser.
+        let mut html = HeaderMap::new();
+        html.insert("content-type", HeaderValue::from_static("text/html"));
+        let page = format!("<title>denied {JWT}</title>");
+        assert_eq!(
+            body_excerpt(page.as_bytes(), &html, 100),
+            "(an HTML page titled \"denied [JWT removed]\")"
+        );
+    }
+
+    #[test]
+    fn addresses_come_from_literals_then_resolve_rules() {
+        let rules = [ResolveRule::parse("a.test:10.0.0.5,::1").unwrap()];
+        let t = Duration::from_secs(1);
+        assert_eq!(
+            addresses_of("192.0.2.1", &rules, t),
+            Some(vec!["192.0.2.1".parse().unwrap()])
+        );
+        assert_eq!(
+            addresses_of("[fe80::1]", &rules, t),
+            Some(vec!["fe80::1".parse().unwrap()])
+        );
+        assert_eq!(
+            addresses_of("a.test", &rules, t),
+            Some(vec!["10.0.0.5".parse().unwrap(), "::1".parse().unwrap()])
+        );
+        assert_eq!(addresses_of("nonexistent.invalid", &[], t), None);
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! The JWTs the hooks send, checked by the real verifier: asymmetric_jwt_auth 1.3 in Python.
+//! The JWTs the hooks send, checked by the real verifier: asymmetric_jwt_auth 1.3 in Python,
+//! with the request-binding claims (`htm`, `htu`, `bsh`) decoded and compared in Python, the body
+//! hash computed there with hashlib.
 //!
 //! Runs `tests/verify_jwt.py` with the interpreter in `CERTBOT_DJANGO_TEST_PYTHON`, else the
 //! repository's `.venv/bin/python`. Without either the test fails: a verifier that silently does
@@ -9,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use certbot_django_hooks::jwt::fresh_token;
+use certbot_django_hooks::jwt::{RequestBinding, fresh_token};
 use certbot_django_hooks::key::{KeyType, generate_key, load_key_file};
 
 fn python() -> PathBuf {
@@ -26,8 +28,17 @@ fn python() -> PathBuf {
     venv
 }
 
-fn case(name: &str, private_pem: &str, signer: &certbot_django_hooks::Signer) -> serde_json::Value {
-    let token = fresh_token(signer, "certbot").unwrap();
+/// One token to verify, bound to a request: a POST with a form body, or a DELETE without one.
+fn case(
+    name: &str,
+    private_pem: &str,
+    signer: &certbot_django_hooks::Signer,
+    method: &str,
+    url: &str,
+    body: &str,
+) -> serde_json::Value {
+    let binding = RequestBinding::new(method, &reqwest::Url::parse(url).unwrap(), body.as_bytes());
+    let token = fresh_token(signer, "certbot", &binding).unwrap();
     serde_json::json!({
         "name": name,
         "username": "certbot",
@@ -35,11 +46,18 @@ fn case(name: &str, private_pem: &str, signer: &certbot_django_hooks::Signer) ->
         "private_pem": private_pem,
         "kid": signer.kid(),
         "token": token.expose(),
+        "method": method,
+        "url": url,
+        "body": body,
     })
 }
 
+const POST_URL: &str = "https://example.com/.well-known/challenges/";
+const POST_BODY: &str = "challenge=tok&response=tok.thumb&domain=example.com";
+const DELETE_URL: &str = "https://example.com/.well-known/challenges/tok/";
+
 #[test]
-fn asymmetric_jwt_auth_accepts_tokens_from_ed25519_rsa_and_pkcs1_keys() {
+fn asymmetric_jwt_auth_accepts_request_bound_tokens_from_ed25519_rsa_and_pkcs1_keys() {
     let ed = generate_key(KeyType::Ed25519, 0).unwrap();
     let rsa = generate_key(KeyType::Rsa, 2048).unwrap();
 
@@ -61,9 +79,17 @@ fn asymmetric_jwt_auth_accepts_tokens_from_ed25519_rsa_and_pkcs1_keys() {
     let legacy_signer = load_key_file(&legacy).unwrap();
 
     let cases = serde_json::json!({ "cases": [
-        case("ed25519", &ed.private_pem, &ed.signer),
-        case("rsa-pkcs8", &rsa.private_pem, &rsa.signer),
-        case("rsa-pkcs1-openssl-traditional", &legacy_pem, &legacy_signer),
+        case("ed25519", &ed.private_pem, &ed.signer, "POST", POST_URL, POST_BODY),
+        case("ed25519-delete", &ed.private_pem, &ed.signer, "DELETE", DELETE_URL, ""),
+        case("rsa-pkcs8", &rsa.private_pem, &rsa.signer, "POST", POST_URL, POST_BODY),
+        case(
+            "rsa-pkcs1-openssl-traditional",
+            &legacy_pem,
+            &legacy_signer,
+            "POST",
+            POST_URL,
+            POST_BODY,
+        ),
     ]});
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/verify_jwt.py");
@@ -83,11 +109,13 @@ fn asymmetric_jwt_auth_accepts_tokens_from_ed25519_rsa_and_pkcs1_keys() {
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(out.status.success(), "verifier failed:\n{stdout}\n{stderr}");
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),
         [
             "ok ed25519",
+            "ok ed25519-delete",
             "ok rsa-pkcs8",
             "ok rsa-pkcs1-openssl-traditional"
         ]

@@ -1,13 +1,17 @@
 """Verify JWTs made by the Rust hooks with the real verifier, asymmetric_jwt_auth.
 
 Reads JSON on stdin: {"cases": [{"name", "username", "public_pem", "private_pem", "kid",
-"token"}]}. For each case it checks that asymmetric_jwt_auth's ``UntrustedToken.verify`` accepts
-the token with the public key, that the ``kid`` header equals ``PublicKey.fingerprint`` (for the
-public key, and for the public half of the private key as Python loads it), that the claims are
-what the server reads, and that a replayed token is refused. Prints one line per case; exits 1 on
-the first failure.
+"token", "method", "url", "body"}]}. For each case it checks that asymmetric_jwt_auth's
+``UntrustedToken.verify`` accepts the token with the public key, that the ``kid`` header equals
+``PublicKey.fingerprint`` (for the public key, and for the public half of the private key as Python
+loads it), that the claims are what the server reads, that the request-binding claims name the
+request (``htm`` the method, ``htu`` the URL, ``bsh`` the unpadded base64url SHA-256 of the body,
+computed here with hashlib), that no registered claim an older verifier would check is present,
+and that a replayed token is refused. Prints one line per case; exits 1 on the first failure.
 """
 
+import base64
+import hashlib
 import json
 import sys
 
@@ -49,6 +53,14 @@ def check(case: dict[str, str]) -> None:
     claims = jwt.decode(case["token"], options={"verify_signature": False})
     if not isinstance(claims.get("time"), int) or len(claims.get("nonce", "")) < 22:
         raise AssertionError(f"{name}: time must be an int and the nonce at least 128 bits: {claims}")
+    body_hash = base64.urlsafe_b64encode(hashlib.sha256(case["body"].encode()).digest()).rstrip(b"=").decode()
+    expected = {"htm": case["method"], "htu": case["url"], "bsh": body_hash}
+    bound = {claim: claims.get(claim) for claim in expected}
+    if bound != expected:
+        raise AssertionError(f"{name}: request binding {bound} != {expected}")
+    registered = sorted({"aud", "iss", "exp", "nbf", "iat"} & claims.keys())
+    if registered:
+        raise AssertionError(f"{name}: registered claims {registered} would be checked by older verifiers")
 
     token = untrusted.verify(public_key)
     if token is None:
