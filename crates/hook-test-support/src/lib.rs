@@ -1,5 +1,6 @@
 //! Helpers for the hooks' CLI tests: a scripted in-process HTTP server that records and counts
-//! every request, a fake site speaking the challenge API, and a runner for the built binaries.
+//! every request, a fake site speaking the challenge API (and, like the real one, refusing a JWT
+//! that is not bound to the request it came with), and a runner for the built binaries.
 //!
 //! A fake server is only for faults the real Django app cannot produce on demand (redirects,
 //! 5xx, hangs, huge bodies, odd `Date` headers); the real app is exercised end to end elsewhere.
@@ -11,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// A token as certbot passes it.
 pub const TOKEN: &str = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA";
@@ -44,6 +48,59 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The claims of the JWT in `Authorization: JWT <token>`, decoded without checking the
+    /// signature (the real verifier does that in the library's tests), or `None` without one.
+    pub fn jwt_claims(&self) -> Option<serde_json::Value> {
+        let token = self.header("authorization")?.strip_prefix("JWT ")?;
+        let payload = token.split('.').nth(1)?;
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+    }
+
+    /// The URL the request went to, as the site sees it: the absolute-form target a proxy gets,
+    /// else `http://` + the `Host` header + the target.
+    pub fn url(&self) -> url::Url {
+        let text = if self.path.starts_with("http://") || self.path.starts_with("https://") {
+            self.path.clone()
+        } else {
+            format!("http://{}{}", self.header("host").unwrap_or("?"), self.path)
+        };
+        url::Url::parse(&text).expect("a request URL")
+    }
+
+    /// Whether the request's JWT is bound to this very request, by the contract's rules: `htm`
+    /// is the method, `htu` names the request's host (port ignored) and path (scheme ignored),
+    /// `bsh` is the unpadded base64url SHA-256 of the body. `Err` says what does not match, as
+    /// the site would.
+    pub fn check_binding(&self) -> Result<(), String> {
+        let claims = self.jwt_claims().ok_or("no decodable JWT")?;
+        let claim = |name: &str| {
+            claims
+                .get(name)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let (Some(htm), Some(htu), Some(bsh)) = (claim("htm"), claim("htu"), claim("bsh")) else {
+            return Err(format!(
+                "JWT lacks the request-binding claims htm, htu, bsh: {claims}"
+            ));
+        };
+        let bound = url::Url::parse(&htu).map_err(|e| format!("htu {htu:?} is no URL: {e}"))?;
+        let here = self.url();
+        if htm != self.method || bound.host_str() != here.host_str() || bound.path() != here.path()
+        {
+            return Err(format!(
+                "JWT is bound to {htm} {htu} but this request is {} to host '{}' path '{}'",
+                self.method,
+                here.host_str().unwrap_or("?"),
+                here.path()
+            ));
+        }
+        if bsh != body_sha256(&self.body) {
+            return Err("JWT body hash does not match the request body".into());
+        }
+        Ok(())
+    }
+
     /// The body as `application/x-www-form-urlencoded` fields.
     pub fn form(&self) -> HashMap<String, String> {
         String::from_utf8_lossy(&self.body)
@@ -55,6 +112,12 @@ impl Request {
             })
             .collect()
     }
+}
+
+/// The `bsh` the contract asks for: unpadded base64url of the SHA-256 of `body`, computed here
+/// independently of the hooks' own code.
+pub fn body_sha256(body: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body).as_ref())
 }
 
 fn percent_decode(s: &str) -> String {
@@ -271,7 +334,9 @@ pub enum Serving {
 }
 
 /// A fake site speaking the challenge API: POST stores, GET serves, DELETE removes.
-/// `override_reply` may answer a request first (to inject faults); `None` falls through.
+/// `override_reply` may answer a request first (to inject faults); `None` falls through. Like the
+/// real site, it answers 401 to an API request whose JWT is not bound to it
+/// ([`Request::check_binding`]).
 pub fn fake_site(
     serving: Serving,
     override_reply: impl Fn(&Request, &[Request]) -> Option<Reply> + Send + Sync + 'static,
@@ -280,6 +345,14 @@ pub fn fake_site(
     TestServer::start(move |req, earlier| {
         if let Some(reply) = override_reply(req, earlier) {
             return reply;
+        }
+        let api = req.path.starts_with("/.well-known/challenges/");
+        if api
+            && req.method != "GET"
+            && req.header("authorization").is_some()
+            && let Err(mismatch) = req.check_binding()
+        {
+            return Reply::text(401, &mismatch).header("WWW-Authenticate", "JWT");
         }
         let mut store = store.lock().unwrap();
         match (req.method.as_str(), req.path.as_str()) {
@@ -528,4 +601,21 @@ pub fn assert_refused_before_sending(
         assert_eq!(out.stderr.lines().count(), 1, "{value:?}: {}", out.stderr);
     }
     assert_eq!(site.count(), 0);
+}
+
+/// A FIFO at `path` (`mkfifo`): opening it for reading blocks until a writer comes, forever.
+pub fn make_fifo(path: &Path) {
+    let status = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo (coreutils) is needed for this test");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// Whether the tests run as root (`id -u`), which `chown` to another user needs.
+pub fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
 }

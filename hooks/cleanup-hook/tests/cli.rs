@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use hook_test_support::{
     DOMAIN, Reply, Serving, TOKEN, TestServer, assert_refused_before_sending, certbot_env,
-    closed_port, connection_refused, fake_site, hook_args, key_file, run, temp_dir,
+    closed_port, connection_refused, fake_site, hook_args, key_file, make_fifo, run, temp_dir,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_cleanup-hook");
@@ -116,4 +116,60 @@ fn cleanup_logs_the_auth_output_but_deletes_only_certbot_token() {
         site.requests()[0].path,
         format!("/.well-known/challenges/{TOKEN}/")
     );
+}
+
+#[test]
+fn the_delete_carries_a_token_bound_to_delete_its_url_and_the_empty_body() {
+    let dir = temp_dir("cleanup-bound");
+    let key = key_file(&dir);
+    let site = TestServer::start(|_, _| Reply::status(204));
+    run(BIN, &hook_args(site.port(), &key, 5), &certbot_env()).assert_success();
+    let delete = &site.requests()[0];
+    assert!(delete.body.is_empty());
+    let claims = delete.jwt_claims().unwrap();
+    assert_eq!(claims["htm"], "DELETE");
+    assert_eq!(
+        claims["htu"],
+        format!(
+            "http://{DOMAIN}:{}/.well-known/challenges/{TOKEN}/",
+            site.port()
+        )
+    );
+    // The contract's hash of the empty body.
+    assert_eq!(claims["bsh"], "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU");
+    delete.check_binding().unwrap();
+}
+
+#[test]
+fn a_site_that_echoes_the_authorization_header_never_gets_the_jwt_onto_stderr() {
+    let dir = temp_dir("cleanup-echo");
+    let key = key_file(&dir);
+    let site = TestServer::start(|req, _| {
+        let auth = req.header("authorization").unwrap_or("none");
+        Reply::text(403, &format!("no: {auth}"))
+    });
+    let out = run(BIN, &hook_args(site.port(), &key, 5), &certbot_env());
+    out.assert_failure().assert_no_jwt();
+    out.assert_stderr_contains("the site answered 403 Forbidden \"no: JWT [JWT removed]\"");
+}
+
+#[test]
+fn a_fifo_as_key_file_is_refused_at_once() {
+    let dir = temp_dir("cleanup-fifo");
+    let fifo = dir.join("key.pem");
+    make_fifo(&fifo);
+    let site = fake_site(Serving::AtOnce, |_, _| None);
+    let out = run(BIN, &hook_args(site.port(), &fifo, 30), &certbot_env());
+    out.assert_failure();
+    assert!(
+        out.elapsed < Duration::from_secs(2),
+        "took {:?}",
+        out.elapsed
+    );
+    out.assert_stderr_contains(&format!(
+        "cleanup-hook: error: private key {}: it is a FIFO (named pipe), not a regular file",
+        fifo.display()
+    ));
+    assert_eq!(site.count(), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
