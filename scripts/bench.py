@@ -21,6 +21,8 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,7 +104,7 @@ def statements_figure(key: str, what: str, records: list[dict[str, Any]]) -> Fig
         counts["statements"],
         note=(
             f"{counts['reads']:g} reads, {counts['writes']:g} writes, {counts['control']:g} transaction control"
-            f"{varies}; {transactions:g} write transactions"
+            f"{varies}; {transactions:g} write transaction{'' if transactions == 1 else 's'}"
         ),
         details={**counts, "write_transactions": transactions},
     )
@@ -382,6 +384,8 @@ def seed_rows(site: h.Site, total: int) -> str:
             "rows = [Challenge(token=secrets.token_urlsafe(32), domain=f'p3-{i}.example.com') for i in range("
             f"{total})]; "
             "[setattr(r, 'validation', r.token + '.' + 'x' * 43) for r in rows]; "
+            # The fetched row names the Host wrk sends: the site serves a challenge only to its own domain.
+            "rows[len(rows) // 2].domain = 'p3.example.com'; "
             "Challenge.objects.bulk_create(rows, batch_size=5000); "
             "print(rows[len(rows) // 2].token)",
         )
@@ -409,12 +413,25 @@ def queries_per_request(site: h.Site, token: str) -> str:
     )
 
 
+def require_served(url: str, token: str) -> None:
+    """Refuse to time an error page: the seeded challenge must be served, as the CA would fetch it."""
+    request = urllib.request.Request(url, headers={"Host": "p3.example.com"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = response.read().decode()
+    except urllib.error.HTTPError as error:
+        raise RuntimeError(f"P3: {url} (Host p3.example.com) answered {error.code}, not the seeded challenge") from None
+    if not body.startswith(f"{token}."):
+        raise RuntimeError(f"P3: {url} answered 200 but not with the seeded challenge's validation")
+
+
 def p3_serving(site: h.Site, seconds: int) -> list[Figure]:
     figures = []
     relative = {}
     for total in (10, 100_000):
         token = seed_rows(site, total)
         urls = {"challenge": f"{site.url}/.well-known/acme-challenge/{token}", "trivial": f"{site.url}/healthz"}
+        require_served(urls["challenge"], token)
         for url in urls.values():
             wrk(url, 1)  # warm-up: every worker thread opens its database connection
         samples: dict[str, list[float]] = {"challenge": [], "trivial": []}
@@ -462,6 +479,19 @@ def sizes() -> list[Figure]:
         Figure(f"size.{b.name}", f"binary size, stripped: {b.name}", "MiB", b.stat().st_size / 1024 / 1024)
         for b in (h.AUTH_HOOK, h.CLEANUP_HOOK)
     ]
+
+
+def require_tools(parts: set[str]) -> None:
+    """Fail before anything starts when a tool a part needs is missing; scripts/bench installs them all."""
+    needed = {"/usr/bin/time": "P1", "nginx": "P1", "wrk": "P3"}
+    missing = [tool for tool, part in needed.items() if part in parts and shutil.which(tool) is None]
+    if "P2" in parts and shutil.which("nginx") is None:
+        missing.append("nginx")
+    if missing:
+        raise SystemExit(
+            f"bench: {', '.join(sorted(set(missing)))} not found: run scripts/bench, which installs them "
+            "(scripts/bootstrap --with-bench --with-scaleout)"
+        )
 
 
 def positive_ints(text: str) -> list[int]:
@@ -523,6 +553,7 @@ def main() -> int:
         },
     )
     h.require_built_hooks()
+    require_tools(parts)
     work = h.ROOT / ".work" / "bench"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
