@@ -30,25 +30,27 @@ def test_manage_py_check_passes_at_warning_level() -> None:
     call_command("check", "--fail-level", "WARNING")
 
 
-def test_a_missing_middleware_is_e001_naming_it(settings) -> None:
-    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != OURS]
+def test_the_api_needs_no_middleware(settings) -> None:
+    assert OURS not in settings.MIDDLEWARE
+    assert LIBRARYS not in settings.MIDDLEWARE
+    assert run_checks() == []
+
+
+def test_the_old_inert_middleware_still_listed_is_w002_asking_to_remove_it(settings) -> None:
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, OURS]
     [message] = run_checks()
-    assert message.id == "acme_challenge.E001"
-    assert OURS in message.hint
+    assert message.id == "acme_challenge.W002"
+    assert message.level == checks.WARNING
+    assert "no longer does anything" in message.msg
+    assert message.hint == f"Remove '{OURS}' from MIDDLEWARE."
 
 
-def test_the_librarys_middleware_alone_is_e001_with_a_hint_to_replace_it(settings) -> None:
-    settings.MIDDLEWARE = [LIBRARYS if m == OURS else m for m in settings.MIDDLEWARE]
-    [message] = run_checks()
-    assert message.id == "acme_challenge.E001"
-    assert message.hint.startswith(f"Replace '{LIBRARYS}' by '{OURS}'")
-
-
-def test_both_middlewares_are_e002_because_every_token_would_be_a_replay(settings) -> None:
+def test_the_librarys_middleware_is_e002_because_a_jwt_would_open_every_view(settings) -> None:
     settings.MIDDLEWARE = [*settings.MIDDLEWARE, LIBRARYS]
     [message] = run_checks()
     assert message.id == "acme_challenge.E002"
-    assert f"Remove '{LIBRARYS}'" in message.hint
+    assert "authenticate every view, the admin included" in message.msg
+    assert message.hint.startswith(f"Remove '{LIBRARYS}' from MIDDLEWARE")
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from acme_challenge.models import Challenge, UsedNonce
 
-from .conftest import auth, push
+from .conftest import push
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +65,7 @@ def test_certbot_client_creates_an_active_user_with_exactly_the_hook_permissions
 
 def test_the_registered_key_authenticates_pushes(tmp_path, rsa_key) -> None:
     run("certbot_client", "certbot", "--public-key-file", str(pem_file(tmp_path, rsa_key)))
-    assert push(Client(), auth(rsa_key)).status_code == 201
+    assert push(Client(), rsa_key).status_code == 201
 
 
 def test_running_certbot_client_again_changes_nothing_and_says_so(tmp_path, ed25519_key) -> None:
@@ -88,7 +88,7 @@ def test_an_openssh_key_is_registered_and_is_the_same_key_as_its_pem_form(
     assert PublicKey.objects.get().comment == "certbot@host"
     run("certbot_client", "certbot", "--public-key-file", str(pem_file(tmp_path, key)))
     assert PublicKey.objects.count() == 1
-    assert push(Client(), auth(key)).status_code == 201
+    assert push(Client(), key).status_code == 201
 
 
 def test_a_key_is_read_from_standard_input(monkeypatch, ed25519_key) -> None:
@@ -162,7 +162,7 @@ def test_a_missing_key_file_is_refused_naming_it(tmp_path) -> None:
 def test_list_keys_prints_fingerprint_type_comment_and_last_use(tmp_path, rsa_key, ed25519_key) -> None:
     run("certbot_client", "certbot", "--public-key-file", str(pem_file(tmp_path, rsa_key, "old.pub")))
     run("certbot_client", "certbot", "--public-key-file", str(openssh_file(tmp_path, ed25519_key)))
-    assert push(Client(), auth(ed25519_key)).status_code == 201
+    assert push(Client(), ed25519_key).status_code == 201
     out, _ = run("certbot_client", "certbot", "--list-keys")
     rsa_line, ed_line = out.splitlines()
     assert rsa_line == f"{rsa_key.public_key.fingerprint}  RSA-2048  old.pub  last used: never"
@@ -182,8 +182,8 @@ def test_rotation_adds_the_new_key_then_removes_the_old_one_by_fingerprint(tmp_p
     assert out == f"removed key {rsa_key.public_key.fingerprint} from 'certbot'\n"
     assert err == ""
     assert [k.get_key().fingerprint for k in PublicKey.objects.all()] == [ed25519_key.public_key.fingerprint]
-    assert push(Client(), auth(rsa_key)).status_code == 401
-    assert push(Client(), auth(ed25519_key), token="t2", validation="t2.x").status_code == 201
+    assert push(Client(), rsa_key).status_code == 401
+    assert push(Client(), ed25519_key, token="t2", validation="t2.x").status_code == 201
 
 
 def test_a_key_is_removed_by_its_file_or_a_unique_fingerprint_prefix(tmp_path, rsa_key, ed25519_key) -> None:

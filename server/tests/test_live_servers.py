@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 from asymmetric_jwt_auth.keys import Ed25519PrivateKey, RSAPrivateKey
 
-from .conftest import auth
+from .conftest import bound_auth, form
 
 pytestmark = pytest.mark.live
 
@@ -39,8 +40,10 @@ class Site:
     #: Every Authorization header sent, to look for in the logs afterwards.
     sent: list[str] = field(default_factory=list)
 
-    def headers(self, key=None) -> dict[str, str]:
-        headers = auth(key or self.ed25519_key)
+    def headers(self, method: str, url: str, body: bytes = b"", key=None) -> dict[str, str]:
+        """A fresh JWT bound to this request, as the hooks make it."""
+        parts = urlsplit(url)
+        headers = bound_auth(key or self.ed25519_key, method, parts.path, body, host=parts.netloc)
         self.sent.append(headers["Authorization"])
         return headers
 
@@ -134,9 +137,29 @@ def site(tmp_path_factory) -> Iterator[Site]:
                 process.wait()
 
 
-def _push(base: str, headers: dict[str, str], token: str, domain: str = "example.com") -> requests.Response:
-    data = {"challenge": token, "response": f"{token}.thumbprint", "domain": domain}
-    return requests.post(f"{base}/.well-known/challenges/", data=data, headers=headers, timeout=60)
+#: The name every challenge here is pushed for: the Host the tests fetch challenges with.
+DOMAIN = "127.0.0.1"
+
+
+def _body(token: str) -> bytes:
+    return form(challenge=token, response=f"{token}.thumbprint", domain=DOMAIN)
+
+
+def _push(
+    site: Site, base: str, token: str, headers: dict[str, str] | None = None, key=None, body: bytes | None = None
+) -> requests.Response:
+    url = f"{base}/.well-known/challenges/"
+    body = _body(token) if body is None else body
+    headers = {
+        **(headers if headers is not None else site.headers("POST", url, body, key)),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    return requests.post(url, data=body, headers=headers, timeout=60)
+
+
+def _delete(site: Site, base: str, token: str, key=None) -> requests.Response:
+    url = f"{base}/.well-known/challenges/{token}/"
+    return requests.delete(url, headers=site.headers("DELETE", url, key=key), timeout=60)
 
 
 def _all_at_once(calls: list) -> list:
@@ -157,7 +180,7 @@ def test_the_example_site_passes_its_system_checks(site: Site) -> None:
 
 
 def test_a_challenge_pushed_to_one_process_is_served_by_the_other_then_deleted(site: Site) -> None:
-    assert _push(site.gunicorn, site.headers(), "story-1").status_code == 201
+    assert _push(site, site.gunicorn, "story-1").status_code == 201
     served = requests.get(f"{site.runserver}/.well-known/acme-challenge/story-1", timeout=10)
     assert served.status_code == 200
     assert served.text == "story-1.thumbprint"
@@ -167,50 +190,58 @@ def test_a_challenge_pushed_to_one_process_is_served_by_the_other_then_deleted(s
     head = requests.head(f"{site.gunicorn}/.well-known/acme-challenge/story-1", timeout=10)
     assert head.status_code == 200
     assert head.content == b""
-    deleted = requests.delete(f"{site.runserver}/.well-known/challenges/story-1/", headers=site.headers(), timeout=10)
-    assert deleted.status_code == 204
+    assert _delete(site, site.runserver, "story-1").status_code == 204
     for base in (site.gunicorn, site.runserver):
         assert requests.get(f"{base}/.well-known/acme-challenge/story-1", timeout=10).status_code == 404
 
 
 def test_an_rsa_key_works_through_gunicorn_as_well(site: Site) -> None:
-    assert _push(site.gunicorn, site.headers(site.rsa_key), "story-rsa").status_code == 201
-    assert requests.delete(
-        f"{site.gunicorn}/.well-known/challenges/story-rsa", headers=site.headers(site.rsa_key), timeout=10
-    ).status_code == 204  # fmt: skip
+    assert _push(site, site.gunicorn, "story-rsa", key=site.rsa_key).status_code == 201
+    assert _delete(site, site.gunicorn, "story-rsa", key=site.rsa_key).status_code == 204
 
 
 def test_a_token_replayed_to_another_process_later_is_refused(site: Site) -> None:
-    headers = site.headers()
-    assert _push(site.gunicorn, headers, "replay-later-1").status_code == 201
-    replay = _push(site.runserver, headers, "replay-later-2")
+    # The same request, byte for byte: the binding holds (the port is not compared), so only the nonce refuses it.
+    headers = site.headers("POST", f"{site.gunicorn}/.well-known/challenges/", _body("replay-later"))
+    assert _push(site, site.gunicorn, "replay-later", headers=headers).status_code == 201
+    assert requests.delete(
+        f"{site.gunicorn}/.well-known/acme-challenge/replay-later", timeout=10
+    ).status_code == 405  # fmt: skip
+    assert _delete(site, site.gunicorn, "replay-later").status_code == 204
+    replay = _push(site, site.runserver, "replay-later", headers=headers)
     assert replay.status_code == 401
     assert replay.headers["WWW-Authenticate"] == "JWT"
-    assert requests.get(f"{site.gunicorn}/.well-known/acme-challenge/replay-later-2", timeout=10).status_code == 404
+    assert requests.get(f"{site.gunicorn}/.well-known/acme-challenge/replay-later", timeout=10).status_code == 404
+
+
+def test_a_token_captured_and_sent_with_another_body_is_refused_naming_the_mismatch(site: Site) -> None:
+    headers = site.headers("POST", f"{site.gunicorn}/.well-known/challenges/", _body("captured"))
+    forged = _push(site, site.runserver, "forged", headers=headers)
+    assert forged.status_code == 401
+    assert forged.text == "JWT body hash does not match the request body\n"
+    assert requests.get(f"{site.gunicorn}/.well-known/acme-challenge/forged", timeout=10).status_code == 404
 
 
 @pytest.mark.parametrize("round_", range(5))
 def test_one_token_sent_to_three_workers_in_two_processes_at_once_succeeds_exactly_once(site: Site, round_) -> None:
-    headers = site.headers()
+    # One request, byte for byte, to three places: the binding holds everywhere, so only the nonce decides.
+    token = f"race-{round_}"
+    headers = site.headers("POST", f"{site.gunicorn}/.well-known/challenges/", _body(token))
     targets = [site.gunicorn, site.gunicorn, site.runserver]
-    tokens = [f"race-{round_}-{i}" for i in range(len(targets))]
-    responses = _all_at_once(
-        [
-            lambda base=base, token=token: _push(base, headers, token)
-            for base, token in zip(targets, tokens, strict=True)
-        ]
-    )
+    responses = _all_at_once([lambda base=base: _push(site, base, token, headers=headers) for base in targets])
     assert sorted(r.status_code for r in responses) == [201, 401, 401]
-    served = [requests.get(f"{site.runserver}/.well-known/acme-challenge/{t}", timeout=10).status_code for t in tokens]
-    assert sorted(served) == [200, 404, 404]
+    assert requests.get(f"{site.runserver}/.well-known/acme-challenge/{token}", timeout=10).status_code == 200
 
 
 def test_twenty_simultaneous_writes_on_sqlite_all_succeed_and_are_served_by_both(site: Site) -> None:
     tokens = [f"burst-{i}" for i in range(20)]
-    headers = [site.headers() for _ in tokens]
     targets = [site.gunicorn if i % 2 else site.runserver for i in range(20)]
+    headers = [
+        site.headers("POST", f"{base}/.well-known/challenges/", _body(token))
+        for base, token in zip(targets, tokens, strict=True)
+    ]
     calls = [
-        lambda base=base, token=token, h=h: _push(base, h, token, f"d{token}.example.com")
+        lambda base=base, token=token, h=h: _push(site, base, token, headers=h)
         for base, token, h in zip(targets, tokens, headers, strict=True)
     ]
     responses = _all_at_once(calls)
@@ -219,7 +250,10 @@ def test_twenty_simultaneous_writes_on_sqlite_all_succeed_and_are_served_by_both
         for token in tokens:
             assert requests.get(f"{base}/.well-known/acme-challenge/{token}", timeout=10).text == f"{token}.thumbprint"
 
-    delete_headers = [site.headers() for _ in tokens]
+    delete_headers = [
+        site.headers("DELETE", f"{base}/.well-known/challenges/{token}/")
+        for base, token in zip(targets, tokens, strict=True)
+    ]
     deletes = [
         lambda base=base, token=token, h=h: requests.delete(
             f"{base}/.well-known/challenges/{token}/", headers=h, timeout=60
@@ -233,7 +267,7 @@ def test_bad_credentials_and_odd_paths_never_get_a_500_from_a_real_server(site: 
     for base in (site.gunicorn, site.runserver):
         for header in ("JWT garbage", "JWT eyJhbGciOiJSUzUxMiJ9.WzEsIDJd.c2ln", "JWT eyJhbGciOiJub25lIn0.e30."):
             site.sent.append(header)
-            assert _push(base, {"Authorization": header}, "odd").status_code == 401
+            assert _push(site, base, "odd", headers={"Authorization": header}).status_code == 401
         for path in ("acme-challenge/a.b", "acme-challenge/x/", "challenges/a.b/", "acme-challenge/%00"):
             response = requests.get(f"{base}/.well-known/{path}", allow_redirects=False, timeout=10)
             assert response.status_code == 404, path

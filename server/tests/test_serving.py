@@ -16,6 +16,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
+def client() -> Client:
+    """The CA: it fetches the challenge from the name being validated."""
+    return Client(headers={"Host": "example.com"})
+
+
+@pytest.fixture
 def stored() -> Challenge:
     return Challenge.objects.create(token=TOKEN, validation=VALIDATION, domain="example.com")
 

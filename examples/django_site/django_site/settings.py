@@ -7,6 +7,9 @@
 * ``DJANGO_DEBUG``: ``1``/``true``/``yes``/``on`` to enable (default off).
 * ``ACME_CHALLENGE_ALLOWED_DOMAINS``: comma-separated names and ``*.suffix`` patterns (default: any domain).
 * ``ACME_CHALLENGE_TTL``: seconds a challenge is served (default 86400).
+* ``ACME_CHALLENGE_LEGACY_CLIENTS``: ``1``/``true``/``yes``/``on`` to accept the original certbot-django client
+  (JWTs without the request-binding claims, pushes without ``domain``; default off).
+* ``ACME_CHALLENGE_AUDIT_RETENTION``: days the audit trail of API calls is kept (default 90).
 * ``DJANGO_LOG_LEVEL``: the root log level (default ``INFO``); asymmetric_jwt_auth never logs below INFO.
 """
 
@@ -22,8 +25,12 @@ def _env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "django-insecure-example-site-development-key-do-not-deploy")
-DEBUG = os.environ.get("DJANGO_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+DEBUG = _env_flag("DJANGO_DEBUG")
 ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 
 INSTALLED_APPS = [
@@ -44,9 +51,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    # No JWT middleware: the challenge API verifies its JWTs itself, so no other view (the admin) ever sees one.
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # asymmetric_jwt_auth's middleware, extended: 401 (not 500) for malformed tokens; the API trusts only this user.
-    "acme_challenge.middleware.JWTAuthMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -77,10 +83,11 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Every API call writes (the nonce, the key's last use, the challenge). SQLite allows one writer at a time:
-    # IMMEDIATE takes the write lock when a transaction begins, so a waiting writer queues on the busy timeout
-    # instead of failing with "database is locked" when it upgrades a read lock; WAL lets readers (the CA's GETs)
-    # proceed during writes. synchronous=NORMAL is durable across application crashes in WAL mode.
+    # Every API call writes (the nonce, the key's last use, the challenge, the audit record), in one transaction.
+    # SQLite allows one writer at a time: IMMEDIATE takes the write lock when a transaction begins, so a waiting
+    # writer queues on the busy timeout instead of failing with "database is locked" when it upgrades a read lock;
+    # WAL lets readers (the CA's GETs) proceed during writes. synchronous=NORMAL is durable across application
+    # crashes in WAL mode.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "transaction_mode": "IMMEDIATE",
@@ -97,6 +104,8 @@ ASYMMETRIC_JWT_AUTH = {"NONCE_BACKEND": "acme_challenge.nonce.DatabaseNonceBacke
 
 ACME_CHALLENGE_ALLOWED_DOMAINS = _env_list("ACME_CHALLENGE_ALLOWED_DOMAINS") or None
 ACME_CHALLENGE_TTL = int(os.environ.get("ACME_CHALLENGE_TTL", "86400"))
+ACME_CHALLENGE_LEGACY_CLIENTS = _env_flag("ACME_CHALLENGE_LEGACY_CLIENTS")
+ACME_CHALLENGE_AUDIT_RETENTION = int(os.environ.get("ACME_CHALLENGE_AUDIT_RETENTION", "90"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

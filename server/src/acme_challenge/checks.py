@@ -2,7 +2,8 @@
 
 Each message says what to change. Ids:
 
-* E001 the JWT middleware is missing; E002 both it and asymmetric_jwt_auth's own are installed;
+* E002 asymmetric_jwt_auth's middleware is installed (a JWT would open every view); W002 our old, now inert, JWT
+  middleware is still listed (E001, "our middleware is missing", is retired: the API needs no middleware);
 * E003 the nonce store is per-process or absent (replays would pass); W001 it is shared but racy;
 * E004 the app is not served under /.well-known/;
 * E005 ``ACME_CHALLENGE_TTL`` or E006 ``ACME_CHALLENGE_ALLOWED_DOMAINS`` is malformed;
@@ -18,9 +19,11 @@ from django.apps import AppConfig, apps
 from django.conf import settings
 from django.core import checks
 from django.core.cache import caches
+from django.db import DatabaseError
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
 from . import conf
+from .names import covers_public_suffix
 from .validation import is_valid_pattern
 
 #: Cache backends whose contents a second process or node cannot see (or that store nothing at all).
@@ -35,30 +38,31 @@ _PROBE_TOKEN = "acme-challenge-system-check"
 @checks.register(checks.Tags.security)
 def check_middleware(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
     middleware = list(settings.MIDDLEWARE)
-    if conf.MIDDLEWARE_PATH not in middleware:
-        hint = (
-            f"Add '{conf.MIDDLEWARE_PATH}' to MIDDLEWARE, after "
-            "'django.contrib.auth.middleware.AuthenticationMiddleware'. Without it every API call answers 401."
-        )
-        if conf.LIBRARY_MIDDLEWARE_PATH in middleware:
-            hint = (
-                f"Replace '{conf.LIBRARY_MIDDLEWARE_PATH}' by '{conf.MIDDLEWARE_PATH}' in MIDDLEWARE: it is the same "
-                "middleware, but answers malformed tokens with 401 instead of 500 and tells the API which user the "
-                "JWT authenticated."
-            )
-        return [checks.Error(f"{conf.MIDDLEWARE_PATH} is not in MIDDLEWARE.", hint=hint, id="acme_challenge.E001")]
+    messages: list[checks.CheckMessage] = []
     if conf.LIBRARY_MIDDLEWARE_PATH in middleware:
-        return [
+        messages.append(
             checks.Error(
-                f"Both {conf.MIDDLEWARE_PATH} and {conf.LIBRARY_MIDDLEWARE_PATH} are in MIDDLEWARE.",
+                f"{conf.LIBRARY_MIDDLEWARE_PATH} is in MIDDLEWARE: it lets a JWT authenticate every view, the admin "
+                "included, and spends each token's nonce before the challenge API sees it, so the API refuses "
+                "every push as a replay.",
                 hint=(
-                    f"Remove '{conf.LIBRARY_MIDDLEWARE_PATH}': the first verifies each JWT and records its nonce, "
-                    "so the second rejects every token as a replay."
+                    f"Remove '{conf.LIBRARY_MIDDLEWARE_PATH}' from MIDDLEWARE: the challenge API verifies its JWTs "
+                    "itself. If another part of the site needs it, silence this check knowing that every key of a "
+                    "staff account then opens the admin."
                 ),
                 id="acme_challenge.E002",
             )
-        ]
-    return []
+        )
+    if conf.OLD_MIDDLEWARE_PATH in middleware:
+        messages.append(
+            checks.Warning(
+                f"{conf.OLD_MIDDLEWARE_PATH} is in MIDDLEWARE. It no longer does anything: the challenge API "
+                "verifies its JWTs itself, and no other view sees a user from a JWT.",
+                hint=f"Remove '{conf.OLD_MIDDLEWARE_PATH}' from MIDDLEWARE.",
+                id="acme_challenge.W002",
+            )
+        )
+    return messages
 
 
 @checks.register(checks.Tags.security)
@@ -170,6 +174,38 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
                         id="acme_challenge.E006",
                     )
                 )
+            broad = [pattern for pattern in allowed if covers_public_suffix(conf.canonical_pattern(pattern))]
+            if broad:
+                errors.append(
+                    checks.Warning(
+                        f"{conf.ALLOWED_DOMAINS_SETTING} has patterns that cover a whole public suffix: "
+                        f"{', '.join(map(str, broad))}. Any key may then push challenges for names of strangers "
+                        "that this site answers for.",
+                        hint="List your own names instead, e.g. ['example.com', '*.example.com'].",
+                        id="acme_challenge.W003",
+                    )
+                )
+    legacy = getattr(settings, conf.LEGACY_CLIENTS_SETTING, False)
+    if not isinstance(legacy, bool):
+        errors.append(
+            checks.Error(
+                f"{conf.LEGACY_CLIENTS_SETTING} is {legacy!r}.",
+                hint="Set it to True (to accept the original certbot-django client) or False, or remove it.",
+                id="acme_challenge.E008",
+            )
+        )
+    retention = getattr(settings, conf.AUDIT_RETENTION_SETTING, conf.DEFAULT_AUDIT_RETENTION_DAYS)
+    if not isinstance(retention, int) or isinstance(retention, bool) or retention <= 0:
+        errors.append(
+            checks.Error(
+                f"{conf.AUDIT_RETENTION_SETTING} is {retention!r}.",
+                hint=(
+                    "Set it to the number of days audit records are kept, or remove it for the default "
+                    f"({conf.DEFAULT_AUDIT_RETENTION_DAYS})."
+                ),
+                id="acme_challenge.E009",
+            )
+        )
     if not apps.is_installed("asymmetric_jwt_auth"):
         errors.append(
             checks.Error(
@@ -179,3 +215,37 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
             )
         )
     return errors
+
+
+@checks.register(checks.Tags.database)
+def check_key_scopes(
+    app_configs: Sequence[AppConfig] | None = None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    if not databases:
+        return []
+    from .models import KeyScope
+
+    messages: list[checks.CheckMessage] = []
+    try:
+        for database in databases:
+            broad = [
+                scope
+                for scope in KeyScope.objects.using(database).select_related("key__user").order_by("id")
+                if covers_public_suffix(scope.pattern)
+            ]
+            for scope in broad:
+                user = scope.key.user.get_username()
+                messages.append(
+                    checks.Warning(
+                        f"The scope of a key of user '{user}' (key id {scope.key_id}, \"{scope.key.comment}\") has "
+                        f"'{scope.pattern}', which covers a whole public suffix: names of strangers.",
+                        hint=(
+                            f"Limit the key to your own names: manage.py certbot_client {user} --public-key-file KEY "
+                            "--domain example.com --domain '*.example.com', or edit its scope in the admin."
+                        ),
+                        id="acme_challenge.W004",
+                    )
+                )
+    except DatabaseError:
+        return []  # not migrated yet: migrate runs this check before it creates the table
+    return messages

@@ -10,13 +10,27 @@ from django.conf import settings
 #: Setting names, so that messages and checks name them the same way everywhere.
 TTL_SETTING = "ACME_CHALLENGE_TTL"
 ALLOWED_DOMAINS_SETTING = "ACME_CHALLENGE_ALLOWED_DOMAINS"
+LEGACY_CLIENTS_SETTING = "ACME_CHALLENGE_LEGACY_CLIENTS"
+AUDIT_RETENTION_SETTING = "ACME_CHALLENGE_AUDIT_RETENTION"
 
 #: A challenge is served for this many seconds after it was (last) written. certbot deletes it through the cleanup
 #: hook long before; the TTL only bounds what a failed cleanup leaves behind.
 DEFAULT_TTL = 24 * 60 * 60
 
-#: The middleware the API needs. It extends asymmetric_jwt_auth's own (see middleware.py for why).
-MIDDLEWARE_PATH = "acme_challenge.middleware.JWTAuthMiddleware"
+#: Days an audit record is kept. A year of renewals every 60 days is a handful of rows per name; 90 days keeps the
+#: last renewal of every certificate in view.
+DEFAULT_AUDIT_RETENTION_DAYS = 90
+
+#: Largest request body the API reads, in bytes. The largest valid push (a 127-character token and validation and a
+#: 253-character name, form- or JSON-encoded) is under 700 bytes.
+MAX_BODY_BYTES = 4096
+#: Deepest nesting of arrays and objects in a JSON body. A valid push is one flat object (depth 1).
+MAX_JSON_DEPTH = 4
+
+#: The middleware that authenticated every path before issue 11. It is now an inert pass-through, kept so that old
+#: settings still load; system check W002 asks to remove it.
+OLD_MIDDLEWARE_PATH = "acme_challenge.middleware.JWTAuthMiddleware"
+#: asymmetric_jwt_auth's middleware: it would let a certbot key's JWT authenticate every view, admin included.
 LIBRARY_MIDDLEWARE_PATH = "asymmetric_jwt_auth.middleware.JWTAuthMiddleware"
 
 #: The atomic nonce store this app ships, and asymmetric_jwt_auth's racy default.
@@ -31,12 +45,36 @@ def get_ttl() -> int:
 
 
 def get_allowed_domains() -> list[str] | None:
-    """Domain names and ``*.suffix`` patterns a challenge may be pushed for, or ``None`` for any
-    (``ACME_CHALLENGE_ALLOWED_DOMAINS``, default ``None``)."""
+    """Domain names and ``*.suffix`` patterns a challenge may be pushed for, in canonical form, or ``None`` for any
+    (``ACME_CHALLENGE_ALLOWED_DOMAINS``, default ``None``). An entry that is not a pattern matches nothing (and system
+    check E006 names it)."""
     value = getattr(settings, ALLOWED_DOMAINS_SETTING, None)
     if value is None:
         return None
-    return [str(pattern).strip().lower().rstrip(".") for pattern in value]
+    return [canonical_pattern(pattern) for pattern in value]
+
+
+def canonical_pattern(pattern: object) -> str:
+    """A setting's pattern as the site compares it: surrounding space and one trailing dot are forgiven in settings."""
+    from .names import InvalidName, parse_pattern
+
+    text = str(pattern).strip().lower()
+    text = text.removesuffix(".") if not text.endswith("..") else text
+    try:
+        return parse_pattern(text)
+    except InvalidName:
+        return text
+
+
+def legacy_clients() -> bool:
+    """Whether JWTs without the request-binding claims, and pushes without ``domain``, are accepted, for the original
+    certbot-django plugin (``ACME_CHALLENGE_LEGACY_CLIENTS``, default ``False``)."""
+    return getattr(settings, LEGACY_CLIENTS_SETTING, False) is True
+
+
+def get_audit_retention_days() -> int:
+    """Days audit records are kept (``ACME_CHALLENGE_AUDIT_RETENTION``, default 90)."""
+    return getattr(settings, AUDIT_RETENTION_SETTING, DEFAULT_AUDIT_RETENTION_DAYS)
 
 
 def get_timestamp_tolerance() -> int:

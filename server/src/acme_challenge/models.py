@@ -1,19 +1,22 @@
-"""The challenges certbot's hooks push, and the JWT nonces already used (the shared replay store)."""
+"""The challenges certbot's hooks push, the JWT nonces already used (the shared replay store), each key's domain
+scope, and the audit trail of API calls."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from functools import cache
 
+from django.conf import settings
 from django.db import connections, models, router
 from django.utils import timezone
 
 from . import conf
+from .names import MAX_HOSTNAME_LENGTH
 
-#: ACME tokens are 43 base64url characters and key authorizations 87; the issue caps both under 128 bytes.
+#: ACME tokens are 43 base64url characters and key authorizations 87; hooks and site both cap them at 127.
 MAX_VALUE_LENGTH = 127
 #: The longest DNS name (RFC 1035), which is also longer than any IP address literal.
-MAX_DOMAIN_LENGTH = 253
+MAX_DOMAIN_LENGTH = MAX_HOSTNAME_LENGTH
 
 
 class ChallengeQuerySet(models.QuerySet["Challenge"]):
@@ -26,8 +29,9 @@ def expiry_cutoff(now: datetime | None = None) -> datetime:
     return (now or timezone.now()) - timedelta(seconds=conf.get_ttl())
 
 
-def servable_validation(token: str, now: datetime | None = None) -> str | None:
-    """The validation served for ``token``, or None: one query on the unique index.
+def servable_challenge(token: str, now: datetime | None = None) -> tuple[str, str] | None:
+    """The validation served for ``token`` and the domain it was pushed for (``""`` if none), or None: one query on
+    the unique index. The caller compares the domain with the request's Host, in Python, on the one row.
 
     Raw SQL, because building the same query through the ORM on every request cost the challenge view more than
     half of its throughput against a trivial view (scripts/bench, P3). The SQL is built once per database alias.
@@ -38,17 +42,17 @@ def servable_validation(token: str, now: datetime | None = None) -> str | None:
     with connection.cursor() as cursor:
         cursor.execute(_servable_sql(alias), [token, cutoff])
         row = cursor.fetchone()
-    return row[0] if row else None
+    return (row[0], row[1]) if row else None
 
 
 @cache
 def _servable_sql(alias: str) -> str:
     q = connections[alias].ops.quote_name
-    table, validation, token, created = (
-        q(name) for name in (Challenge._meta.db_table, "validation", "token", "created")
+    table, validation, domain, token, created = (
+        q(name) for name in (Challenge._meta.db_table, "validation", "domain", "token", "created")
     )
     # Only quoted identifiers from the model are interpolated; the values are parameters.
-    return f"SELECT {validation} FROM {table} WHERE {token} = %s AND {created} >= %s"  # noqa: S608
+    return f"SELECT {validation}, {domain} FROM {table} WHERE {token} = %s AND {created} >= %s"  # noqa: S608
 
 
 class Challenge(models.Model):
@@ -57,10 +61,16 @@ class Challenge(models.Model):
     token = models.CharField(max_length=MAX_VALUE_LENGTH, unique=True)
     #: The key authorization, ``<token>.<account key thumbprint>``, served as the body.
     validation = models.CharField(max_length=MAX_VALUE_LENGTH)
-    #: The identifier certbot is validating, for the admin and the allow-list; empty if the client did not say.
+    #: The identifier certbot is validating, canonical (see names.py). The challenge is served only to requests whose
+    #: Host names it. Empty only for pushes of legacy clients (ACME_CHALLENGE_LEGACY_CLIENTS), served for any Host.
     domain = models.CharField(max_length=MAX_DOMAIN_LENGTH, blank=True)
     #: Reset when the token is posted again, so a re-post also renews the TTL.
     created = models.DateTimeField(default=timezone.now, db_index=True)
+    #: The user who pushed it: only that user may replace or delete it. Null for rows pushed before owners existed,
+    #: which any permitted user may replace or delete (they expire within the TTL anyway).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="acme_challenges"
+    )
 
     objects = ChallengeQuerySet.as_manager()
 
@@ -88,3 +98,71 @@ class UsedNonce(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} {self.nonce}"
+
+
+class KeyScope(models.Model):
+    """One name or ``*.suffix`` pattern a registered key may push challenges for, as ``from=`` limits an SSH key in
+    ``authorized_keys``. A key with no scope rows may push for any name the site-wide allow-list admits."""
+
+    key = models.ForeignKey("asymmetric_jwt_auth.PublicKey", on_delete=models.CASCADE, related_name="acme_scope")
+    #: Canonical (see names.parse_pattern): lower case, IP addresses in ipaddress's form.
+    pattern = models.CharField(max_length=MAX_DOMAIN_LENGTH + 2)
+
+    class Meta:
+        verbose_name = "domain scope entry"
+        verbose_name_plural = "domain scope"
+        ordering = ("key", "id")
+        constraints = [models.UniqueConstraint(fields=["key", "pattern"], name="acme_challenge_keyscope_unique")]
+
+    def __str__(self) -> str:
+        return self.pattern
+
+    def clean(self) -> None:
+        """Store the pattern in canonical form, or say what is wrong with it (the admin shows this)."""
+        from django.core.exceptions import ValidationError
+
+        from .names import InvalidName, parse_pattern
+
+        try:
+            self.pattern = parse_pattern(self.pattern.strip())
+        except InvalidName as error:
+            raise ValidationError(
+                {"pattern": f"'{self.pattern}' is not a name, an IP address or '*.' and a name: {error}"}
+            ) from None
+
+
+class AuditRecord(models.Model):
+    """One call of the challenge API, accepted or refused. Never holds a JWT: the token field holds only a value that
+    is a valid ACME token (which has no dots, so it cannot be a JWT), and reasons never quote the Authorization
+    header."""
+
+    class Action(models.TextChoices):
+        PUSH = "push"
+        DELETE = "delete"
+        OTHER = "other"
+
+    time = models.DateTimeField(default=timezone.now, db_index=True)
+    #: Set once the JWT's signature verified: a refused call by an unknown or forged key has no user.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    #: The user's name when the call was made; kept if the user is deleted.
+    username = models.CharField(max_length=150, blank=True)
+    #: The fingerprint (JWT ``kid`` form) of the key whose signature verified, or empty.
+    key_fingerprint = models.CharField(max_length=64, blank=True)
+    action = models.CharField(max_length=8, choices=Action.choices)
+    token = models.CharField(max_length=MAX_VALUE_LENGTH, blank=True)
+    domain = models.CharField(max_length=MAX_DOMAIN_LENGTH, blank=True)
+    #: REMOTE_ADDR: behind a proxy, the proxy's address (forwarded-for headers can be forged, so they are not used).
+    remote_address = models.CharField(max_length=64, blank=True)
+    #: The HTTP status answered.
+    status = models.PositiveSmallIntegerField()
+    #: Why, in one line: the message the client got, or for a 401 the precise reason it was not told.
+    reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ("-time", "-id")
+        indexes = [models.Index(fields=["key_fingerprint", "time"], name="acme_audit_key_time")]
+
+    def __str__(self) -> str:
+        return f"{self.time:%Y-%m-%d %H:%M:%S} {self.action} {self.token or '-'} {self.status}"

@@ -1,129 +1,254 @@
 """The public challenge URL and the two-view API the hooks call (the certbot-django protocol).
 
-The API authenticates only by JWT (see middleware.py), so it is CSRF-exempt: CSRF protects cookie-authenticated
-requests, and these views ignore cookies. Responses are text/plain, short, and name what to fix; none echoes a
-credential.
+The API authenticates only by a JWT bound to the request (authentication.py), so it is CSRF-exempt: CSRF protects
+cookie-authenticated requests, and these views ignore cookies and sessions. Each API call runs in one transaction
+that holds the nonce, the key's last use, the challenge and the call's audit record, and commits whether the call is
+accepted or refused (a refused token's nonce stays spent). Responses are text/plain, one line, and name what to fix;
+none echoes a credential.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+from collections.abc import Callable
+from functools import wraps
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import transaction
+from asymmetric_jwt_auth.models import PublicKey
+from django.core.exceptions import RequestDataTooBig
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
 
-from . import conf
-from .middleware import JWT_USER_ATTRIBUTE
-from .models import MAX_VALUE_LENGTH, Challenge, servable_validation
-from .validation import InvalidChallenge, domain_allowed, parse_challenge
+from . import audit, conf
+from .authentication import Caller, authenticate
+from .models import MAX_VALUE_LENGTH, AuditRecord, Challenge, KeyScope, servable_challenge
+from .names import matches, request_host_name
+from .refusal import TEXT, Refused
+from .validation import InvalidChallenge, is_token, parse_challenge, parse_domain
+
+logger = logging.getLogger(__name__)
 
 ADD_PERMISSION = "acme_challenge.add_challenge"
 DELETE_PERMISSION = "acme_challenge.delete_challenge"
 
-TEXT = "text/plain; charset=utf-8"
 
-
-@require_http_methods(["GET", "HEAD"])
+# CSRF-exempt so that a POST gets this view's 405, not the CSRF middleware's HTML 403 page: nothing here is a form.
+@csrf_exempt
 def serve_challenge(request: HttpRequest, token: str) -> HttpResponse:
-    """The URL the CA fetches: the key authorization, byte for byte, or 404."""
-    validation = None
-    if len(token) <= MAX_VALUE_LENGTH:
-        validation = servable_validation(token)
-    if validation is None:
+    """The URL the CA fetches: the key authorization, byte for byte, or 404. A challenge pushed for a name is served
+    only to requests whose Host names it, so a key allowed to push for one name cannot validate another that this
+    site also answers for. Also called by ServeChallengesFirstMiddleware, before the rest of the stack."""
+    if request.method not in ("GET", "HEAD"):
+        response = HttpResponse(
+            "method not allowed: the CA fetches challenges with GET\n", status=405, content_type=TEXT
+        )
+        response["Allow"] = "GET, HEAD"
+        return response
+    found = servable_challenge(token) if len(token) <= MAX_VALUE_LENGTH else None
+    if found is not None and found[1] and found[1] != request_host_name(request.META):
+        found = None
+    if found is None:
+        # The same answer as for an unknown token: another name's challenge must not be told apart.
         response = HttpResponse("no such challenge\n", status=404, content_type=TEXT)
     else:
         # Exactly "text/plain" as the issue states; the body is base64url and '.', so ASCII.
-        response = HttpResponse(validation, content_type="text/plain")
+        response = HttpResponse(found[0], content_type="text/plain")
     response["X-Content-Type-Options"] = "nosniff"
     # no-store on the 404 too: a cache or CDN that kept the 404 fetched before the push would fail the validation.
     response["Cache-Control"] = "no-store"
     return response
 
 
-@csrf_exempt
-@require_http_methods(["POST"])
-def create_challenge(request: HttpRequest) -> HttpResponse:
-    refusal = _refuse_unless_permitted(request, ADD_PERMISSION)
-    if refusal:
-        return refusal
+_View = Callable[..., HttpResponse]
+
+
+def _api_call(method: str, action: str) -> Callable[[_View], _View]:
+    """One API call: the method check, the transaction, the refusal answers and the audit record around a view."""
+
+    def decorate(view: _View) -> _View:
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request: HttpRequest, **kwargs: str) -> HttpResponse:
+            call = audit.Call(request, action if request.method == method else AuditRecord.Action.OTHER)
+            if is_token(kwargs.get("token")):
+                call.token = kwargs["token"]
+            with transaction.atomic():
+                try:
+                    if request.method != method:
+                        raise Refused(
+                            405, f"method not allowed: this URL takes {method} only", headers={"Allow": method}
+                        )
+                    response, reason = view(request, call, **kwargs)
+                except Refused as refusal:
+                    response, reason = refusal.response(), refusal.reason
+                    # The same line as the audit record: never the Authorization header or anything from it.
+                    logger.info(
+                        "%s refused with %s: %s", request.method, response.status_code, audit.one_line(reason, 500)
+                    )
+                call.record(response.status_code, reason)
+            audit.maybe_purge()
+            return response
+
+        return wrapper
+
+    return decorate
+
+
+@_api_call("POST", AuditRecord.Action.PUSH)
+def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpResponse, str]:
+    body = _read_body(request)
+    caller = authenticate(request, body, call)
+    _require_permission(caller, ADD_PERMISSION)
+    data = _request_data(request, body)
+    if is_token(data.get("challenge")):
+        call.token = str(data["challenge"])
+    with contextlib.suppress(InvalidChallenge):  # reported below, after the fields before it
+        call.domain = parse_domain(data.get("domain"))
     try:
-        challenge = parse_challenge(_request_data(request))
+        challenge = parse_challenge(data, domain_required=not conf.legacy_clients())
     except InvalidChallenge as error:
-        return HttpResponse(f"{error}\n", status=400, content_type=TEXT)
+        raise Refused(400, str(error)) from None
 
     allowed = conf.get_allowed_domains()
-    if allowed is not None and not (challenge.domain and domain_allowed(challenge.domain, allowed)):
+    if allowed is not None and not (challenge.domain and matches(challenge.domain, allowed)):
         if not challenge.domain:
-            message = f"domain: required here, because {conf.ALLOWED_DOMAINS_SETTING} limits the domains"
-        else:
-            message = (
-                f"domain: '{challenge.domain}' is not in {conf.ALLOWED_DOMAINS_SETTING}; "
-                "add it (or a '*.' pattern covering it) to that setting on the site"
-            )
-        return HttpResponse(f"{message}\n", status=403, content_type=TEXT)
-
-    with transaction.atomic():
-        # Posting a token again replaces it and restarts its TTL (the certbot-django protocol had no update call).
-        Challenge.objects.update_or_create(
-            token=challenge.token,
-            defaults={"validation": challenge.validation, "domain": challenge.domain, "created": timezone.now()},
+            raise Refused(403, f"domain: required here, because {conf.ALLOWED_DOMAINS_SETTING} limits the domains")
+        raise Refused(
+            403,
+            f"domain: '{challenge.domain}' is not in {conf.ALLOWED_DOMAINS_SETTING}; "
+            "add it (or a '*.' pattern covering it) to that setting on the site",
         )
-        Challenge.objects.expired().delete()
-    return HttpResponse(f"created {challenge.token}\n", status=201, content_type=TEXT)
-
-
-@csrf_exempt
-@require_http_methods(["DELETE"])
-def delete_challenge(request: HttpRequest, token: str) -> HttpResponse:
-    refusal = _refuse_unless_permitted(request, DELETE_PERMISSION)
-    if refusal:
-        return refusal
-    deleted, _ = Challenge.objects.filter(token=token).delete()
-    if not deleted:
-        return HttpResponse(f"no such challenge: {token}\n", status=404, content_type=TEXT)
-    return HttpResponse(status=204)
-
-
-def _refuse_unless_permitted(request: HttpRequest, permission: str) -> HttpResponse | None:
-    user: AbstractBaseUser | AnonymousUser | None = getattr(request, JWT_USER_ATTRIBUTE, None)
-    if user is None or not user.is_active:
-        # Inactive users are treated as Django's ModelBackend treats them: they cannot authenticate.
-        response = HttpResponse(
-            "authentication required: send 'Authorization: JWT <token>' signed with a key registered for an active "
-            "user (manage.py certbot_client), from a host whose clock is within the allowed skew\n",
-            status=401,
-            content_type=TEXT,
+    scope = _scope(caller.key)
+    if scope and not (challenge.domain and matches(challenge.domain, scope)):
+        shown = challenge.domain or "(none given)"
+        raise Refused(
+            403,
+            f"domain: '{shown}' is outside the scope of key {caller.fingerprint} ({', '.join(scope)}); "
+            f"widen the scope on the site: manage.py certbot_client {caller.user.get_username()} "
+            "--public-key-file KEY --domain PATTERN ...",
         )
-        response["WWW-Authenticate"] = "JWT"
-        return response
-    if not user.has_perm(permission):
-        return HttpResponse(
-            f"user '{user.get_username()}' lacks the permission {permission}; "
-            f"grant it with: manage.py certbot_client {user.get_username()}\n",
-            status=403,
-            content_type=TEXT,
-        )
-    return None
 
-
-def _request_data(request: HttpRequest) -> dict[str, object]:
-    """The pushed fields, from a form (as certbot-django's client sent them) or a JSON object."""
-    if request.content_type == "application/json":
+    values = {"validation": challenge.validation, "domain": challenge.domain, "owner": caller.user}
+    existing = Challenge.objects.select_for_update().filter(token=challenge.token).select_related("owner").first()
+    if existing is None:
         try:
-            data = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise InvalidChallenge("body", "is not valid JSON") from error
+            with transaction.atomic():
+                Challenge.objects.create(token=challenge.token, **values)
+        except IntegrityError:
+            # Pushed by someone else between the SELECT and the INSERT (PostgreSQL; SQLite writers queue).
+            existing = Challenge.objects.select_for_update().select_related("owner").get(token=challenge.token)
+    if existing is not None:
+        if existing.owner_id is not None and existing.owner_id != caller.user.pk:
+            raise Refused(409, f"challenge {challenge.token} belongs to user '{existing.owner.get_username()}'")
+        # Posting a token again replaces it and restarts its TTL (the certbot-django protocol had no update call).
+        Challenge.objects.filter(pk=existing.pk).update(created=timezone.now(), **values)
+    Challenge.objects.expired().delete()
+    message = f"created {challenge.token}"
+    return HttpResponse(f"{message}\n", status=201, content_type=TEXT), message
+
+
+@_api_call("DELETE", AuditRecord.Action.DELETE)
+def delete_challenge(request: HttpRequest, call: audit.Call, token: str) -> tuple[HttpResponse, str]:
+    body = _read_body(request)
+    caller = authenticate(request, body, call)
+    _require_permission(caller, DELETE_PERMISSION)
+    # Another user's challenge is not there for this caller: the same 404 as an unknown token, and nothing changes.
+    # Rows from before owners existed may be deleted by any permitted caller whose key's scope covers their name.
+    found = (
+        Challenge.objects.select_for_update().filter(Q(owner=caller.user) | Q(owner__isnull=True), token=token).first()
+    )
+    if found is not None and found.owner_id is None:
+        scope = _scope(caller.key)
+        if scope and not (found.domain and matches(found.domain, scope)):
+            found = None
+    if found is None:
+        raise Refused(404, f"no such challenge: {token}")
+    call.domain = found.domain
+    found.delete()
+    return HttpResponse(status=204), f"deleted {token}"
+
+
+def _scope(key: PublicKey) -> list[str]:
+    return list(KeyScope.objects.filter(key=key).order_by("id").values_list("pattern", flat=True))
+
+
+def _require_permission(caller: Caller, permission: str) -> None:
+    if not caller.user.has_perm(permission):
+        name = caller.user.get_username()
+        raise Refused(
+            403,
+            f"user '{name}' lacks the permission {permission}; grant it with: manage.py certbot_client {name}",
+        )
+
+
+def _read_body(request: HttpRequest) -> bytes:
+    """The request body, refused (400) beyond :data:`conf.MAX_BODY_BYTES` before it is read whole when the client
+    says its length."""
+    too_large = Refused(
+        400, f"body: larger than {conf.MAX_BODY_BYTES} bytes; a push is one form or JSON object of three short fields"
+    )
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > conf.MAX_BODY_BYTES:
+        raise too_large
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise too_large from None
+    if len(body) > conf.MAX_BODY_BYTES:
+        raise too_large
+    return body
+
+
+def _request_data(request: HttpRequest, body: bytes) -> dict[str, object]:
+    """The pushed fields, from a form (as certbot-django's client and the hooks send them) or a JSON object."""
+    if request.content_type == "application/json":
+        if _json_depth(body) > conf.MAX_JSON_DEPTH:
+            raise Refused(
+                400,
+                f"body: JSON nested deeper than {conf.MAX_JSON_DEPTH} levels; send one flat object with "
+                "'challenge', 'response' and 'domain'",
+            )
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise Refused(400, "body: is not valid JSON") from None
         if not isinstance(data, dict):
-            raise InvalidChallenge("body", "must be a JSON object with 'challenge', 'response' and 'domain'")
+            raise Refused(400, "body: must be a JSON object with 'challenge', 'response' and 'domain'")
         return data
     fields: dict[str, object] = {}
     for field in ("challenge", "response", "domain"):
         values = request.POST.getlist(field)
         if len(values) > 1:
-            raise InvalidChallenge(field, "was given more than once")
+            raise Refused(400, f"{field}: was given more than once")
         fields[field] = values[0] if values else None
     return fields
+
+
+def _json_depth(body: bytes) -> int:
+    """How deeply arrays and objects nest in a JSON text, counted without parsing it (Python's parser recurses, and
+    100,000 ``[`` made it raise RecursionError: a 500). Brackets inside strings do not count."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest

@@ -1,0 +1,206 @@
+"""Who is calling the challenge API: the JWT is verified here, by the two API views, and nowhere else.
+
+Before issue 11 a middleware (asymmetric_jwt_auth's, extended) verified JWTs on every path and set ``request.user``, so
+the key of a staff account opened the admin with no CSRF token. Now only the API views call :func:`authenticate`;
+no other view ever sees a user from a JWT, and ``request.user`` is never set from one.
+
+asymmetric_jwt_auth's own parts are used as they are: its user repository, nonce backend, key parsing and the decoy
+verification that keeps unknown users as slow as known ones. The verification loop is ours, for three reasons:
+
+* the API must know which key verified the signature, for the key's scope and the audit trail. The ``kid`` header
+  cannot tell: it is chosen by the signer, and a user's second key could name the first;
+* the request-binding claims (``htm``, ``htu``, ``bsh``) must be read, and checked before the nonce is spent, so that
+  a token captured and replayed with another body or to this site from another host's request is refused without
+  using up the nonce of the request it was made for;
+* the audit trail records why a token was refused, which the library's ``None`` does not say.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+from asymmetric_jwt_auth import get_setting
+from asymmetric_jwt_auth.keys import FacadePublicKey
+from asymmetric_jwt_auth.models import PublicKey
+from asymmetric_jwt_auth.nonce import get_nonce_backend
+from asymmetric_jwt_auth.repos import get_user_repository
+from asymmetric_jwt_auth.repos.django import DjangoPublicKeyListRepository
+from asymmetric_jwt_auth.tokens import UntrustedToken
+from django.contrib.auth.models import AbstractBaseUser
+from django.http import HttpRequest
+from django.utils import timezone
+
+from . import conf
+from .audit import Call, one_line
+from .names import host_name, request_host_name
+from .refusal import Refused
+
+#: What a client is told when its JWT is refused, whatever the reason: telling "no such user" apart from "wrong key"
+#: would let anyone list the site's users. The audit trail records the precise reason.
+UNAUTHENTICATED = (
+    "authentication required: send 'Authorization: JWT <token>' signed with a key registered for an active user "
+    "(manage.py certbot_client), from a host whose clock is within the allowed skew"
+)
+BINDING_CLAIMS = ("htm", "htu", "bsh")
+MISSING_BINDING = (
+    "JWT lacks the request-binding claims htm, htu, bsh: upgrade the client, or set "
+    f"{conf.LEGACY_CLIENTS_SETTING} = True on the site for old certbot-django clients"
+)
+#: Longer Authorization headers are refused unread. A JWT of this protocol is under 1,000 characters.
+MAX_JWT_LENGTH = 8192
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The verified sender of an API request."""
+
+    user: AbstractBaseUser
+    #: The registered key whose signature verified.
+    key: PublicKey
+    fingerprint: str
+
+
+def authenticate(request: HttpRequest, body: bytes, call: Call) -> Caller:
+    """Verify the request's JWT and its binding to this request, spend its nonce, and return who sent it; or raise
+    :class:`Refused` (401). ``call`` learns the user and key as soon as the signature verifies."""
+    header = request.headers.get("Authorization")
+    scheme = get_setting("AUTH_METHOD")
+    if header is None:
+        raise _unauthenticated("no Authorization header")
+    given_scheme, _, token = header.partition(" ")
+    if given_scheme.upper() != scheme:
+        raise _unauthenticated(f"the Authorization scheme is not {scheme}")
+    if not token or len(token) > MAX_JWT_LENGTH:
+        raise _unauthenticated(f"the JWT is empty or longer than {MAX_JWT_LENGTH} characters")
+    untrusted = UntrustedToken(token)
+    if not untrusted.has_supported_algorithm():
+        raise _unauthenticated("the JWT is malformed or its alg is not one asymmetric_jwt_auth supports")
+    try:
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except (jwt.InvalidTokenError, ValueError, TypeError, UnicodeError) as error:
+        # Only the exception type: its text may quote the token.
+        raise _unauthenticated(f"the JWT is malformed ({type(error).__name__})") from None
+    username = unverified.get("username")
+    if not isinstance(username, str) or not username:
+        raise _unauthenticated("the JWT has no username claim")
+    try:
+        user = get_user_repository().get_user(username=username)
+    except ValueError:  # e.g. a NUL character, which PostgreSQL refuses in a query
+        user = None
+    if user is None:
+        _simulate_verification(username, untrusted)
+        raise _unauthenticated(f"no user {one_line(repr(username), 80)}")
+
+    verified = _verify(user, untrusted)
+    if verified is None:
+        raise _unauthenticated(f"the signature matches no key of user '{user.get_username()}'")
+    claims, key, public_key = verified
+    call.user, call.key_fingerprint = user, public_key.fingerprint
+    if not user.is_active:
+        # Treated as Django's ModelBackend treats inactive users: they cannot authenticate.
+        raise _unauthenticated(f"user '{user.get_username()}' is inactive")
+    _check_time(claims)
+    _check_binding(request, body, claims)
+    nonce = claims.get("nonce")
+    nonce_backend = get_nonce_backend()
+    if not nonce or not nonce_backend.validate_nonce(username, claims["time"], nonce):
+        raise _unauthenticated("the JWT's nonce was already used (a replayed token) or is malformed")
+    nonce_backend.log_used_nonce(username, claims["time"], nonce)
+    PublicKey.objects.filter(pk=key.pk).update(last_used_on=timezone.now())
+    return Caller(user=user, key=key, fingerprint=public_key.fingerprint)
+
+
+def _unauthenticated(reason: str) -> Refused:
+    return Refused(401, UNAUTHENTICATED, reason=f"JWT refused: {reason}", headers={"WWW-Authenticate": "JWT"})
+
+
+def _verify(
+    user: AbstractBaseUser, untrusted: UntrustedToken
+) -> tuple[dict[str, Any], PublicKey, FacadePublicKey] | None:
+    """The verified claims, and the stored and parsed key whose signature verified, or None."""
+    tried = False
+    for key in PublicKey.objects.filter(user=user).order_by("id"):
+        try:
+            public_key = key.get_key()
+        except Exception:  # noqa: BLE001, S112  (a key pasted into the admin may be unreadable; it verifies nothing)
+            continue
+        if not untrusted.has_supported_algorithm(public_key.allowed_algorithms):
+            continue
+        tried = True
+        try:
+            claims = jwt.decode(untrusted.token, public_key.as_pem.decode(), algorithms=public_key.allowed_algorithms)
+        except (jwt.InvalidTokenError, ValueError, TypeError):
+            continue
+        return claims, key, public_key
+    if not tried:
+        _simulate_verification(user.get_username(), untrusted)
+    return None
+
+
+@cache
+def _decoys() -> DjangoPublicKeyListRepository:
+    # Generates its decoy keys once per process, on the first token that needs them.
+    return DjangoPublicKeyListRepository()
+
+
+def _simulate_verification(username: str, untrusted: UntrustedToken) -> None:
+    """Spend the time a real verification would (asymmetric_jwt_auth's decoys), so that the answer's timing does not
+    tell whether the user, or a key of the token's type, exists."""
+    with contextlib.suppress(jwt.InvalidTokenError, ValueError, TypeError):
+        _decoys().simulate_attempt_to_verify_token(username, untrusted)
+
+
+def _check_time(claims: dict[str, Any]) -> None:
+    claimed = claims.get("time")
+    if isinstance(claimed, bool) or not isinstance(claimed, (int, float)) or not claimed:
+        raise _unauthenticated("the JWT's time claim is missing or not a number")
+    tolerance = get_setting("TIMESTAMP_TOLERANCE")
+    skew = claimed - time.time()
+    if abs(skew) > tolerance:
+        raise _unauthenticated(f"the JWT's time is {skew:+.0f} s off the site's clock (tolerance {tolerance} s)")
+
+
+def _check_binding(request: HttpRequest, body: bytes, claims: dict[str, Any]) -> None:
+    """The token must name this request's method, host and path, and the SHA-256 of its body (as DPoP, RFC 9449,
+    binds a proof to ``htm`` and ``htu``). The scheme is not compared: TLS often ends at a proxy."""
+    present = [claim for claim in BINDING_CLAIMS if claim in claims]
+    if not present:
+        if conf.legacy_clients():
+            return
+        raise _binding_refused(MISSING_BINDING)
+    missing = [claim for claim in BINDING_CLAIMS if claim not in claims]
+    if missing:
+        raise _binding_refused(
+            f"JWT lacks the request-binding claim {', '.join(missing)} beside {', '.join(present)}: "
+            "a client sends all three or none"
+        )
+    htm, htu, bsh = (claims[claim] for claim in BINDING_CLAIMS)
+    if not all(isinstance(value, str) for value in (htm, htu, bsh)):
+        raise _binding_refused("JWT request-binding claims htm, htu and bsh must be strings")
+    try:
+        bound = urlsplit(htu)
+    except ValueError:
+        bound = urlsplit("")
+    bound_host = host_name(bound.netloc)
+    host = request_host_name(request.META)
+    if htm != request.method or not bound_host or bound_host != host or bound.path != request.path:
+        raise _binding_refused(
+            f"JWT is bound to {one_line(htm, 10)} {one_line(htu, 300)} but this request is {request.method} "
+            f"to host '{host}' path '{request.path}'"
+        )
+    digest = base64.urlsafe_b64encode(hashlib.sha256(body).digest()).rstrip(b"=")
+    if not hmac.compare_digest(bsh.encode(), digest):
+        raise _binding_refused("JWT body hash does not match the request body")
+
+
+def _binding_refused(message: str) -> Refused:
+    return Refused(401, message, headers={"WWW-Authenticate": "JWT"})
