@@ -1,4 +1,4 @@
-"""``manage.py acme_challenge_purge``: delete expired challenges and stale nonces, e.g. from cron.
+"""``manage.py acme_challenge_purge``: delete expired challenges, stale nonces and old audit records, e.g. from cron.
 
 Writes purge expired challenges too; this command is for sites where no challenge is written for a long time.
 """
@@ -9,16 +9,21 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from ... import conf, nonce
+from ... import audit, conf, nonce
 from ...models import Challenge
 
 
 class Command(BaseCommand):
-    help = "Delete challenges older than ACME_CHALLENGE_TTL and JWT nonces too old to be replayed."
+    help = (
+        "Delete challenges older than ACME_CHALLENGE_TTL, JWT nonces too old to be replayed, and audit records "
+        "older than ACME_CHALLENGE_AUDIT_RETENTION days."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         challenges, _ = Challenge.objects.expired().delete()
         nonces = nonce.prune()
+        records = audit.purge()
         self.stdout.write(
-            f"deleted {challenges} expired challenge(s) (older than {conf.get_ttl()} s) and {nonces} used nonce(s)"
+            f"deleted {challenges} expired challenge(s) (older than {conf.get_ttl()} s), {nonces} used nonce(s) and "
+            f"{records} audit record(s) (older than {conf.get_audit_retention_days()} days)"
         )

@@ -3,8 +3,9 @@
 It replaces the old manual steps (create a staff user, paste a key into the admin). The user gets exactly the two
 permissions the hooks use and, when created here, no usable password: it only ever authenticates with its key.
 Keys are compared by their fingerprint (asymmetric_jwt_auth's: SHA-256 of the SubjectPublicKeyInfo PEM, the JWT
-``kid``), so PEM and OpenSSH forms of one key are the same key and are never stored twice. Nothing here prints key
-material: only fingerprints and comments.
+``kid``), so PEM and OpenSSH forms of one key are the same key and are never stored twice. ``--domain`` limits a key
+to names, as ``from=`` limits a key in ``authorized_keys``. Nothing here prints key material: only fingerprints and
+comments.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from django.contrib.auth.models import AbstractBaseUser, Permission
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from ...models import Challenge
+from ... import conf
+from ...models import AuditRecord, Challenge, KeyScope
+from ...names import InvalidName, covers_public_suffix, parse_pattern
 
 PERMISSION_CODENAMES = ("add_challenge", "delete_challenge")
 _FINGERPRINT_RE = re.compile(r"[0-9a-fA-F]{8,64}\Z")
@@ -46,7 +49,18 @@ class Command(BaseCommand):
             "--comment", help="comment stored with a new key (default: the OpenSSH comment, or the file name)"
         )
         parser.add_argument(
-            "--list-keys", action="store_true", help="list the user's keys: fingerprint, type, comment, last use"
+            "--domain",
+            action="append",
+            metavar="PATTERN",
+            help=(
+                "limit the key given with --public-key-file to this name or '*.suffix' pattern (repeat for more; "
+                "replaces the key's scope). Without it a new key may push for any name the site allows"
+            ),
+        )
+        parser.add_argument(
+            "--list-keys",
+            action="store_true",
+            help="list the user's keys: fingerprint, type, comment, domain scope, last use",
         )
         parser.add_argument(
             "--remove-key",
@@ -66,13 +80,20 @@ class Command(BaseCommand):
         new_key = _load_public_key(key_file) if key_file else None
         by_fingerprint = bool(remove and _FINGERPRINT_RE.match(remove) and not Path(remove).exists())
         remove_key = _load_public_key(remove)[0] if remove and not by_fingerprint else None
+        scope = _parse_scope(options["domain"]) if options["domain"] else None
+        if scope is not None and not key_file:
+            raise CommandError(
+                "--domain sets the scope of the key given with --public-key-file: "
+                f"manage.py certbot_client {username} --public-key-file KEY --domain PATTERN"
+            )
 
         with transaction.atomic():
             only_keys = (remove or list_keys) and not key_file
             user = self._existing_user(username) if only_keys else self._ensure_user(username)
             if new_key is not None:
                 key, default_comment = new_key
-                self._add_key(user, key, options["comment"] or default_comment)
+                stored, created = self._add_key(user, key, options["comment"] or default_comment)
+                self._set_scope(stored, key.fingerprint, scope, created)
             if remove:
                 fingerprint = remove_key.fingerprint if remove_key else remove.lower()
                 self._remove_key(user, fingerprint)
@@ -131,24 +152,46 @@ class Command(BaseCommand):
             self.stderr.write(f"warning: '{username}' belongs to groups, which may grant it more permissions")
         return user
 
-    def _add_key(self, user: AbstractBaseUser, key: FacadePublicKey, comment: str) -> None:
+    def _add_key(self, user: AbstractBaseUser, key: FacadePublicKey, comment: str) -> tuple[PublicKey, bool]:
         fingerprint = key.fingerprint
         for stored in PublicKey.objects.filter(user=user):
             if _stored_fingerprint(stored) == fingerprint:
                 self._say(f"key {fingerprint} is already registered for '{user.get_username()}'; nothing to do")
-                return
+                return stored, False
         others = [
             stored.user.get_username()
             for stored in PublicKey.objects.exclude(user=user).select_related("user")
             if _stored_fingerprint(stored) == fingerprint
         ]
         # Stored as PEM: one canonical form, whatever form it came in.
-        PublicKey.objects.create(user=user, key=key.as_pem.decode(), comment=comment[:_COMMENT_MAX])
+        stored = PublicKey.objects.create(user=user, key=key.as_pem.decode(), comment=comment[:_COMMENT_MAX])
         self._say(
             f"registered {_key_type(key)} key {fingerprint} ({comment[:_COMMENT_MAX]}) for '{user.get_username()}'"
         )
         if others:
             self.stderr.write(f"warning: the same key is also registered for {', '.join(sorted(others))}")
+        return stored, True
+
+    def _set_scope(self, key: PublicKey, fingerprint: str, scope: list[str] | None, created: bool) -> None:
+        current = list(KeyScope.objects.filter(key=key).order_by("id").values_list("pattern", flat=True))
+        if scope is None:
+            if created:
+                self._say(f"key {fingerprint} may push for any name the site allows (limit it with --domain)")
+            elif current:
+                self._say(f"key {fingerprint} keeps its scope: {', '.join(current)}")
+            return
+        if current == scope:
+            self._say(f"key {fingerprint} is already limited to {', '.join(scope)}")
+            return
+        KeyScope.objects.filter(key=key).delete()
+        KeyScope.objects.bulk_create(KeyScope(key=key, pattern=pattern) for pattern in scope)
+        self._say(f"key {fingerprint} may push only for {', '.join(scope)}")
+        for pattern in scope:
+            if covers_public_suffix(pattern):
+                self.stderr.write(
+                    f"warning: {pattern} covers a whole public suffix, so names of strangers; "
+                    "list your own names instead"
+                )
 
     def _remove_key(self, user: AbstractBaseUser, fingerprint: str) -> None:
         stored = list(PublicKey.objects.filter(user=user))
@@ -175,8 +218,10 @@ class Command(BaseCommand):
                 fingerprint, kind = parsed.fingerprint, _key_type(parsed)
             except Exception:  # noqa: BLE001  (a key pasted into the admin may be unreadable; list it anyway)
                 fingerprint, kind = "(unreadable key)", "?"
-            last_used = key.last_used_on.isoformat(timespec="seconds") if key.last_used_on else "never"
-            self._say(f"{fingerprint}  {kind}  {key.comment or '-'}  last used: {last_used}")
+            scope = ", ".join(entry.pattern for entry in key.acme_scope.order_by("id")) or "any name"
+            self._say(
+                f"{fingerprint}  {kind}  {key.comment or '-'}  scope: {scope}  last used: {_last_use(key, fingerprint)}"
+            )
 
     def _say(self, line: str) -> None:
         self.stdout.write(line)
@@ -212,6 +257,38 @@ def _load_public_key(source: str) -> tuple[FacadePublicKey, str]:
     else:
         comment = "added by certbot_client" if source == "-" else Path(source).name
     return key, comment
+
+
+def _parse_scope(patterns: list[str]) -> list[str]:
+    scope: list[str] = []
+    for given in patterns:
+        try:
+            pattern = parse_pattern(given.strip())
+        except InvalidName as error:
+            raise CommandError(
+                f"--domain {given!r}: {error}; give a name (example.com), an IP address, or '*.' and a name "
+                "('*.example.com': every name below it)"
+            ) from None
+        if pattern not in scope:
+            scope.append(pattern)
+    return scope
+
+
+def _last_use(key: PublicKey, fingerprint: str) -> str:
+    """From the audit trail: when, what, with which answer and from where; else the key's own timestamp."""
+    record = AuditRecord.objects.filter(key_fingerprint=fingerprint).order_by("-time", "-id").first()
+    if record is not None:
+        address = record.remote_address or "unknown address"
+        return (
+            f"{record.time.isoformat(timespec='seconds')} "
+            f"({record.action} {record.token or '-'}: {record.status}, from {address})"
+        )
+    if key.last_used_on is not None:
+        return (
+            f"{key.last_used_on.isoformat(timespec='seconds')} (before the audit trail's "
+            f"{conf.get_audit_retention_days()} days)"
+        )
+    return "never"
 
 
 def _stored_fingerprint(stored: PublicKey) -> str | None:
