@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -24,6 +25,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,20 @@ def measured_run(args: list[str], env: dict[str, str], rss_file: Path) -> tuple[
         raise RuntimeError(f"{args[0]} failed: {proc.stderr.read().decode(errors='replace')}")
     proc.stderr.close()
     return wall, usage.ru_utime + usage.ru_stime, int(rss_file.read_text().split()[-1])
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """The hook binaries this run times: copies, so that a rebuild of target/release during the run (cargo
+    replaces the file) neither breaks a certbot run midway nor mixes two builds in one table."""
+
+    auth: Path
+    cleanup: Path
+
+    @classmethod
+    def copied_to(cls, directory: Path) -> Hooks:
+        directory.mkdir(parents=True, exist_ok=True)
+        return cls(*(Path(shutil.copy2(b, directory / b.name)) for b in (h.AUTH_HOOK, h.CLEANUP_HOOK)))
 
 
 class SiteTimings:
@@ -110,7 +126,7 @@ def statements_figure(key: str, what: str, records: list[dict[str, Any]]) -> Fig
     )
 
 
-def p1_push(site: h.Site, key: Path, timings: SiteTimings, work: Path, runs: int) -> list[Figure]:
+def p1_push(site: h.Site, hooks: Hooks, key: Path, timings: SiteTimings, work: Path, runs: int) -> list[Figure]:
     common = ["--username", "certbot", "--key-file", str(key), "--no-self-check"]
     rss_file = key.with_name("rss.txt")
     samples: dict[str, list[tuple[float, float, int]]] = {
@@ -123,15 +139,15 @@ def p1_push(site: h.Site, key: Path, timings: SiteTimings, work: Path, runs: int
     floor = FloorServer(work / "floor")
     with h.running(floor):
         push = {
-            "hook": [str(h.AUTH_HOOK), "--server", site.url, *common],
+            "hook": [str(hooks.auth), "--server", site.url, *common],
             "python": [str(h.PYTHON), str(PUSH_SCRIPT), str(key), site.url, "certbot"],
-            "floor": [str(h.AUTH_HOOK), "--server", floor.url, *common],
+            "floor": [str(hooks.auth), "--server", floor.url, *common],
         }
         # Each push is deleted again by cleanup-hook, so the table stays small and DELETE is timed too.
         cleanup = {
-            "hook": ("cleanup", [str(h.CLEANUP_HOOK), "--server", site.url, *common]),
-            "python": ("cleanup", [str(h.CLEANUP_HOOK), "--server", site.url, *common]),
-            "floor": ("cleanup-floor", [str(h.CLEANUP_HOOK), "--server", floor.url, *common]),
+            "hook": ("cleanup", [str(hooks.cleanup), "--server", site.url, *common]),
+            "python": ("cleanup", [str(hooks.cleanup), "--server", site.url, *common]),
+            "floor": ("cleanup-floor", [str(hooks.cleanup), "--server", floor.url, *common]),
         }
         mark = timings.mark()
         for i in range(runs + P1_WARMUP):
@@ -243,6 +259,7 @@ def p2_schedule(sizes: list[int], issuances: dict[int, int]) -> Iterator[tuple[i
 
 def p2_issuance(
     site: h.Site,
+    hooks: Hooks,
     key: Path,
     pebble: h.Pebble,
     timings: SiteTimings,
@@ -257,6 +274,11 @@ def p2_issuance(
         "--server", site.url, "--username", "certbot", "--key-file", str(key),
         "--self-check-url", f"http://{{domain}}:{site.port}/.well-known/acme-challenge/{{token}}",
         "--resolve", "*:127.0.0.1",
+    ]  # fmt: skip
+    our_hooks = [
+        "--manual", "--preferred-challenges", "http",
+        "--manual-auth-hook", shlex.join([str(hooks.auth), *hooks_args]),
+        "--manual-cleanup-hook", shlex.join([str(hooks.cleanup), *hooks_args]),
     ]  # fmt: skip
     # The fastest a manual hook can be: one shell line that writes the file nginx serves (certbot still starts a
     # shell per name for each hook). CERTBOT_TOKEN is base64url, so it needs no quoting.
@@ -278,7 +300,7 @@ def p2_issuance(
         names = [a for d in domains for a in ("-d", d)]
         cert_name = f"p2-{size}-{i}"
         if side == "hooks":
-            args = certbot.certonly_args(domains, hooks_args, cert_name=cert_name)
+            args = certbot.base_args() + ["certonly", "--cert-name", cert_name, *our_hooks] + names
         elif side == "webroot":
             args = certbot.base_args() + ["certonly", "--cert-name", cert_name, "--webroot", "-w", str(webroot)] + names
         else:
@@ -474,10 +496,10 @@ def p3_serving(site: h.Site, seconds: int) -> list[Figure]:
     return figures
 
 
-def sizes() -> list[Figure]:
+def sizes(hooks: Hooks) -> list[Figure]:
     return [
         Figure(f"size.{b.name}", f"binary size, stripped: {b.name}", "MiB", b.stat().st_size / 1024 / 1024)
-        for b in (h.AUTH_HOOK, h.CLEANUP_HOOK)
+        for b in (hooks.auth, hooks.cleanup)
     ]
 
 
@@ -557,6 +579,7 @@ def main() -> int:
     work = h.ROOT / ".work" / "bench"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    hooks = Hooks.copied_to(work / "bin")
     timings = SiteTimings(work / "site-timing.jsonl")
     pebble = h.Pebble(work / "pebble")
     # One gunicorn worker (four threads): the site gets one core and wrk the other, which keeps the
@@ -570,8 +593,8 @@ def main() -> int:
         key = work / "certbot.key"
         site.register_key("certbot", h.keygen(key))
         for part, measure in (
-            ("P1", lambda: p1_push(site, key, timings, work, args.runs)),
-            ("P2", lambda: p2_issuance(site, key, pebble, timings, work, args.sizes, issuances)),
+            ("P1", lambda: p1_push(site, hooks, key, timings, work, args.runs)),
+            ("P2", lambda: p2_issuance(site, hooks, key, pebble, timings, work, args.sizes, issuances)),
             ("P3", lambda: p3_serving(site, args.seconds)),
         ):
             if part in parts:
@@ -579,7 +602,7 @@ def main() -> int:
                 started = time.monotonic()
                 run.figures += measure()
                 print(f"{part} took {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
-    run.figures += sizes()
+    run.figures += sizes(hooks)
     run.finish()
     run.write_table(sys.stderr if args.json == "-" else sys.stdout)
     if args.json == "-":

@@ -32,7 +32,7 @@ def fmt(value: float | None, unit: str) -> str:
     if unit == "MiB":
         return f"{value:.2f} MiB"
     if unit == "ratio":
-        return f"{value:.3g}"
+        return f"{value:.3f}" if value < 0.1 else f"{value:.2f}"
     if unit == "%":
         return f"{value:.0%}"
     if unit == "req/s":
