@@ -126,13 +126,15 @@ def push(
     domain: str | None = "example.com",
     username: str = "certbot",
     headers: dict[str, str] | None = None,
+    meta: dict[str, str] | None = None,
     **fields,
 ):
-    """POST a form as the hooks do, with a JWT signed by ``key`` and bound to it, or with ``headers`` as given."""
+    """POST a form as the hooks do, with a JWT signed by ``key`` and bound to it, or with ``headers`` as given.
+    ``meta`` sets WSGI environ values such as REMOTE_ADDR."""
     body = form(challenge=token, response=validation, domain=domain, **fields)
     if headers is None:
         headers = bound_auth(key, "POST", API, body, username=username) if key is not None else {}
-    return client.post(API, body, content_type=FORM, headers=headers)
+    return client.post(API, body, content_type=FORM, headers=headers, **(meta or {}))
 
 
 def delete(

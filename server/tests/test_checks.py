@@ -144,3 +144,30 @@ def test_without_asymmetric_jwt_auth_installed_it_is_e007(monkeypatch) -> None:
     real = our_checks.apps.is_installed
     monkeypatch.setattr(our_checks.apps, "is_installed", lambda name: name != "asymmetric_jwt_auth" and real(name))
     assert ids() == ["acme_challenge.E007"]
+
+
+@pytest.mark.parametrize("pattern", ["*.com", "*.co.uk", "*.github.io", "*.COM."])
+def test_an_allow_list_pattern_covering_a_public_suffix_is_w003(settings, pattern) -> None:
+    settings.ACME_CHALLENGE_ALLOWED_DOMAINS = ["example.com", pattern]
+    [message] = run_checks()
+    assert message.id == "acme_challenge.W003"
+    assert message.level == checks.WARNING
+    assert f"cover a whole public suffix: {pattern}" in message.msg
+
+
+@pytest.mark.parametrize("allowed", [["*.example.com", "*.example.co.uk", "com", "*.a.github.io"]])
+def test_patterns_below_a_public_suffix_pass(settings, allowed) -> None:
+    settings.ACME_CHALLENGE_ALLOWED_DOMAINS = allowed
+    assert run_checks() == []
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_a_legacy_clients_setting_that_is_not_a_boolean_is_e008(settings, value) -> None:
+    settings.ACME_CHALLENGE_LEGACY_CLIENTS = value
+    assert ids() == ["acme_challenge.E008"]
+
+
+@pytest.mark.parametrize("value", [0, -1, "90", 1.5, True])
+def test_an_audit_retention_that_is_not_a_positive_number_of_days_is_e009(settings, value) -> None:
+    settings.ACME_CHALLENGE_AUDIT_RETENTION = value
+    assert ids() == ["acme_challenge.E009"]

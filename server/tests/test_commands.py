@@ -165,8 +165,10 @@ def test_list_keys_prints_fingerprint_type_comment_and_last_use(tmp_path, rsa_ke
     assert push(Client(), ed25519_key).status_code == 201
     out, _ = run("certbot_client", "certbot", "--list-keys")
     rsa_line, ed_line = out.splitlines()
-    assert rsa_line == f"{rsa_key.public_key.fingerprint}  RSA-2048  old.pub  last used: never"
-    assert ed_line.startswith(f"{ed25519_key.public_key.fingerprint}  Ed25519  certbot@host  last used: 20")
+    assert rsa_line == f"{rsa_key.public_key.fingerprint}  RSA-2048  old.pub  scope: any name  last used: never"
+    assert ed_line.startswith(
+        f"{ed25519_key.public_key.fingerprint}  Ed25519  certbot@host  scope: any name  last used: 20"
+    )
 
 
 def test_list_keys_changes_nothing_and_needs_an_existing_user() -> None:
@@ -222,6 +224,9 @@ def test_purge_deletes_expired_challenges_and_stale_nonces_only(settings) -> Non
     UsedNonce.objects.create(username="u", nonce="stale", timestamp=int(now.timestamp()) - 41)
     UsedNonce.objects.create(username="u", nonce="fresh", timestamp=int(now.timestamp()))
     out, _ = run("acme_challenge_purge")
-    assert out == "deleted 1 expired challenge(s) (older than 600 s) and 1 used nonce(s)\n"
+    assert out == (
+        "deleted 1 expired challenge(s) (older than 600 s), 1 used nonce(s) and 0 audit record(s) "
+        "(older than 90 days)\n"
+    )
     assert list(Challenge.objects.values_list("token", flat=True)) == ["new"]
     assert list(UsedNonce.objects.values_list("nonce", flat=True)) == ["fresh"]

@@ -262,8 +262,11 @@ def _load_public_key(source: str) -> tuple[FacadePublicKey, str]:
 def _parse_scope(patterns: list[str]) -> list[str]:
     scope: list[str] = []
     for given in patterns:
+        text = given.strip()
+        # One trailing dot is forgiven, as in the settings: an operator may type the fully qualified form.
+        text = text[:-1] if text.endswith(".") and not text.endswith("..") else text
         try:
-            pattern = parse_pattern(given.strip())
+            pattern = parse_pattern(text)
         except InvalidName as error:
             raise CommandError(
                 f"--domain {given!r}: {error}; give a name (example.com), an IP address, or '*.' and a name "
