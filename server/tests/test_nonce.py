@@ -80,3 +80,12 @@ def test_validation_prunes_old_nonces_at_most_once_per_tolerance_period(monkeypa
     UsedNonce.objects.create(username="u", nonce="ancient", timestamp=0)
     DatabaseNonceBackend().validate_nonce("u", now, "second")
     assert UsedNonce.objects.filter(nonce="ancient").exists()
+
+
+def test_the_original_certbot_django_clients_float_time_and_nonce_are_accepted_once() -> None:
+    # asymmetric-jwt-auth 0.4 signs time.time() and random.random().
+    backend, now = DatabaseNonceBackend(), time.time()
+    assert backend.validate_nonce("certbot", now, 0.8444218515250481) is True
+    assert backend.validate_nonce("certbot", now, 0.8444218515250481) is False
+    assert UsedNonce.objects.get().nonce == "0.8444218515250481"
+    assert UsedNonce.objects.get().timestamp == int(now)

@@ -5,7 +5,10 @@ challenge to the real site. Tokens without the claims pass only with ``ACME_CHAL
 from __future__ import annotations
 
 import json
+import random
+import time
 
+import jwt
 import pytest
 from django.test import Client
 
@@ -159,6 +162,18 @@ class TestLegacyClients:
         assert response.status_code == 201
         assert Challenge.objects.get().domain == ""
         assert client.delete(API + TOKEN + "/", headers=auth(rsa_key)).status_code == 204
+
+    def test_the_original_clients_tokens_with_float_time_and_nonce_are_accepted(
+        self, client, certbot_user, rsa_key
+    ) -> None:
+        # What asymmetric-jwt-auth 0.4.1's sign() makes for certbot-django 0.2.0: RS512, no kid, floats.
+        def old_token() -> dict[str, str]:
+            claims = {"username": "certbot", "time": time.time(), "nonce": random.random()}  # noqa: S311
+            return {"Authorization": "JWT " + jwt.encode(claims, rsa_key.as_pem, algorithm="RS512")}
+
+        body = form(challenge=TOKEN, response=VALIDATION)
+        assert client.post(API, body, content_type=FORM, headers=old_token()).status_code == 201
+        assert client.delete(API + TOKEN + "/", headers=old_token()).status_code == 204
 
     def test_a_challenge_without_domain_is_served_for_any_host(self, client, certbot_user, rsa_key) -> None:
         client.post(API, {"challenge": TOKEN, "response": VALIDATION}, headers=auth(rsa_key))

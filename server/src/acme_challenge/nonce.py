@@ -8,6 +8,7 @@ record are one INSERT against a unique constraint, so exactly one request per no
 
 from __future__ import annotations
 
+import math
 import time
 
 from asymmetric_jwt_auth.nonce import BaseNonceBackend
@@ -26,12 +27,16 @@ class DatabaseNonceBackend(BaseNonceBackend):
     def validate_nonce(self, username: str, timestamp: int, nonce: str) -> bool:
         """Record the nonce, and say whether it was new. asymmetric_jwt_auth calls this only after the signature and
         the time claim verified, so rows come only from holders of a registered key."""
+        # The original certbot-django client (asymmetric-jwt-auth 0.4) sends time.time() and random.random(): floats.
+        nonce = _as_text(nonce)
+        if isinstance(timestamp, float) and math.isfinite(timestamp):
+            timestamp = int(timestamp)
         if not _fits(username) or not _fits(nonce) or not isinstance(timestamp, int) or isinstance(timestamp, bool):
             return False
         _maybe_prune()
         try:
-            # A savepoint when the request already runs in a transaction (ATOMIC_REQUESTS), so the expected
-            # IntegrityError of a replay does not break the outer transaction.
+            # A savepoint when the request already runs in a transaction (ATOMIC_REQUESTS, or the API call's own
+            # transaction), so the expected IntegrityError of a replay does not break the outer transaction.
             with transaction.atomic():
                 UsedNonce.objects.create(username=username, nonce=nonce, timestamp=timestamp)
         except IntegrityError:
@@ -55,6 +60,13 @@ def _maybe_prune() -> None:
     if now - _last_prune >= conf.get_timestamp_tolerance():
         _last_prune = now
         prune()
+
+
+def _as_text(nonce: object) -> object:
+    """A numeric nonce as its exact decimal text (``repr`` of a float round-trips); anything else unchanged."""
+    if isinstance(nonce, (int, float)) and not isinstance(nonce, bool) and math.isfinite(nonce):
+        return repr(nonce)
+    return nonce
 
 
 def _fits(value: object) -> bool:
