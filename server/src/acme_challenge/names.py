@@ -20,11 +20,12 @@ from typing import Any
 
 import idna
 from django.conf import settings
-from django.http.request import split_domain_port
 
 #: Longest hostname in presentation format (RFC 1035 section 2.3.4, without the trailing dot).
 MAX_HOSTNAME_LENGTH = 253
 _LABEL_RE = re.compile(r"[A-Za-z0-9-]{1,63}\Z")
+#: A Host header: a name, or an IPv6 address in brackets, and an optional port (Django's own host pattern).
+_HOST_RE = re.compile(r"([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(?::[0-9]+)?\Z")
 #: WHATWG URL's "ends in a number": a last label of digits, or 0x and hex digits, makes the host an IPv4 address.
 _NUMERIC_LABEL_RE = re.compile(r"([0-9]+|0[xX][0-9A-Fa-f]*)\Z")
 
@@ -107,7 +108,8 @@ def _is_valid_a_label(label: str) -> bool:
 def host_name(raw: str) -> str:
     """The name a Host header (or a URL's authority) names: lower case, without port, trailing dot or IPv6 brackets,
     in the canonical form of :func:`parse_identifier`; ``""`` if it is malformed."""
-    domain, _port = split_domain_port(raw.rpartition("@")[2])
+    match = _HOST_RE.match(raw.rpartition("@")[2].lower())
+    domain = match[1].removesuffix(".") if match else ""
     if domain.startswith("["):
         address = _ip_address(domain[1:-1])
         return str(address) if isinstance(address, ipaddress.IPv6Address) else ""
