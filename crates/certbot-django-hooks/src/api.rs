@@ -292,6 +292,9 @@ impl<'a> ApiClient<'a> {
             status,
             problem,
         };
+        // The same request every attempt; only the time and nonce of its token change.
+        let body = body.unwrap_or_default();
+        let binding = RequestBinding::new(method_name, url, body);
         let mut backoff = FIRST_BACKOFF;
         let mut attempts = 0u32;
         let mut last: (String, Option<u16>) = ("no attempt fitted in the deadline".into(), None);
@@ -300,8 +303,6 @@ impl<'a> ApiClient<'a> {
                 break;
             }
             attempts += 1;
-            let body = body.unwrap_or_default();
-            let binding = RequestBinding::new(method_name, url, body);
             let jwt = fresh_token(self.signer, &self.username, &binding)?;
             let mut auth = HeaderValue::from_str(&format!("JWT {}", jwt.expose()))
                 .map_err(|_| Error::Signing("the JWT is not a valid header value".into()))?;

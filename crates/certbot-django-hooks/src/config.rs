@@ -42,8 +42,8 @@ pub struct HookArgs {
     #[arg(long, value_name = "NAME", env = "CERTBOT_DJANGO_USERNAME")]
     pub username: Option<String>,
 
-    /// Private key (PEM: PKCS#8 Ed25519 or RSA, or PKCS#1 RSA) that signs the requests. Must not
-    /// be accessible by group or others. Config key: key_file.
+    /// Private key (PEM: PKCS#8 Ed25519 or RSA, or PKCS#1 RSA) that signs the requests. Must be a
+    /// regular file, not accessible by group or others. Config key: key_file.
     #[arg(
         long,
         value_name = "PATH",
