@@ -448,3 +448,43 @@ fn a_self_check_that_starts_on_loopback_may_be_redirected_to_another_loopback_na
     assert!(site.requests().iter().any(|r| r.path == "/moved"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_401_for_a_binding_mismatch_points_at_the_proxy_not_at_the_key() {
+    let dir = temp_dir("binding-401");
+    let key = key_file(&dir);
+    // What the site says when a proxy rewrote the Host header on the way.
+    let site = TestServer::start(|_, _| {
+        Reply::text(
+            401,
+            "JWT is bound to POST http://example.test/.well-known/challenges/ but this request is \
+             POST to host '127.0.0.1' path '/.well-known/challenges/'",
+        )
+        .header("WWW-Authenticate", "JWT")
+    });
+    let out = auth_hook(site.port(), &key, 5, &[]);
+    out.assert_failure().assert_no_jwt();
+    out.assert_stderr_contains(
+        "but this request is POST to host '127.0.0.1' path '/.well-known/challenges/'\": the \
+         signed request did not reach the Django app as it was sent. A proxy in between changes \
+         the Host header, the path or the body",
+    );
+    assert!(!out.stderr.contains("not registered"), "{}", out.stderr);
+    assert_eq!(site.count(), 1, "a 401 is not retried");
+}
+
+#[test]
+fn a_409_says_another_users_key_owns_the_challenge() {
+    let dir = temp_dir("owned-409");
+    let key = key_file(&dir);
+    let site = TestServer::start(|_, _| {
+        Reply::text(409, &format!("challenge {TOKEN} belongs to user 'alice'"))
+    });
+    let out = auth_hook(site.port(), &key, 5, &[]);
+    out.assert_failure().assert_no_jwt();
+    out.assert_stderr_contains(&format!(
+        "the site answered 409 Conflict \"challenge {TOKEN} belongs to user 'alice'\": another \
+         user's key stored a challenge with this token, and only its owner may replace it"
+    ));
+    assert_eq!(site.count(), 1, "a 409 is not retried");
+}
