@@ -54,6 +54,10 @@ class Target:
         return _OPS[self.op](value, self.limit)
 
     def __str__(self) -> str:
+        if self.unit in ("ms", "s", "MiB"):
+            return f"{self.op} {self.limit:g} {self.unit}"
+        if self.unit == "ratio":
+            return f"{self.op} {self.limit:g}"
         return f"{self.op} {fmt(self.limit, self.unit)}"
 
 
