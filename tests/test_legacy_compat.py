@@ -105,9 +105,13 @@ def test_the_original_plugin_issues_and_renews_through_a_site_in_legacy_mode(
     assert first["names"] == domain
     assert site.challenge_rows() == [], "the plugin's DELETE did not remove its challenge"
 
-    renewal_conf = configparser.ConfigParser(interpolation=None)
+    # Renewal uses only what certbot saved (plugin options are saved under the plugin's name, colon included).
+    renewal_conf = configparser.ConfigParser(interpolation=None, delimiters=("=",))
     renewal_conf.read_string("[top]\n" + (certbot.config_dir / "renewal" / f"{domain}.conf").read_text())
-    assert renewal_conf["renewalparams"]["authenticator"] == "certbot-django:auth"
+    saved = renewal_conf["renewalparams"]
+    assert saved["authenticator"] == "certbot-django:auth"
+    assert saved["certbot_django:auth_key_directory"] == str(key_directory)
+    assert saved["certbot_django:auth_username"] == "certbot"
 
     renewed = certbot.renew("--force-renewal")
 
