@@ -12,6 +12,7 @@ The old software lives in venvs of its own (tests/legacy.py builds them once per
 from __future__ import annotations
 
 import configparser
+import shutil
 import subprocess
 import urllib.error
 import urllib.request
@@ -25,6 +26,19 @@ import harness as h
 
 REQUEST_BINDING = {"htm", "htu", "bsh"}
 REGISTERED_CLAIMS = {"aud", "iss", "exp", "nbf", "iat"}
+
+
+@pytest.fixture(autouse=True)
+def leave_no_keys_behind(tmp_path: Path) -> Iterator[None]:
+    """After each story, once its processes have stopped: the private keys first (the hooks', the old plugin's key
+    directory, certbot's account and certificate keys), then everything else the story wrote."""
+    yield
+    for path in [*tmp_path.rglob("*.key"), *tmp_path.glob("*/config"), tmp_path / "certbot-keys"]:
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    shutil.rmtree(tmp_path)
 
 
 @pytest.fixture(scope="session")
@@ -82,6 +96,11 @@ def plugin_key_directory(tmp_path: Path, site: h.Site, domain: str) -> Path:
     return key_directory
 
 
+def site_log(site: h.Site) -> str:
+    """The end of the site's log: its one line per refused API call says why."""
+    return site.process.tail() if site.process else ""
+
+
 def plugin_pushes(certbot: h.Certbot) -> int:
     """How many challenges the old plugin stored on the site in certbot's last run (its own log line)."""
     return certbot.log().count("Successfully added ACMEChallenge to server")
@@ -99,7 +118,7 @@ def test_the_original_plugin_issues_and_renews_through_a_site_in_legacy_mode(
 
     issued = certbot.plugin_certonly([domain], key_directory)
 
-    assert issued.returncode == 0, f"certbot 1.32 failed:\n{issued.stderr}\n{certbot.log()[-4000:]}"
+    assert issued.returncode == 0, f"certbot 1.32 failed:\n{certbot.log()[-4000:]}\nsite:\n{site_log(site)}"
     assert plugin_pushes(certbot) == 1
     first = h.cert_info(certbot.live_cert(domain))
     assert first["names"] == domain
@@ -115,7 +134,7 @@ def test_the_original_plugin_issues_and_renews_through_a_site_in_legacy_mode(
 
     renewed = certbot.renew("--force-renewal")
 
-    assert renewed.returncode == 0, f"certbot 1.32 renew failed:\n{renewed.stderr}\n{certbot.log()[-4000:]}"
+    assert renewed.returncode == 0, f"certbot 1.32 renew failed:\n{certbot.log()[-4000:]}\nsite:\n{site_log(site)}"
     assert plugin_pushes(certbot) == 1, "the renewal did not go through the plugin"
     assert h.cert_info(certbot.live_cert(domain))["serial"] != first["serial"]
     assert site.challenge_rows() == []
