@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
 import subprocess
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,12 +16,22 @@ def run_hook(binary: Path, args: list[str], env: dict[str, str]) -> subprocess.C
     return subprocess.run([str(binary), *args], env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
-def served(site: h.Site, token: str) -> tuple[int, str]:
+def served(site: h.Site, token: str, host: str | None) -> tuple[int, str]:
+    """Status and body of the challenge URL as the CA fetches it, with this `Host` header (None: no Host at all).
+
+    A challenge pushed for a domain is served only to requests whose Host names it, so the host is always given.
+    """
+    connection = http.client.HTTPConnection("127.0.0.1", site.port, timeout=5)
     try:
-        with urllib.request.urlopen(f"{site.url}/.well-known/acme-challenge/{token}", timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, ""
+        connection.putrequest("GET", f"/.well-known/acme-challenge/{token}", skip_host=True)
+        if host is not None:
+            connection.putheader("Host", host)
+        connection.endheaders()
+        response = connection.getresponse()
+        body = response.read().decode()
+        return response.status, body if response.status == 200 else ""
+    finally:
+        connection.close()
 
 
 def make_key(kind: str, path: Path) -> Path:
@@ -47,13 +56,16 @@ def test_a_pushed_challenge_is_served_then_removed_by_cleanup(site: h.Site, tmp_
     auth = run_hook(h.AUTH_HOOK, args, env)
 
     assert auth.returncode == 0, auth.stderr
-    assert served(site, env["CERTBOT_TOKEN"]) == (200, env["CERTBOT_VALIDATION"])
+    assert served(site, env["CERTBOT_TOKEN"], f"push.example.com:{site.port}") == (200, env["CERTBOT_VALIDATION"])
+    # Served only for the name it was pushed for: the site's own address, or another name, gets the unknown 404.
+    assert served(site, env["CERTBOT_TOKEN"], f"127.0.0.1:{site.port}")[0] == 404
+    assert served(site, env["CERTBOT_TOKEN"], "other.example.com")[0] == 404
     assert site.challenge_rows() == [("push.example.com", env["CERTBOT_TOKEN"])]
 
     cleanup_env = dict(env, CERTBOT_AUTH_OUTPUT=auth.stdout.strip())
     cleanup = run_hook(h.CLEANUP_HOOK, args, cleanup_env)
     assert cleanup.returncode == 0, cleanup.stderr
-    assert served(site, env["CERTBOT_TOKEN"])[0] == 404
+    assert served(site, env["CERTBOT_TOKEN"], "push.example.com")[0] == 404
     assert site.challenge_rows() == []
 
     again = run_hook(h.CLEANUP_HOOK, args, cleanup_env)
