@@ -126,9 +126,10 @@ def key_file_name(domain: str) -> str:
 
 
 def old_plugin_keypair(key_directory: Path, domain: str) -> Path:
-    """A key pair made as the old plugin makes it on first use (asymmetric_jwt_auth 0.4.1's generate_key_pair):
-    the private key in the plugin's layout in `key_directory` (mode 0600), the public key beside the directory.
-    Returns the public key file."""
+    """A key pair made as the old plugin makes it on first use (asymmetric_jwt_auth 0.4.1's generate_key_pair:
+    RSA 2048, PKCS#8 PEM): the private key in the plugin's layout in `key_directory`, the public key beside the
+    directory. Returns the public key file. The plugin wrote its key with the umask's mode; this one is 0600, as
+    the README's migration steps leave it (the hooks refuse keys that group or others can read)."""
     private = key_directory / key_file_name(domain)
     public = key_directory.parent / f"{private.name}.pub.pem"
     script = (

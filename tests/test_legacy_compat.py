@@ -171,9 +171,9 @@ def test_a_site_without_legacy_mode_refuses_the_original_plugin_naming_the_missi
 # Story B: the release hooks against the original server.
 
 
-@pytest.mark.parametrize("key_kind", ["ed25519-key-file", "rsa-key-directory"])
+@pytest.mark.parametrize("key_kind", ["ed25519-key-file", "old-plugin-key-directory"])
 def test_the_original_server_stores_serves_and_deletes_the_hooks_challenges(
-    old_server: legacy.LegacyServer, tmp_path: Path, key_kind: str
+    old_server: legacy.LegacyServer, tmp_path: Path, key_kind: str, request: pytest.FixtureRequest
 ) -> None:
     domain = "old-server.example.com"
     if key_kind == "ed25519-key-file":
@@ -181,11 +181,12 @@ def test_the_original_server_stores_serves_and_deletes_the_hooks_challenges(
         key_args = ["--key-file", str(key)]
         old_server.register_key("certbot", h.keygen(key))
     else:
-        # The key directory the old plugin left behind, read by the hooks; its RSA key is what the old guide made.
+        # A whole migration but the site: the RSA key the old plugin made, in its key directory, read by the hooks.
+        request.getfixturevalue("legacy_client")
         key_directory = tmp_path / "certbot-keys"
         key_directory.mkdir(mode=0o700)
         key_args = ["--key-directory", str(key_directory)]
-        old_server.register_key("certbot", h.keygen(key_directory / legacy.key_file_name(domain), "rsa"))
+        old_server.register_key("certbot", legacy.old_plugin_keypair(key_directory, domain))
     env = h.certbot_env(domain)
     token, validation = env["CERTBOT_TOKEN"], env["CERTBOT_VALIDATION"]
     args = old_server_hook_args(old_server, key_args)
