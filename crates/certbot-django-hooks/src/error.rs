@@ -115,6 +115,11 @@ pub enum Error {
         step: &'static str,
     },
 
+    /// The deploy hook's environment or certificate cannot be used; nothing was sent. The text
+    /// names the variable or file and the fix.
+    #[error("{0}")]
+    Deploy(String),
+
     /// Writing the result line or a public key to stdout failed.
     #[error("cannot write to standard output")]
     Output(#[source] std::io::Error),
