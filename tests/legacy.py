@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,7 +88,7 @@ def find_python(minors: Sequence[str]) -> Path:
     )
 
 
-def ensure_venv(venv: LegacyVenv, log=print) -> Path:
+def ensure_venv(venv: LegacyVenv, log: Callable[[str], object] = print) -> Path:
     """Build `venv` unless it is already built from the same pinned list and interpreter; returns its python."""
     python = find_python(venv.pythons)
     stamp = hashlib.sha256(venv.requirements.read_bytes() + f"\n{python}\n{_version_of(python)}".encode()).hexdigest()
@@ -191,7 +191,9 @@ class LegacyCertbot(h.Certbot):
     def base_args(self) -> list[str]:
         return [str(CLIENT.bin("certbot")), *super().base_args()[1:]]
 
-    def plugin_certonly(self, domains: Sequence[str], key_directory: Path, username: str = "certbot"):
+    def plugin_certonly(
+        self, domains: Sequence[str], key_directory: Path, username: str = "certbot"
+    ) -> subprocess.CompletedProcess[str]:
         """`certbot certonly` with the plugin, spelled as certbot-django's usage guide spells it."""
         args = self.base_args() + [
             "certonly",
