@@ -36,6 +36,8 @@ use crate::transport::{
     is_loopback, jitter, one_line_hiding, read_capped, retry_after,
 };
 
+/// Where certificates are reported, relative to the site's base URL.
+const CERTIFICATES_PATH: &str = ".well-known/certificates/";
 /// Most of an error body that is read.
 pub const MAX_ERROR_BODY: u64 = 4096;
 /// Most of an error body that is shown.
@@ -168,6 +170,25 @@ impl<'a> ApiClient<'a> {
         ];
         let url = self.challenges_url();
         let body = form_body(&form);
+        self.send(Method::POST, &url, Some(&body), |s| {
+            matches!(s, StatusCode::OK | StatusCode::CREATED)
+        })
+        .map(|s| s.as_u16())
+    }
+
+    /// `{server}/.well-known/certificates/`: where the deploy hook reports certificates.
+    pub fn certificates_url(&self) -> Url {
+        self.base
+            .join(CERTIFICATES_PATH)
+            .expect("a fixed relative path joins onto an http(s) base URL")
+    }
+
+    /// Reports a certificate's public facts (the deploy hook's form,
+    /// [`crate::deploy::CertificateFacts::form`]). Returns the success status (200 or 201).
+    pub fn report_certificate(&self, form: &[(&str, String)]) -> Result<u16, Error> {
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let url = self.certificates_url();
+        let body = form_body(&pairs);
         self.send(Method::POST, &url, Some(&body), |s| {
             matches!(s, StatusCode::OK | StatusCode::CREATED)
         })
@@ -333,7 +354,7 @@ impl<'a> ApiClient<'a> {
                     }
                     let (headers, said) = read_refusal(&mut response, &[jwt.expose()])
                         .map_err(|p| fail(Some(status.as_u16()), p))?;
-                    let problem = self.describe_status(method_name, status, &said, &headers);
+                    let problem = self.describe_status(method_name, url, status, &said, &headers);
                     let retryable = status == StatusCode::TOO_MANY_REQUESTS
                         || status == StatusCode::REQUEST_TIMEOUT
                         || status.is_server_error();
@@ -397,11 +418,17 @@ impl<'a> ApiClient<'a> {
     fn describe_status(
         &self,
         method: &str,
+        url: &Url,
         status: StatusCode,
         said: &str,
         headers: &HeaderMap,
     ) -> String {
         let user = &self.username;
+        if url.path().ends_with(&format!("/{CERTIFICATES_PATH}"))
+            && let Some(problem) = describe_report_status(user, status, said)
+        {
+            return problem;
+        }
         let permission = if method == "POST" { "add" } else { "delete" };
         let clock = match clock_skew(headers, SystemTime::now()) {
             Some(skew) if skew.abs() > SKEW_WORTH_REPORTING => format!(
@@ -451,6 +478,26 @@ impl<'a> ApiClient<'a> {
             }
             s => format!("the site answered {s}{said}"),
         }
+    }
+}
+
+/// The certificate report's own readings of a 403 and a 404 (the deploy hook); `None` for the
+/// statuses every call shares.
+fn describe_report_status(user: &str, status: StatusCode, said: &str) -> Option<String> {
+    match status {
+        StatusCode::FORBIDDEN => Some(format!(
+            "the site answered 403 Forbidden{said}: user '{user}' lacks the permission to report \
+             certificates (on the site run 'python manage.py certbot_client {user}', which grants \
+             it), or a name of the certificate is outside the key's scope ('python manage.py \
+             certbot_client {user} --list-keys' shows it) or the site's \
+             ACME_CHALLENGE_ALLOWED_DOMAINS"
+        )),
+        StatusCode::NOT_FOUND => Some(format!(
+            "the site answered 404 Not Found{said}: the site has no certificate reports at this \
+             URL. Its django-acme-challenge predates them (upgrade it and run manage.py migrate), \
+             or --server is wrong"
+        )),
+        _ => None,
     }
 }
 

@@ -1,6 +1,7 @@
-//! Man pages and shell completions for `auth-hook`, `cleanup-hook`, `dehydrated-hook` and
-//! `uacme-hook`, generated from the same clap definitions the binaries parse with
-//! ([`certbot_django_hooks::AuthCli`], [`certbot_django_hooks::CleanupCli`],
+//! Man pages and shell completions for `auth-hook`, `cleanup-hook`, `deploy-hook`,
+//! `dehydrated-hook` and `uacme-hook`, generated from the same clap definitions the binaries
+//! parse with ([`certbot_django_hooks::AuthCli`], [`certbot_django_hooks::CleanupCli`],
+//! [`certbot_django_hooks::DeployCli`],
 //! [`certbot_django_hooks::DehydratedCli`], [`certbot_django_hooks::UacmeCli`]), so they cannot
 //! drift from `--help`.
 //!
@@ -11,7 +12,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use certbot_django_hooks::{AuthCli, CleanupCli, DehydratedCli, UacmeCli};
+use certbot_django_hooks::{AuthCli, CleanupCli, DehydratedCli, DeployCli, UacmeCli};
 use clap::CommandFactory;
 use clap_complete::Shell;
 
@@ -29,6 +30,7 @@ pub fn generate(out_dir: &Path) -> io::Result<Vec<PathBuf>> {
     for (name, command) in [
         ("auth-hook", AuthCli::command()),
         ("cleanup-hook", CleanupCli::command()),
+        ("deploy-hook", DeployCli::command()),
         ("dehydrated-hook", DehydratedCli::command()),
         ("uacme-hook", UacmeCli::command()),
     ] {
@@ -86,6 +88,9 @@ mod tests {
             "cleanup-hook.bash",
             "_cleanup-hook",
             "cleanup-hook.fish",
+            "deploy-hook.bash",
+            "_deploy-hook",
+            "deploy-hook.fish",
             "dehydrated-hook.bash",
             "_dehydrated-hook",
             "dehydrated-hook.fish",
@@ -99,6 +104,7 @@ mod tests {
             "auth-hook-keygen.1",
             "auth-hook-public-key.1",
             "cleanup-hook.1",
+            "deploy-hook.1",
             "dehydrated-hook.1",
             "uacme-hook.1",
         ];
@@ -131,6 +137,7 @@ mod tests {
         for (page, options) in [
             ("auth-hook.1", &hook_options),
             ("cleanup-hook.1", &hook_options),
+            ("deploy-hook.1", &hook_options),
             ("dehydrated-hook.1", &hook_options),
             ("uacme-hook.1", &hook_options),
             ("auth-hook-check.1", &check_options),
@@ -162,6 +169,10 @@ mod tests {
                 dehydrated.contains(needle),
                 "dehydrated-hook.1 lacks {needle}"
             );
+        }
+        let deploy = read("deploy-hook.1");
+        for needle in ["RENEWED_LINEAGE", "certbot reconfigure", "\\-\\-lineage"] {
+            assert!(deploy.contains(needle), "deploy-hook.1 lacks {needle}");
         }
         let uacme = read("uacme-hook.1");
         for needle in ["begin http\\-01", "declined", "/etc/ssl/uacme/"] {

@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     let (Some(out_dir), None) = (args.next(), args.next()) else {
         eprintln!(
             "usage: cargo run -p hook-docs -- OUT_DIR\n\
-             writes auth-hook.1, auth-hook-check.1, ..., cleanup-hook.1, dehydrated-hook.1, \
+             writes auth-hook.1, auth-hook-check.1, ..., cleanup-hook.1, deploy-hook.1, dehydrated-hook.1, \
              uacme-hook.1 and the bash, zsh and fish completions of every hook into OUT_DIR"
         );
         return ExitCode::from(2);

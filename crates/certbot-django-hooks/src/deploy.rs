@@ -1,0 +1,423 @@
+//! The deploy hook: after certbot issued or renewed a certificate, report its public facts to
+//! the site, so the site knows every certificate it validated and can say when one is late.
+//!
+//! certbot runs `--deploy-hook` once per successful issuance or renewal, with `RENEWED_LINEAGE`
+//! (the live directory, e.g. `/etc/letsencrypt/live/example.com`) and `RENEWED_DOMAINS` (its
+//! names, space-separated) set. The hook reads `RENEWED_LINEAGE/cert.pem` (the leaf certificate
+//! alone; never `privkey.pem`) as the hooks read their own files (a regular file, opened without
+//! blocking, size-capped: [`crate::files`]), extracts the serial, the names of the
+//! subjectAltName (DNS and IP), the validity dates, the issuer and the SHA-256 fingerprint of the
+//! DER, and POSTs them as a form to `{server}/.well-known/certificates/`, signed like every API
+//! call (a request-bound JWT, [`crate::jwt::RequestBinding`]). `{domain}` in `--server` is the
+//! first name of `RENEWED_DOMAINS`. Settings, deadline, retries and messages are the other
+//! hooks'; so is the config file.
+//!
+//! Only public facts leave the machine: everything sent is in the certificate, which the TLS
+//! server hands to anyone who connects.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use x509_parser::extensions::GeneralName;
+
+use crate::api::ApiClient;
+use crate::challenge::{Identifier, strip_control};
+use crate::config::{HookArgs, Settings};
+use crate::error::Error;
+use crate::files::{self, FileProblem};
+use crate::key;
+use crate::output::Reporter;
+use crate::transport::Deadline;
+
+/// Largest `cert.pem` read. A leaf certificate with 100 names is under 8 KiB.
+pub const MAX_CERT_FILE: u64 = 256 * 1024;
+/// Most names a report carries: Let's Encrypt allows 100 per certificate.
+pub const MAX_NAMES: usize = 100;
+/// Longest issuer text sent.
+const MAX_ISSUER: usize = 500;
+
+const DEPLOY_ABOUT: &str = "certbot --deploy-hook: report a new certificate's public facts \
+(serial, names, validity, issuer, SHA-256 fingerprint) to the Django site.";
+const DEPLOY_LONG_ABOUT: &str = "certbot --deploy-hook: report a new certificate's public \
+facts (serial, names, validity, issuer, SHA-256 fingerprint) to the Django site, which then \
+knows when each of its names expires and says when a renewal is late (manage.py \
+acme_challenge_status).
+
+certbot runs this after each successful issuance or renewal, with RENEWED_LINEAGE (the live \
+directory of the certificate) and RENEWED_DOMAINS set. It reads RENEWED_LINEAGE/cert.pem, never \
+the private key, and POSTs the facts to {server}/.well-known/certificates/, signed with the same \
+key as the other hooks; {domain} in --server is the first name of RENEWED_DOMAINS. The site \
+refuses names outside the key's scope. Exits non-zero on any failure, always within --timeout; \
+certbot logs a failed deploy hook but keeps the certificate.
+
+Takes the same options and config file as auth-hook and cleanup-hook (the self-check options are \
+accepted and ignored). To add it to certificates certbot already manages:
+
+  certbot reconfigure --cert-name example.com \\
+    --deploy-hook 'deploy-hook --config /etc/letsencrypt/django-hooks.toml'
+
+To report an existing certificate now, run it by hand:
+
+  deploy-hook --config /etc/letsencrypt/django-hooks.toml --lineage /etc/letsencrypt/live/example.com";
+
+/// `deploy-hook`: the certbot deploy hook.
+#[derive(Parser, Debug)]
+#[command(name = "deploy-hook", version, about = DEPLOY_ABOUT, long_about = DEPLOY_LONG_ABOUT)]
+pub struct DeployCli {
+    /// The certificate's live directory; its cert.pem is reported. certbot sets
+    /// RENEWED_LINEAGE.
+    #[arg(long, value_name = "DIR", env = "RENEWED_LINEAGE")]
+    pub lineage: Option<PathBuf>,
+    /// The certificate's names, space-separated; the first one is {domain} in --server. certbot
+    /// sets RENEWED_DOMAINS. [default: the certificate's first name]
+    #[arg(long, value_name = "NAMES", env = "RENEWED_DOMAINS")]
+    pub domains: Option<String>,
+    /// The hook's options.
+    #[command(flatten)]
+    pub hook: HookArgs,
+}
+
+/// The public facts of one certificate, as the site records them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFacts {
+    /// The serial number: lower-case hex of its bytes, without leading zero bytes.
+    pub serial: String,
+    /// The subjectAltName's DNS names and IP addresses, in the certificate's order.
+    pub names: Vec<Identifier>,
+    /// notBefore, as seconds since the Unix epoch.
+    pub not_before: i64,
+    /// notAfter, as seconds since the Unix epoch.
+    pub not_after: i64,
+    /// The issuer's distinguished name (RFC 4514 style), control characters removed.
+    pub issuer: String,
+    /// Lower-case hex SHA-256 of the certificate's DER, as `openssl x509 -fingerprint -sha256`
+    /// prints it without the colons.
+    pub fingerprint: String,
+}
+
+impl CertificateFacts {
+    /// Reads the first `CERTIFICATE` block of a PEM text (cert.pem holds only the leaf). Pure,
+    /// for tests and fuzzing; the error says what is wrong with the text.
+    pub fn from_pem(text: &[u8]) -> Result<Self, String> {
+        let blocks = pem::parse_many(text).map_err(|e| format!("it is not PEM ({e})"))?;
+        let block = blocks
+            .iter()
+            .find(|b| b.tag() == "CERTIFICATE")
+            .ok_or("it holds no '-----BEGIN CERTIFICATE-----' block")?;
+        Self::from_der(block.contents())
+    }
+
+    /// Reads one DER-encoded X.509 certificate.
+    pub fn from_der(der: &[u8]) -> Result<Self, String> {
+        let (rest, cert) = x509_parser::parse_x509_certificate(der)
+            .map_err(|e| format!("its certificate is not valid X.509 ({e})"))?;
+        if !rest.is_empty() {
+            return Err("its certificate has trailing bytes after the DER".into());
+        }
+        let raw = cert.raw_serial();
+        // openssl prints the integer: no leading zero bytes (DER adds one to keep it positive).
+        let serial = match raw.iter().position(|&b| b != 0) {
+            Some(first) => hex(&raw[first..]),
+            None => "00".to_string(),
+        };
+        let san = cert
+            .subject_alternative_name()
+            .map_err(|e| format!("its subjectAltName extension is malformed ({e})"))?
+            .ok_or(
+                "the certificate has no subjectAltName extension, so it names no identifier \
+                 (every ACME certificate has one)",
+            )?;
+        let mut names = Vec::new();
+        for general in &san.value.general_names {
+            let name = match general {
+                GeneralName::DNSName(text) => Identifier::parse(text).map_err(|e| {
+                    format!(
+                        "it names {}, which the site cannot record: {}",
+                        strip_control(text, 80),
+                        identifier_reason(&e.to_string())
+                    )
+                })?,
+                GeneralName::IPAddress(bytes) => match bytes.len() {
+                    4 => Identifier::Ip(<[u8; 4]>::try_from(*bytes).expect("4 bytes").into()),
+                    16 => Identifier::Ip(<[u8; 16]>::try_from(*bytes).expect("16 bytes").into()),
+                    n => {
+                        return Err(format!(
+                            "its subjectAltName has an IP address of {n} bytes, neither IPv4 nor \
+                             IPv6"
+                        ));
+                    }
+                },
+                _ => continue,
+            };
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        if names.is_empty() {
+            return Err("its subjectAltName has no DNS name or IP address".into());
+        }
+        if names.len() > MAX_NAMES {
+            return Err(format!(
+                "it has {} names; the site takes at most {MAX_NAMES} (as Let's Encrypt issues)",
+                names.len()
+            ));
+        }
+        let validity = cert.validity();
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
+        Ok(CertificateFacts {
+            serial,
+            names,
+            not_before: validity.not_before.timestamp(),
+            not_after: validity.not_after.timestamp(),
+            issuer: strip_control(&cert.issuer().to_string(), MAX_ISSUER),
+            fingerprint: hex(digest.as_ref()),
+        })
+    }
+
+    /// The form the site takes: `serial`, `name` once per name, `not_before`, `not_after` (RFC
+    /// 3339, UTC), `issuer`, `fingerprint`, and `lineage` when known.
+    pub fn form(&self, lineage: Option<&str>) -> Vec<(&'static str, String)> {
+        let mut form = vec![("serial", self.serial.clone())];
+        form.extend(self.names.iter().map(|n| ("name", n.to_string())));
+        form.extend([
+            ("not_before", rfc3339(self.not_before)),
+            ("not_after", rfc3339(self.not_after)),
+            ("issuer", self.issuer.clone()),
+            ("fingerprint", self.fingerprint.clone()),
+        ]);
+        if let Some(lineage) = lineage {
+            form.push(("lineage", lineage.to_string()));
+        }
+        form
+    }
+}
+
+/// The part of an identifier error after "is invalid: ", which is the reason.
+fn identifier_reason(message: &str) -> &str {
+    message
+        .split_once("is invalid: ")
+        .map_or(message, |(_, reason)| reason)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the Unix epoch (proleptic Gregorian, UTC), by
+/// Howard Hinnant's days-to-civil algorithm.
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let of_day = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
+}
+
+/// Reads and parses `LINEAGE/cert.pem`.
+pub fn read_certificate(lineage: &Path) -> Result<CertificateFacts, Error> {
+    let path = lineage.join("cert.pem");
+    let fail =
+        |problem: String| Error::Deploy(format!("certificate {}: {problem}", path.display()));
+    let (_, bytes) = files::read_regular(&path, MAX_CERT_FILE).map_err(|p| {
+        fail(match p {
+            FileProblem::NotFound => "it does not exist: RENEWED_LINEAGE (or --lineage) must be \
+                                      the certificate's live directory, e.g. \
+                                      /etc/letsencrypt/live/example.com"
+                .to_string(),
+            FileProblem::PermissionDenied => {
+                "permission denied: run the hook as the user certbot runs as (root)".to_string()
+            }
+            other => other.describe("a PEM certificate"),
+        })
+    })?;
+    CertificateFacts::from_pem(&bytes).map_err(fail)
+}
+
+/// Runs `deploy-hook`. The result line goes to `stdout`.
+pub fn run_deploy(
+    cli: DeployCli,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    stdout: &mut dyn Write,
+    stderr: Box<dyn Write>,
+) -> Result<(), Error> {
+    let _ = env; // RENEWED_* come through clap's env fallbacks; kept for the hooks' signature.
+    let settings = Settings::load(&cli.hook)?;
+    let reporter = Reporter::new("deploy-hook", settings.verbosity, stderr);
+    let line = deploy(
+        &settings,
+        cli.lineage.as_deref(),
+        cli.domains.as_deref(),
+        &reporter,
+    )?;
+    writeln!(stdout, "{line}").map_err(Error::Output)
+}
+
+/// The deploy hook proper: read the certificate, report it. Returns the result line.
+pub fn deploy(
+    settings: &Settings,
+    lineage: Option<&Path>,
+    domains: Option<&str>,
+    reporter: &Reporter,
+) -> Result<String, Error> {
+    let deadline = Deadline::new(settings.timeout);
+    let lineage = lineage.ok_or_else(|| {
+        Error::Deploy(
+            "RENEWED_LINEAGE is not set, nothing was sent: run this hook from certbot \
+             (certbot renew --deploy-hook 'deploy-hook --config FILE'), or pass --lineage \
+             /etc/letsencrypt/live/NAME"
+                .into(),
+        )
+    })?;
+    let facts = read_certificate(lineage)?;
+    let names: Vec<String> = facts.names.iter().map(ToString::to_string).collect();
+    reporter.step(format_args!(
+        "certificate {} for {} (not after {}, SHA-256 {})",
+        facts.serial,
+        names.join(" "),
+        rfc3339(facts.not_after),
+        facts.fingerprint
+    ));
+    let identifier = match domains.and_then(|d| d.split_whitespace().next()) {
+        Some(first) => Identifier::parse(first).map_err(|e| {
+            Error::Deploy(format!(
+                "RENEWED_DOMAINS (or --domains): its first name {} is invalid: {}; nothing was \
+                 sent",
+                strip_control(first, 64),
+                identifier_reason(&e.to_string())
+            ))
+        })?,
+        None => facts.names[0].clone(),
+    };
+    let key_path = settings.key_path(&identifier)?;
+    let signer = key::load_key_file(&key_path)?;
+    reporter.step(format_args!(
+        "loaded {} key {} (kid {})",
+        signer.key_type(),
+        key_path.display(),
+        signer.kid()
+    ));
+    let api = ApiClient::new(settings, &identifier, &signer, deadline, reporter)?;
+    let lineage_name = lineage
+        .file_name()
+        .map(|n| strip_control(&n.to_string_lossy(), 255));
+    let form = facts.form(lineage_name.as_deref());
+    let status = api.report_certificate(&form)?;
+    reporter.step(format_args!(
+        "done: certificate reported ({status}); {:.3} s in all",
+        deadline.elapsed().as_secs_f64()
+    ));
+    Ok(format!(
+        "certificate {} for {} (not after {}) reported to {}",
+        facts.serial,
+        names.join(", "),
+        rfc3339(facts.not_after),
+        api.base_url()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CERT: &[u8] = include_bytes!("../tests/data/cert.pem");
+
+    #[test]
+    fn the_facts_are_those_openssl_reads() {
+        // openssl x509 -in tests/data/cert.pem -noout -serial -dates -issuer -fingerprint -sha256
+        let facts = CertificateFacts::from_pem(CERT).unwrap();
+        assert_eq!(facts.serial, "fa0123456789abcdef");
+        let names: Vec<String> = facts.names.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            names,
+            [
+                "a.example.test",
+                "www.a.example.test",
+                "127.0.0.1",
+                "2001:db8::1"
+            ]
+        );
+        assert_eq!(rfc3339(facts.not_before), "2026-01-01T00:00:00Z");
+        assert_eq!(rfc3339(facts.not_after), "2026-04-01T00:00:00Z");
+        assert!(
+            facts.issuer.contains("Example Test Issuer R1"),
+            "{}",
+            facts.issuer
+        );
+        assert_eq!(
+            facts.fingerprint,
+            "e695038cb9586626131df0e1d2832177db0a54a2681af3916eb68ff6a034cbea"
+        );
+    }
+
+    #[test]
+    fn a_wildcard_name_or_no_subject_alt_name_is_refused_with_the_reason() {
+        let wildcard = CertificateFacts::from_pem(include_bytes!("../tests/data/wildcard.pem"));
+        let message = wildcard.unwrap_err();
+        assert!(
+            message.starts_with("it names *.example.test, which the site cannot record: wildcard"),
+            "{message}"
+        );
+        let no_san = CertificateFacts::from_pem(include_bytes!("../tests/data/no-san.pem"));
+        assert!(no_san.unwrap_err().contains("no subjectAltName"));
+    }
+
+    #[test]
+    fn timestamps_are_written_as_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_767_225_599), "2025-12-31T23:59:59Z");
+        assert_eq!(rfc3339(4_107_542_400), "2100-03-01T00:00:00Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn text_without_a_certificate_block_is_refused_with_what_it_lacks() {
+        let key = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        assert_eq!(
+            CertificateFacts::from_pem(key).unwrap_err(),
+            "it holds no '-----BEGIN CERTIFICATE-----' block"
+        );
+        let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(
+            CertificateFacts::from_pem(garbage)
+                .unwrap_err()
+                .starts_with("its certificate is not valid X.509"),
+        );
+    }
+
+    #[test]
+    fn the_form_has_one_name_field_per_name_and_the_lineage() {
+        let facts = CertificateFacts {
+            serial: "0a".into(),
+            names: vec![
+                Identifier::parse("a.example").unwrap(),
+                Identifier::parse("2001:db8::1").unwrap(),
+            ],
+            not_before: 0,
+            not_after: 86_400,
+            issuer: "CN=Test CA".into(),
+            fingerprint: "ab".repeat(32),
+        };
+        let form = facts.form(Some("a.example"));
+        let names: Vec<_> = form.iter().filter(|(k, _)| *k == "name").collect();
+        assert_eq!(names.len(), 2);
+        assert_eq!(names[1].1, "2001:db8::1");
+        assert!(form.contains(&("not_after", "1970-01-02T00:00:00Z".into())));
+        assert!(form.contains(&("lineage", "a.example".into())));
+        assert!(!facts.form(None).iter().any(|(k, _)| *k == "lineage"));
+    }
+}

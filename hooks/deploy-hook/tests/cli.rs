@@ -1,0 +1,261 @@
+//! deploy-hook through the built binary, against a scripted local server.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hook_test_support::{
+    DOMAIN, Reply, TestServer, closed_port, connection_refused, hook_args, key_file, make_fifo,
+    run, temp_dir,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_deploy-hook");
+const REPORTS: &str = "/.well-known/certificates/";
+
+/// The library's test certificate (its facts are checked against openssl's in deploy.rs).
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../crates/certbot-django-hooks/tests/data")
+        .join(name)
+}
+
+/// A live directory as certbot leaves it: cert.pem, and a private key beside it that must never
+/// be read into a request.
+fn lineage(dir: &Path, cert: &str) -> PathBuf {
+    let live = dir.join("live").join("a.example.test");
+    std::fs::create_dir_all(&live).unwrap();
+    std::fs::copy(fixture(cert), live.join("cert.pem")).unwrap();
+    std::fs::write(
+        live.join("privkey.pem"),
+        "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    live
+}
+
+/// Removes a test's directory, its private key first.
+fn remove(dir: &Path, key: &Path) {
+    let _ = std::fs::remove_file(key);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn deploy_env(live: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("RENEWED_LINEAGE", live.display().to_string()),
+        ("RENEWED_DOMAINS", format!("{DOMAIN} www.{DOMAIN}")),
+    ]
+}
+
+fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// The form fields, repeated ones in order.
+fn fields(body: &[u8], name: &str) -> Vec<String> {
+    url::form_urlencoded::parse(body)
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .collect()
+}
+
+#[test]
+fn deploy_reports_the_certificates_public_facts_with_a_bound_jwt_and_never_the_key() {
+    let dir = temp_dir("deploy-report");
+    let key = key_file(&dir);
+    let live = lineage(&dir, "cert.pem");
+    let site = TestServer::start(|req, _| match req.check_binding() {
+        Ok(()) if req.method == "POST" && req.path == REPORTS => Reply::text(201, "recorded"),
+        Ok(()) => Reply::text(404, "Not Found"),
+        Err(problem) => Reply::text(401, &problem),
+    });
+    let env = deploy_env(&live);
+    let out = run(BIN, &hook_args(site.port(), &key, 5), &env_refs(&env));
+    out.assert_success().assert_no_jwt();
+    assert_eq!(
+        out.stdout,
+        format!(
+            "certificate fa0123456789abcdef for a.example.test, www.a.example.test, 127.0.0.1, \
+             2001:db8::1 (not after 2026-04-01T00:00:00Z) reported to http://{DOMAIN}:{}/\n",
+            site.port()
+        )
+    );
+    let requests = site.requests();
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    // {domain} is the first name of RENEWED_DOMAINS.
+    assert_eq!(
+        request.header("host"),
+        Some(format!("{DOMAIN}:{}", site.port()).as_str())
+    );
+    assert_eq!(
+        request.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    let body = &request.body;
+    assert_eq!(fields(body, "serial"), ["fa0123456789abcdef"]);
+    assert_eq!(
+        fields(body, "name"),
+        [
+            "a.example.test",
+            "www.a.example.test",
+            "127.0.0.1",
+            "2001:db8::1"
+        ]
+    );
+    assert_eq!(fields(body, "not_before"), ["2026-01-01T00:00:00Z"]);
+    assert_eq!(fields(body, "not_after"), ["2026-04-01T00:00:00Z"]);
+    assert_eq!(
+        fields(body, "fingerprint"),
+        ["e695038cb9586626131df0e1d2832177db0a54a2681af3916eb68ff6a034cbea"]
+    );
+    assert_eq!(fields(body, "lineage"), ["a.example.test"]);
+    assert!(fields(body, "issuer")[0].contains("CN=Example Test Issuer R1"));
+    let text = String::from_utf8_lossy(body);
+    assert!(
+        !text.contains("PRIVATE") && !text.contains("c2VjcmV0"),
+        "{text}"
+    );
+    remove(&dir, &key);
+}
+
+#[test]
+fn deploy_reads_every_setting_from_the_config_file_the_other_hooks_share() {
+    let dir = temp_dir("deploy-config");
+    let key = key_file(&dir);
+    let live = lineage(&dir, "cert.pem");
+    let site = TestServer::start(|req, _| match req.check_binding() {
+        Ok(()) if req.path == REPORTS => Reply::text(201, "recorded"),
+        _ => Reply::text(400, "unexpected"),
+    });
+    // One file for every hook, with keys only auth-hook uses (self_check_url, self_check).
+    let config = dir.join("django-hooks.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "server = \"http://{{domain}}:{port}\"\nusername = \"certbot\"\nkey_file = \
+             \"key.pem\"\nresolve = [\"{DOMAIN}:127.0.0.1\"]\ntimeout = 5\nself_check = true\n\
+             self_check_url = \"http://{{domain}}:{port}/.well-known/acme-challenge/{{token}}\"\n",
+            port = site.port()
+        ),
+    )
+    .unwrap();
+    let env = deploy_env(&live);
+    let args = vec!["--config".to_string(), config.display().to_string()];
+    let out = run(BIN, &args, &env_refs(&env));
+    out.assert_success().assert_no_jwt();
+    assert_eq!(site.count(), 1);
+    let claims = site.requests()[0].jwt_claims().unwrap();
+    assert_eq!(claims["username"], "certbot");
+    remove(&dir, &key);
+}
+
+#[test]
+fn deploy_without_renewed_lineage_sends_nothing_and_says_how_to_run_it() {
+    let dir = temp_dir("deploy-no-lineage");
+    let key = key_file(&dir);
+    let site = TestServer::start(|_, _| Reply::text(201, "recorded"));
+    let out = run(BIN, &hook_args(site.port(), &key, 5), &[]);
+    out.assert_failure();
+    out.assert_stderr_contains(
+        "deploy-hook: error: RENEWED_LINEAGE is not set, nothing was sent: run this hook from \
+         certbot",
+    );
+    assert_eq!(site.count(), 0);
+    remove(&dir, &key);
+}
+
+#[test]
+fn deploy_refuses_a_missing_fifo_or_wildcard_certificate_before_sending() {
+    let dir = temp_dir("deploy-bad-cert");
+    let key = key_file(&dir);
+    let site = TestServer::start(|_, _| Reply::text(201, "recorded"));
+    let args = hook_args(site.port(), &key, 5);
+
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = run(BIN, &args, &env_refs(&deploy_env(&empty)));
+    out.assert_failure().assert_stderr_contains(&format!(
+        "certificate {}/cert.pem: it does not exist: RENEWED_LINEAGE (or --lineage) must be",
+        empty.display()
+    ));
+
+    let fifo_dir = dir.join("fifo");
+    std::fs::create_dir_all(&fifo_dir).unwrap();
+    make_fifo(&fifo_dir.join("cert.pem"));
+    let out = run(BIN, &args, &env_refs(&deploy_env(&fifo_dir)));
+    out.assert_failure()
+        .assert_within(Duration::from_secs(5))
+        .assert_stderr_contains("it is a FIFO (named pipe), not a regular file");
+
+    let wildcard = lineage(&dir.join("w"), "wildcard.pem");
+    let out = run(BIN, &args, &env_refs(&deploy_env(&wildcard)));
+    out.assert_failure()
+        .assert_stderr_contains("it names *.example.test, which the site cannot record: wildcard");
+
+    assert_eq!(site.count(), 0);
+    remove(&dir, &key);
+}
+
+#[test]
+fn deploy_says_what_a_403_and_a_404_mean_for_a_report() {
+    let dir = temp_dir("deploy-refused");
+    let key = key_file(&dir);
+    let live = lineage(&dir, "cert.pem");
+    let env = deploy_env(&live);
+
+    let forbidden = TestServer::start(|_, _| {
+        Reply::text(
+            403,
+            "name: 'a.example.test' is outside the scope of key abc (b.example.test)",
+        )
+    });
+    let out = run(BIN, &hook_args(forbidden.port(), &key, 5), &env_refs(&env));
+    out.assert_failure().assert_no_jwt();
+    out.assert_stderr_contains(&format!(
+        "deploy-hook: error: POST http://{DOMAIN}:{}/.well-known/certificates/ failed: the site \
+         answered 403 Forbidden \"name: 'a.example.test' is outside the scope of key abc \
+         (b.example.test)\": user 'certbot' lacks the permission to report certificates",
+        forbidden.port()
+    ));
+    assert_eq!(forbidden.count(), 1, "a 403 is not retried");
+
+    let old_site = TestServer::start(|_, _| Reply::text(404, "Not Found"));
+    let out = run(BIN, &hook_args(old_site.port(), &key, 5), &env_refs(&env));
+    out.assert_failure();
+    out.assert_stderr_contains("Its django-acme-challenge predates them (upgrade it");
+    remove(&dir, &key);
+}
+
+#[test]
+fn deploy_retries_a_5xx_and_gives_up_within_the_deadline() {
+    let dir = temp_dir("deploy-500");
+    let key = key_file(&dir);
+    let live = lineage(&dir, "cert.pem");
+    let site = TestServer::start(|_, _| Reply::text(503, "busy"));
+    let out = run(
+        BIN,
+        &hook_args(site.port(), &key, 3),
+        &env_refs(&deploy_env(&live)),
+    );
+    out.assert_failure()
+        .assert_no_jwt()
+        .assert_within(Duration::from_secs(3));
+    out.assert_stderr_contains("the site answered 503 Service Unavailable \"busy\"");
+    assert!(site.count() >= 2, "retried: {}", site.count());
+    // Every attempt carried a fresh token.
+    let nonces: std::collections::HashSet<String> = site
+        .requests()
+        .iter()
+        .map(|r| r.jwt_claims().unwrap()["nonce"].to_string())
+        .collect();
+    assert_eq!(nonces.len(), site.count());
+
+    let port = closed_port();
+    let out = run(
+        BIN,
+        &hook_args(port, &key, 2),
+        &env_refs(&deploy_env(&live)),
+    );
+    out.assert_failure()
+        .assert_stderr_contains(&connection_refused(port));
+    remove(&dir, &key);
+}
