@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from acme_challenge import models
 from acme_challenge.models import Challenge
 
 from .conftest import API, FORM, SERVE, TOKEN, VALIDATION, bound_auth, delete, push
@@ -214,13 +215,24 @@ def test_with_an_allow_list_a_push_without_domain_is_403(client: Client, setting
     assert not Challenge.objects.exists()
 
 
-def test_writing_a_challenge_purges_the_expired_ones(client: Client, settings, certbot_user, rsa_key) -> None:
+def test_a_push_purges_the_expired_challenges_at_most_once_per_interval(
+    client: Client, settings, monkeypatch, certbot_user, rsa_key
+) -> None:
     settings.ACME_CHALLENGE_TTL = 3600
+    monkeypatch.setattr(models, "_last_expiry_purge", float("-inf"))
     old = timezone.now() - timedelta(seconds=3601)
     Challenge.objects.create(token="old", validation="old.x", created=old)
     Challenge.objects.create(token="young", validation="young.x", created=timezone.now() - timedelta(seconds=3500))
     assert push(client, rsa_key).status_code == 201
     assert sorted(Challenge.objects.values_list("token", flat=True)) == sorted([TOKEN, "young"])
+    # Within the interval a push leaves expired rows to the next purge (they are not served meanwhile).
+    Challenge.objects.create(token="older", validation="older.x", created=old)
+    assert push(client, rsa_key, token="other", validation="other.x").status_code == 201
+    assert Challenge.objects.filter(token="older").exists()
+    assert client.get(SERVE + "older").status_code == 404
+    monkeypatch.setattr(models, "_last_expiry_purge", float("-inf"))
+    assert push(client, rsa_key, token="third", validation="third.x").status_code == 201
+    assert not Challenge.objects.filter(token="older").exists()
 
 
 @pytest.mark.parametrize("suffix", ["/", ""])

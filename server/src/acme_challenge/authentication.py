@@ -23,23 +23,21 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
 from asymmetric_jwt_auth import get_setting
-from asymmetric_jwt_auth.keys import FacadePublicKey
-from asymmetric_jwt_auth.models import PublicKey
+from asymmetric_jwt_auth import keys as jwt_keys
 from asymmetric_jwt_auth.nonce import get_nonce_backend
-from asymmetric_jwt_auth.repos import get_user_repository
 from asymmetric_jwt_auth.repos.django import DjangoPublicKeyListRepository
 from asymmetric_jwt_auth.tokens import UntrustedToken
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import conf
+from . import accounts, conf
 from .audit import Call, one_line
 from .names import host_name, request_host_name
 from .refusal import Refused
@@ -64,14 +62,22 @@ class Caller:
     """The verified sender of an API request."""
 
     user: AbstractBaseUser
-    #: The registered key whose signature verified.
-    key: PublicKey
+    #: The id of the registered key whose signature verified.
+    key_id: int
     fingerprint: str
+    #: The names and ``*.suffix`` patterns that key may push for (its KeyScope rows); empty for any.
+    scope: tuple[str, ...]
+    #: Whether the user holds the permission :func:`authenticate` was asked about.
+    permitted: bool
 
 
-def authenticate(request: HttpRequest, body: bytes, call: Call) -> Caller:
-    """Verify the request's JWT and its binding to this request, spend its nonce, and return who sent it; or raise
-    :class:`Refused` (401). ``call`` learns the user and key as soon as the signature verifies."""
+def authenticate(request: HttpRequest, body: bytes, call: Call, permission: str) -> Caller:
+    """Verify the request's JWT and its binding to this request, spend its nonce, record the key's last use, and
+    return who sent it and whether they hold ``permission`` (``app_label.codename``); or raise :class:`Refused`
+    (401). ``call`` learns the user and key as soon as the signature verifies.
+
+    One read finds the user, the permission, the user's keys and their scopes (accounts.py); two writes spend the
+    nonce and record the key's use. All run in the caller's transaction."""
     header = request.headers.get("Authorization")
     scheme = get_setting("AUTH_METHOD")
     if header is None:
@@ -93,18 +99,19 @@ def authenticate(request: HttpRequest, body: bytes, call: Call) -> Caller:
     if not isinstance(username, str) or not username:
         raise _unauthenticated("the JWT has no username claim")
     try:
-        user = get_user_repository().get_user(username=username)
+        found = accounts.find(username, permission)
     except ValueError:  # e.g. a NUL character, which PostgreSQL refuses in a query
-        user = None
-    if user is None:
+        found = None
+    if found is None:
         _simulate_verification(username, untrusted)
         raise _unauthenticated(f"no user {one_line(repr(username), 80)}")
+    user = found.user
 
-    verified = _verify(user, untrusted)
+    verified = _verify(user, found.keys, untrusted)
     if verified is None:
         raise _unauthenticated(f"the signature matches no key of user '{user.get_username()}'")
-    claims, key, public_key = verified
-    call.user, call.key_fingerprint = user, public_key.fingerprint
+    claims, key, parsed = verified
+    call.user, call.key_fingerprint = user, parsed.fingerprint
     if not user.is_active:
         # Treated as Django's ModelBackend treats inactive users: they cannot authenticate.
         raise _unauthenticated(f"user '{user.get_username()}' is inactive")
@@ -115,8 +122,9 @@ def authenticate(request: HttpRequest, body: bytes, call: Call) -> Caller:
     if not nonce or not nonce_backend.validate_nonce(username, claims["time"], nonce):
         raise _unauthenticated("the JWT's nonce was already used (a replayed token) or is malformed")
     nonce_backend.log_used_nonce(username, claims["time"], nonce)
-    PublicKey.objects.filter(pk=key.pk).update(last_used_on=timezone.now())
-    return Caller(user=user, key=key, fingerprint=public_key.fingerprint)
+    accounts.record_key_use(key.id, timezone.now())
+    permitted = found.permitted if found.permitted is not None else user.has_perm(permission)
+    return Caller(user=user, key_id=key.id, fingerprint=parsed.fingerprint, scope=key.scope, permitted=permitted)
 
 
 def _unauthenticated(reason: str) -> Refused:
@@ -124,26 +132,51 @@ def _unauthenticated(reason: str) -> Refused:
 
 
 def _verify(
-    user: AbstractBaseUser, untrusted: UntrustedToken
-) -> tuple[dict[str, Any], PublicKey, FacadePublicKey] | None:
+    user: AbstractBaseUser, keys: list[accounts.Key], untrusted: UntrustedToken
+) -> tuple[dict[str, Any], accounts.Key, ParsedKey] | None:
     """The verified claims, and the stored and parsed key whose signature verified, or None."""
     tried = False
-    for key in PublicKey.objects.filter(user=user).order_by("id"):
-        try:
-            public_key = key.get_key()
-        except Exception:  # noqa: BLE001, S112  (a key pasted into the admin may be unreadable; it verifies nothing)
+    for key in keys:
+        parsed = _parse_key(key.text)
+        if parsed is None:  # a key pasted into the admin may be unreadable; it verifies nothing
             continue
-        if not untrusted.has_supported_algorithm(public_key.allowed_algorithms):
+        if not untrusted.has_supported_algorithm(parsed.algorithms):
             continue
         tried = True
         try:
-            claims = jwt.decode(untrusted.token, public_key.as_pem.decode(), algorithms=public_key.allowed_algorithms)
+            claims = jwt.decode(untrusted.token, parsed.verifier, algorithms=list(parsed.algorithms))
         except (jwt.InvalidTokenError, ValueError, TypeError):
             continue
-        return claims, key, public_key
+        return claims, key, parsed
     if not tried:
         _simulate_verification(user.get_username(), untrusted)
     return None
+
+
+@dataclass(frozen=True)
+class ParsedKey:
+    """A registered key as loaded once per process: parsing its PEM and hashing it for the fingerprint on every
+    request cost more than verifying the signature."""
+
+    #: The cryptography key object, which PyJWT verifies with as it is (a PEM string it would parse again).
+    verifier: Any
+    algorithms: tuple[str, ...]
+    fingerprint: str
+
+
+@lru_cache(maxsize=1024)
+def _parse_key(text: str) -> ParsedKey | None:
+    """The key stored as ``text`` (PEM or OpenSSH), parsed; None if it is unreadable. Keyed by the text itself, so an
+    edited key is parsed afresh."""
+    _, public_key = jwt_keys.PublicKey.load_serialized_public_key(text.encode())
+    if public_key is None:
+        return None
+    return ParsedKey(
+        # The facade keeps the cryptography key in _key and has no accessor for it.
+        verifier=public_key._key,
+        algorithms=tuple(public_key.allowed_algorithms),
+        fingerprint=public_key.fingerprint,
+    )
 
 
 @cache

@@ -3,11 +3,13 @@ scope, and the audit trail of API calls."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from functools import cache
 
 from django.conf import settings
-from django.db import connections, models, router
+from django.db import IntegrityError, connections, models, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from . import conf
@@ -53,6 +55,116 @@ def _servable_sql(alias: str) -> str:
     )
     # Only quoted identifiers from the model are interpolated; the values are parameters.
     return f"SELECT {validation}, {domain} FROM {table} WHERE {token} = %s AND {created} >= %s"  # noqa: S608
+
+
+#: Databases whose ``INSERT ... ON CONFLICT ... DO UPDATE ... WHERE`` Django's supported versions all have.
+UPSERT_VENDORS = ("sqlite", "postgresql")
+
+
+def write_challenge(token: str, validation: str, domain: str, owner_id: int, now: datetime | None = None) -> bool:
+    """Store the challenge for ``owner_id``, or replace the one stored under ``token`` and restart its TTL when that
+    one is the owner's or has no owner; return False, changing nothing, when another user owns ``token``.
+
+    One statement on SQLite and PostgreSQL, an upsert whose update is conditional on the owner, so two pushes of one
+    token race safely on any number of processes and nodes. Elsewhere: the SELECT ... FOR UPDATE and INSERT or UPDATE
+    it replaces."""
+    alias = router.db_for_write(Challenge)
+    connection = connections[alias]
+    created = now or timezone.now()
+    if connection.vendor in UPSERT_VENDORS:
+        params = [token, validation, domain, connection.ops.adapt_datetimefield_value(created), owner_id]
+        with connection.cursor() as cursor:
+            cursor.execute(_upsert_sql(alias), params)
+            return cursor.rowcount == 1
+    values = {"validation": validation, "domain": domain, "owner_id": owner_id, "created": created}
+    existing = Challenge.objects.using(alias).select_for_update().filter(token=token).first()
+    if existing is None:
+        try:
+            with transaction.atomic(using=alias):
+                Challenge.objects.using(alias).create(token=token, **values)
+        except IntegrityError:
+            # Pushed by someone else between the SELECT and the INSERT.
+            existing = Challenge.objects.using(alias).select_for_update().get(token=token)
+        else:
+            return True
+    if existing.owner_id is not None and existing.owner_id != owner_id:
+        return False
+    Challenge.objects.using(alias).filter(pk=existing.pk).update(**values)
+    return True
+
+
+@cache
+def _upsert_sql(alias: str) -> str:
+    q = connections[alias].ops.quote_name
+    table = q(Challenge._meta.db_table)
+    token, validation, domain, created, owner = (
+        q(Challenge._meta.get_field(name).column) for name in ("token", "validation", "domain", "created", "owner")
+    )
+    # Only quoted identifiers from the model are interpolated; the values are parameters.
+    return (
+        f"INSERT INTO {table} ({token}, {validation}, {domain}, {created}, {owner}) "  # noqa: S608
+        "VALUES (%s, %s, %s, %s, %s) "
+        f"ON CONFLICT ({token}) DO UPDATE SET {validation} = excluded.{validation}, {domain} = excluded.{domain}, "
+        f"{created} = excluded.{created}, {owner} = excluded.{owner} "
+        f"WHERE {table}.{owner} = excluded.{owner} OR {table}.{owner} IS NULL"
+    )
+
+
+def delete_owned_challenge(token: str, owner_id: int, *, or_ownerless: bool) -> str | None:
+    """Delete the challenge stored under ``token`` if ``owner_id`` owns it (or, with ``or_ownerless``, if it has no
+    owner); return its domain, or None if nothing was deleted. One statement where ``DELETE ... RETURNING`` exists
+    (PostgreSQL, SQLite 3.35)."""
+    alias = router.db_for_write(Challenge)
+    connection = connections[alias]
+    owned = models.Q(owner_id=owner_id) | models.Q(owner__isnull=True) if or_ownerless else models.Q(owner_id=owner_id)
+    if not _can_delete_returning(connection):
+        found = Challenge.objects.using(alias).select_for_update().filter(owned, token=token).first()
+        if found is None:
+            return None
+        Challenge.objects.using(alias).filter(pk=found.pk).delete()
+        return found.domain
+    with connection.cursor() as cursor:
+        cursor.execute(_delete_sql(alias, or_ownerless=or_ownerless), [token, owner_id])
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _can_delete_returning(connection: BaseDatabaseWrapper) -> bool:
+    if connection.vendor == "postgresql":
+        return True
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        return sqlite3.sqlite_version_info >= (3, 35)
+    return False
+
+
+@cache
+def _delete_sql(alias: str, *, or_ownerless: bool) -> str:
+    q = connections[alias].ops.quote_name
+    table = q(Challenge._meta.db_table)
+    token, domain, owner = (q(Challenge._meta.get_field(name).column) for name in ("token", "domain", "owner"))
+    owned = f"({owner} = %s OR {owner} IS NULL)" if or_ownerless else f"{owner} = %s"
+    # Only quoted identifiers from the model are interpolated; the values are parameters.
+    return f"DELETE FROM {table} WHERE {token} = %s AND {owned} RETURNING {domain}"  # noqa: S608
+
+
+#: Monotonic time of this process's last purge of expired challenges, and the least time between two.
+_last_expiry_purge = float("-inf")
+EXPIRY_PURGE_INTERVAL = 600
+
+
+def maybe_purge_expired(now: datetime | None = None) -> int:
+    """Delete expired challenges, at most once per :data:`EXPIRY_PURGE_INTERVAL` seconds per process; returns how many.
+    They are never served once expired (:func:`servable_challenge` compares ``created``), so this only bounds the
+    table; ``manage.py acme_challenge_purge`` does the same on demand."""
+    global _last_expiry_purge
+    clock = time.monotonic()
+    if clock - _last_expiry_purge < EXPIRY_PURGE_INTERVAL:
+        return 0
+    _last_expiry_purge = clock
+    deleted, _ = Challenge.objects.expired(now).delete()
+    return deleted
 
 
 class Challenge(models.Model):

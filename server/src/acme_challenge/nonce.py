@@ -3,16 +3,19 @@
 asymmetric_jwt_auth's default backend does ``cache.get`` in ``validate_nonce`` and ``cache.set`` in
 ``log_used_nonce``: two requests carrying the same JWT can both pass the get before either sets, and with the
 default per-process LocMemCache a second process or node never sees the first's nonces at all. Here the check and the
-record are one INSERT against a unique constraint, so exactly one request per nonce wins.
+record are one INSERT against a unique constraint, so exactly one request per nonce wins. On SQLite and PostgreSQL it
+is ``INSERT ... ON CONFLICT DO NOTHING`` and its row count: no savepoint around an expected IntegrityError, so the
+API call's transaction holds the nonce with no extra statements.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from functools import cache
 
 from asymmetric_jwt_auth.nonce import BaseNonceBackend
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 
 from . import conf
 from .models import UsedNonce
@@ -34,8 +37,14 @@ class DatabaseNonceBackend(BaseNonceBackend):
         if not _fits(username) or not _fits(nonce) or not isinstance(timestamp, int) or isinstance(timestamp, bool):
             return False
         _maybe_prune()
+        alias = router.db_for_write(UsedNonce)
+        connection = connections[alias]
+        if connection.vendor in UPSERT_VENDORS:
+            with connection.cursor() as cursor:
+                cursor.execute(_insert_sql(alias), [username, nonce, timestamp])
+                return cursor.rowcount == 1
         try:
-            # A savepoint when the request already runs in a transaction (ATOMIC_REQUESTS, or the API call's own
+            # Other databases: a savepoint when the request already runs in a transaction (the API call's own
             # transaction), so the expected IntegrityError of a replay does not break the outer transaction.
             with transaction.atomic():
                 UsedNonce.objects.create(username=username, nonce=nonce, timestamp=timestamp)
@@ -45,6 +54,22 @@ class DatabaseNonceBackend(BaseNonceBackend):
 
     def log_used_nonce(self, username: str, timestamp: int, nonce: str) -> None:
         """Nothing to do: ``validate_nonce`` already recorded the nonce, atomically."""
+
+
+#: Databases whose ``INSERT ... ON CONFLICT`` Django's supported versions all have (SQLite 3.24, PostgreSQL 9.5).
+UPSERT_VENDORS = ("sqlite", "postgresql")
+
+
+@cache
+def _insert_sql(alias: str) -> str:
+    q = connections[alias].ops.quote_name
+    meta = UsedNonce._meta
+    username, nonce, timestamp = (q(meta.get_field(name).column) for name in ("username", "nonce", "timestamp"))
+    # Only quoted identifiers from the model are interpolated; the values are parameters.
+    return (
+        f"INSERT INTO {q(meta.db_table)} ({username}, {nonce}, {timestamp}) VALUES (%s, %s, %s) "  # noqa: S608
+        f"ON CONFLICT ({username}, {nonce}) DO NOTHING"
+    )
 
 
 def prune(now: float | None = None) -> int:

@@ -15,17 +15,22 @@ import logging
 from collections.abc import Callable
 from functools import wraps
 
-from asymmetric_jwt_auth.models import PublicKey
 from django.core.exceptions import RequestDataTooBig
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from . import audit, conf
 from .authentication import Caller, authenticate
-from .models import MAX_VALUE_LENGTH, AuditRecord, Challenge, KeyScope, servable_challenge
+from .models import (
+    MAX_VALUE_LENGTH,
+    AuditRecord,
+    Challenge,
+    delete_owned_challenge,
+    maybe_purge_expired,
+    servable_challenge,
+    write_challenge,
+)
 from .names import matches, request_host_name
 from .refusal import TEXT, Refused
 from .validation import InvalidChallenge, is_token, parse_challenge, parse_domain
@@ -101,7 +106,7 @@ def _api_call(method: str, action: str) -> Callable[[_View], _View]:
 @_api_call("POST", AuditRecord.Action.PUSH)
 def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpResponse, str]:
     body = _read_body(request)
-    caller = authenticate(request, body, call)
+    caller = authenticate(request, body, call, ADD_PERMISSION)
     _require_permission(caller, ADD_PERMISSION)
     data = _request_data(request, body)
     if is_token(data.get("challenge")):
@@ -122,7 +127,7 @@ def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpRespon
             f"domain: '{challenge.domain}' is not in {conf.ALLOWED_DOMAINS_SETTING}; "
             "add it (or a '*.' pattern covering it) to that setting on the site",
         )
-    scope = _scope(caller.key)
+    scope = list(caller.scope)
     if scope and not (challenge.domain and matches(challenge.domain, scope)):
         shown = challenge.domain or "(none given)"
         raise Refused(
@@ -132,21 +137,12 @@ def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpRespon
             "--public-key-file KEY --domain PATTERN ...",
         )
 
-    values = {"validation": challenge.validation, "domain": challenge.domain, "owner": caller.user}
-    existing = Challenge.objects.select_for_update().filter(token=challenge.token).select_related("owner").first()
-    if existing is None:
-        try:
-            with transaction.atomic():
-                Challenge.objects.create(token=challenge.token, **values)
-        except IntegrityError:
-            # Pushed by someone else between the SELECT and the INSERT (PostgreSQL; SQLite writers queue).
-            existing = Challenge.objects.select_for_update().select_related("owner").get(token=challenge.token)
-    if existing is not None:
-        if existing.owner_id is not None and existing.owner_id != caller.user.pk:
-            raise Refused(409, f"challenge {challenge.token} belongs to user '{existing.owner.get_username()}'")
-        # Posting a token again replaces it and restarts its TTL (the certbot-django protocol had no update call).
-        Challenge.objects.filter(pk=existing.pk).update(created=timezone.now(), **values)
-    Challenge.objects.expired().delete()
+    # Posting a token again replaces it and restarts its TTL (the certbot-django protocol had no update call).
+    if not write_challenge(challenge.token, challenge.validation, challenge.domain, caller.user.pk):
+        # Only on a refusal: the owner, for the message (the upsert left the row locked, as it is).
+        owner = Challenge.objects.select_related("owner").get(token=challenge.token).owner
+        raise Refused(409, f"challenge {challenge.token} belongs to user '{owner.get_username() if owner else ''}'")
+    maybe_purge_expired()
     message = f"created {challenge.token}"
     return HttpResponse(f"{message}\n", status=201, content_type=TEXT), message
 
@@ -154,30 +150,25 @@ def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpRespon
 @_api_call("DELETE", AuditRecord.Action.DELETE)
 def delete_challenge(request: HttpRequest, call: audit.Call, token: str) -> tuple[HttpResponse, str]:
     body = _read_body(request)
-    caller = authenticate(request, body, call)
+    caller = authenticate(request, body, call, DELETE_PERMISSION)
     _require_permission(caller, DELETE_PERMISSION)
     # Another user's challenge is not there for this caller: the same 404 as an unknown token, and nothing changes.
-    # Rows from before owners existed may be deleted by any permitted caller whose key's scope covers their name.
-    found = (
-        Challenge.objects.select_for_update().filter(Q(owner=caller.user) | Q(owner__isnull=True), token=token).first()
-    )
-    if found is not None and found.owner_id is None:
-        scope = _scope(caller.key)
-        if scope and not (found.domain and matches(found.domain, scope)):
-            found = None
-    if found is None:
+    # Rows from before owners existed may be deleted by any permitted caller whose key's scope covers their name: in
+    # the one DELETE when the key has no scope, else after reading the row's name.
+    domain = delete_owned_challenge(token, caller.user.pk, or_ownerless=not caller.scope)
+    if domain is None and caller.scope:
+        ownerless = Challenge.objects.filter(token=token, owner__isnull=True).values_list("pk", "domain").first()
+        if ownerless is not None and ownerless[1] and matches(ownerless[1], list(caller.scope)):
+            Challenge.objects.filter(pk=ownerless[0], owner__isnull=True).delete()
+            domain = ownerless[1]
+    if domain is None:
         raise Refused(404, f"no such challenge: {token}")
-    call.domain = found.domain
-    found.delete()
+    call.domain = domain
     return HttpResponse(status=204), f"deleted {token}"
 
 
-def _scope(key: PublicKey) -> list[str]:
-    return list(KeyScope.objects.filter(key=key).order_by("id").values_list("pattern", flat=True))
-
-
 def _require_permission(caller: Caller, permission: str) -> None:
-    if not caller.user.has_perm(permission):
+    if not caller.permitted:
         name = caller.user.get_username()
         raise Refused(
             403,
