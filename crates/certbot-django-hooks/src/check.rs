@@ -6,8 +6,9 @@
 //! (DNS, TLS, the API mounted), the signed push, the self-check of the public URL, and the delete.
 //!
 //! Output is for people and for scripts: exactly one line per step on stdout, starting with the
-//! step's name (`key: ok (...)`, `push: failed: ...`, `delete: skipped (...)`), then, only for an
-//! unregistered key, how to register it (the public key and the commands). The probe is deleted
+//! step's name (`key: ok (...)`, `push: failed: ...`, `delete: skipped (...)`), a passed
+//! self-check followed by its indented line per address and node (the lines auth-hook prints),
+//! then, only for an unregistered key, how to register it (the public key and the commands). The probe is deleted
 //! whenever the push may have stored it, even after a later step failed; the run's deadline keeps
 //! time back for that.
 
@@ -93,6 +94,14 @@ impl Lines<'_> {
 
     fn skipped(&mut self, step: Step, reason: impl AsRef<str>) -> Result<(), Error> {
         self.write(step, &format!("skipped ({})", reason.as_ref()))
+    }
+
+    /// A line under a step's own (the self-check's one line per address and node), indented
+    /// so that a script reading step lines by their name skips it.
+    fn detail(&mut self, text: &str) -> Result<(), Error> {
+        writeln!(self.out, "  {}", one_line(text, MAX_LINE))
+            .and_then(|()| self.out.flush())
+            .map_err(Error::Output)
     }
 
     fn write(&mut self, step: Step, text: &str) -> Result<(), Error> {
@@ -233,18 +242,30 @@ pub fn run_check(
         )?;
     } else {
         let served = settings.self_check_url(&probe).and_then(|url| {
-            wait_until_served(&url, &probe.validation, &settings.resolve, early, &reporter)
-                .map(|served| (url, served))
+            wait_until_served(
+                &url,
+                &probe.validation,
+                &settings.resolve,
+                &settings.self_check_nodes,
+                early,
+                &reporter,
+            )
+            .map(|served| (url, served))
         });
         match served {
-            Ok((url, served)) => lines.ok(
-                Step::SelfCheck,
-                format!(
-                    "{url} served the probe after {} attempt(s), {:.3} s",
-                    served.attempts,
-                    served.elapsed.as_secs_f64()
-                ),
-            )?,
+            Ok((url, served)) => {
+                lines.ok(
+                    Step::SelfCheck,
+                    format!(
+                        "{url} served the probe after {} attempt(s), {:.3} s",
+                        served.attempts,
+                        served.elapsed.as_secs_f64()
+                    ),
+                )?;
+                for line in &served.lines {
+                    lines.detail(line)?;
+                }
+            }
             Err(err) => lines.failed(Step::SelfCheck, &err)?,
         }
     }

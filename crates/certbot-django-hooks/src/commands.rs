@@ -13,6 +13,7 @@ use crate::challenge::Challenge;
 use crate::check::{CheckArgs, run_check};
 use crate::config::{HookArgs, Settings};
 use crate::error::Error;
+use crate::fail_closed::{self, OnFailure};
 use crate::key::{self, KeyType};
 use crate::output::Reporter;
 use crate::self_check::wait_until_served;
@@ -179,11 +180,125 @@ pub fn run_auth(
                 .map_err(Error::Output)
         }
         None => {
-            let settings = Settings::load(&cli.hook)?;
+            let settings = match Settings::load(&cli.hook) {
+                Ok(settings) => settings,
+                Err(err) => {
+                    let reporter =
+                        Reporter::new("auth-hook", crate::config::Verbosity::Normal, stderr);
+                    let mode = cli.hook.on_failure.unwrap_or_default();
+                    fail_closed_after(mode, &err, || None, &reporter);
+                    return Err(err);
+                }
+            };
             let reporter = Reporter::new("auth-hook", settings.verbosity, stderr);
-            let line = authenticate(&settings, env, &reporter)?;
-            writeln!(stdout, "{line}").map_err(Error::Output)
+            match authenticate_with_lines(&settings, env, &reporter) {
+                Ok(lines) => {
+                    for line in lines {
+                        writeln!(stdout, "{line}").map_err(Error::Output)?;
+                    }
+                    Ok(())
+                }
+                Err(err) => {
+                    let delete = || delete_after_failure(&settings, env, &err, &reporter);
+                    fail_closed_after(settings.on_failure, &err, delete, &reporter);
+                    Err(err)
+                }
+            }
         }
+    }
+}
+
+/// Longest time the failing auth hook spends deleting its own challenge before it stops
+/// certbot (past --timeout when the deadline is what failed).
+const MAX_FAILURE_DELETE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Deletes the challenge this run may have stored, after `err` (which says whether it may
+/// have), because a stopped certbot will not run the cleanup hook for it. Returns what to tell
+/// certbot's output and log, `None` when nothing was stored.
+fn delete_after_failure(
+    settings: &Settings,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    err: &Error,
+    reporter: &Reporter,
+) -> Option<String> {
+    let may_be_stored = match err {
+        Error::SelfCheck { .. } => true,
+        Error::Api {
+            method: "POST",
+            status,
+            ..
+        } => status.is_none_or(|s| s >= 500),
+        _ => false,
+    };
+    if !may_be_stored {
+        return None;
+    }
+    let mut short = settings.clone();
+    short.timeout = settings.timeout.min(MAX_FAILURE_DELETE);
+    let token = Challenge::from_env(env)
+        .map(|c| c.token)
+        .unwrap_or_default();
+    Some(match cleanup(&short, env, reporter) {
+        Ok(DeleteOutcome::Deleted) => format!("auth-hook: deleted its challenge {token} again"),
+        Ok(DeleteOutcome::AlreadyGone) => {
+            format!("auth-hook: its challenge {token} is not on the site")
+        }
+        Err(e) => format!(
+            "auth-hook: warning: could not delete its challenge {token} ({e}); the site purges \
+             it after ACME_CHALLENGE_TTL, or delete it in the Django admin"
+        ),
+    })
+}
+
+/// After a failed run: under certbot, and unless `--on-failure exit` (or `auto` under
+/// `certbot renew`), delete this run's challenge (`delete`), write the reason into certbot's
+/// output and log, and stop certbot with SIGINT, so that it does not ask the CA for a
+/// validation that would fail. See [`fail_closed`]. Otherwise certbot's cleanup hook deletes the
+/// challenge, and only a note is added under certbot.
+fn fail_closed_after(
+    mode: OnFailure,
+    err: &Error,
+    delete: impl FnOnce() -> Option<String>,
+    reporter: &Reporter,
+) {
+    let certbot = fail_closed::nearest_certbot();
+    let stop = certbot
+        .as_ref()
+        .filter(|c| fail_closed::resolve(mode, Some(c)) == OnFailure::StopCertbot);
+    let Some(certbot_to_stop) = stop else {
+        if certbot.is_some() {
+            reporter.warn(format_args!(
+                "certbot will still ask the CA to validate, which will fail (--on-failure {}{}); \
+                 stop-certbot would keep it from asking",
+                mode.name(),
+                if mode == OnFailure::Auto {
+                    ", which is exit under 'certbot renew' so that the other certificates still \
+                     renew"
+                } else {
+                    ""
+                }
+            ));
+        }
+        return;
+    };
+    let deleted = delete();
+    let mut message = Vec::new();
+    write_error_chain(&mut message, "auth-hook", err);
+    let mut message = String::from_utf8_lossy(&message).into_owned();
+    if let Some(deleted) = deleted {
+        message.push_str(&deleted);
+        message.push('\n');
+    }
+    message.push_str(&format!(
+        "auth-hook: stopping certbot (pid {}) with SIGINT so that it does not ask the CA for a \
+         validation that would fail (each failure counts against the CA's limit of 5 per name \
+         per hour); certbot will say \"Exiting due to user request.\" Fix the problem above and \
+         run certbot again. (--on-failure {}; 'exit' lets certbot go on)\n",
+        certbot_to_stop.pid,
+        mode.name()
+    ));
+    if let Err(why) = fail_closed::stop_certbot(certbot_to_stop, &message) {
+        reporter.warn(why);
     }
 }
 
@@ -193,6 +308,16 @@ pub fn authenticate(
     env: &dyn Fn(&str) -> Option<OsString>,
     reporter: &Reporter,
 ) -> Result<String, Error> {
+    authenticate_with_lines(settings, env, reporter).map(|mut lines| lines.swap_remove(0))
+}
+
+/// [`authenticate`], returning the result line followed by the self-check's line per address
+/// and node (indented), as auth-hook prints them on stdout.
+pub fn authenticate_with_lines(
+    settings: &Settings,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    reporter: &Reporter,
+) -> Result<Vec<String>, Error> {
     let deadline = Deadline::new(settings.timeout);
     let challenge = Challenge::from_env(env)?;
     let mut context = String::new();
@@ -229,12 +354,13 @@ pub fn authenticate(
             "done: self-check skipped (--no-self-check); {:.3} s in all",
             deadline.elapsed().as_secs_f64()
         ));
-        return Ok(format!("{stored} (self-check skipped)"));
+        return Ok(vec![format!("{stored} (self-check skipped)")]);
     }
     let served = wait_until_served(
         &self_check_url,
         &challenge.validation,
         &settings.resolve,
+        &settings.self_check_nodes,
         deadline,
         reporter,
     )?;
@@ -244,7 +370,9 @@ pub fn authenticate(
         served.elapsed.as_secs_f64(),
         deadline.elapsed().as_secs_f64()
     ));
-    Ok(format!("{stored} and served"))
+    let mut lines = vec![format!("{stored} and served")];
+    lines.extend(served.lines.iter().map(|l| format!("  {l}")));
+    Ok(lines)
 }
 
 /// Runs `cleanup-hook`.

@@ -14,7 +14,9 @@ use serde::Deserialize;
 
 use crate::challenge::{Challenge, Identifier};
 use crate::error::Error;
+use crate::fail_closed::OnFailure;
 use crate::files::{self, FileProblem, MAX_CONFIG_FILE};
+use crate::self_check::Node;
 use crate::transport::ResolveRule;
 
 /// Default `--server`: the site being certified serves the API itself.
@@ -58,7 +60,8 @@ pub struct HookArgs {
     pub key_directory: Option<PathBuf>,
 
     /// TOML file with any of these settings, keys in snake_case (server, username, key_file,
-    /// key_directory, ca_bundle, timeout, self_check, self_check_url, resolve = [..]). Relative
+    /// key_directory, ca_bundle, timeout, self_check, self_check_url, resolve = [..],
+    /// self_check_nodes = [..], on_failure). Relative
     /// paths in it are relative to the file. Options and environment variables override it. Like
     /// OpenSSH's ~/.ssh/config, it must be a regular file that neither group nor others may
     /// write, owned by the user running the hook or root.
@@ -89,9 +92,25 @@ pub struct HookArgs {
     #[arg(long = "resolve", value_name = "HOST:ADDR")]
     pub resolve: Vec<String>,
 
+    /// auth-hook: also fetch the challenge from this app server directly (plain http, with the
+    /// Host the CA sends), as the load balancer may send the CA to any node; the check fails
+    /// naming a node that does not serve it. Repeatable. Config key: self_check_nodes =
+    /// ["HOST:PORT", ...].
+    #[arg(long = "self-check-node", value_name = "HOST[:PORT]")]
+    pub self_check_node: Vec<String>,
+
     /// auth-hook: skip the self-check and trust the API's answer. Config key: self_check = false.
     #[arg(long)]
     pub no_self_check: bool,
+
+    /// auth-hook: when the validation is known to fail (push refused, self-check failed,
+    /// deadline passed), the hook deletes its challenge, then: stop-certbot sends certbot SIGINT
+    /// so it does not ask the CA (no failed validation counted; certbot exits 1); exit only exits
+    /// non-zero (certbot asks the CA anyway, which fails, but goes on with other certificates);
+    /// auto is exit under 'certbot renew' and stop-certbot otherwise. Config key: on_failure.
+    /// [default: auto]
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub on_failure: Option<OnFailure>,
 
     /// Print one line per step, with timings, on stderr.
     #[arg(short, long, conflicts_with = "quiet")]
@@ -125,6 +144,10 @@ pub struct FileConfig {
     pub self_check_url: Option<String>,
     /// `--resolve`, as a list
     pub resolve: Option<Vec<String>>,
+    /// `--self-check-node`, as a list
+    pub self_check_nodes: Option<Vec<String>>,
+    /// `--on-failure`
+    pub on_failure: Option<OnFailure>,
 }
 
 impl FileConfig {
@@ -173,6 +196,10 @@ pub struct Settings {
     pub self_check_url: String,
     /// `--resolve` overrides.
     pub resolve: Vec<ResolveRule>,
+    /// App servers the self-check fetches from directly.
+    pub self_check_nodes: Vec<Node>,
+    /// What the auth hook does when the validation is known to fail.
+    pub on_failure: OnFailure,
     /// stderr verbosity.
     pub verbosity: Verbosity,
     /// The config file used, if any.
@@ -347,6 +374,27 @@ impl Settings {
                 .collect::<Result<_, _>>()?,
         };
 
+        let node_values = if args.self_check_node.is_empty() {
+            config.self_check_nodes.clone().map(|v| Sourced {
+                value: v,
+                origin: file_origin("self_check_nodes"),
+            })
+        } else {
+            Some(Sourced {
+                value: args.self_check_node.clone(),
+                origin: "--self-check-node".into(),
+            })
+        };
+        let self_check_nodes = match node_values {
+            None => Vec::new(),
+            Some(s) => s
+                .value
+                .iter()
+                .map(|v| Node::parse(v).map_err(|problem| Error::config(&s.origin, problem)))
+                .collect::<Result<_, _>>()?,
+        };
+        let on_failure = args.on_failure.or(config.on_failure).unwrap_or_default();
+
         let verbosity = match (args.verbose, args.quiet) {
             (true, _) => Verbosity::Verbose,
             (false, true) => Verbosity::Quiet,
@@ -362,6 +410,8 @@ impl Settings {
             self_check,
             self_check_url: self_check_url_value,
             resolve,
+            self_check_nodes,
+            on_failure,
             verbosity,
             config_file: config_path,
         })
@@ -742,6 +792,50 @@ mod tests {
         assert_eq!(s.timeout, defaults.timeout);
         assert_eq!(s.self_check, defaults.self_check);
         assert_eq!(s.self_check_url, defaults.self_check_url);
+        assert_eq!(s.self_check_nodes, defaults.self_check_nodes);
+        assert_eq!(s.on_failure, defaults.on_failure);
+    }
+
+    #[test]
+    fn nodes_and_on_failure_come_from_options_or_the_file() {
+        let file =
+            "self_check_nodes = [\"10.0.0.5\", \"[2001:db8::5]:8000\"]\non_failure = \"exit\"";
+        let s = settings(&HookArgs::default(), file).unwrap();
+        assert_eq!(
+            s.self_check_nodes,
+            vec![
+                Node {
+                    host: "10.0.0.5".into(),
+                    port: 80
+                },
+                Node {
+                    host: "[2001:db8::5]".into(),
+                    port: 8000
+                }
+            ]
+        );
+        assert_eq!(s.on_failure, OnFailure::Exit);
+        let args = HookArgs {
+            self_check_node: vec!["app1.internal:8001".into()],
+            on_failure: Some(OnFailure::StopCertbot),
+            ..HookArgs::default()
+        };
+        let s = settings(&args, file).unwrap();
+        assert_eq!(s.self_check_nodes.len(), 1);
+        assert_eq!(s.self_check_nodes[0].to_string(), "app1.internal:8001");
+        assert_eq!(s.on_failure, OnFailure::StopCertbot);
+        let err = settings(&HookArgs::default(), "self_check_nodes = [\"a b:80\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("key 'self_check_nodes'") && err.contains("HOST[:PORT]"),
+            "{err}"
+        );
+        let err = FileConfig::parse("on_failure = \"sometimes\"").unwrap_err();
+        assert!(
+            err.contains("on_failure") || err.contains("sometimes"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -756,6 +850,8 @@ mod tests {
             Settings::from_parts(&HookArgs::default(), Some(("/etc/x.toml".into(), all))).unwrap();
         assert_eq!(s.resolve.len(), 2);
         assert!(matches!(s.key, Some(KeySource::Directory(_))));
+        assert_eq!(s.self_check_nodes.len(), 2);
+        assert_eq!(s.on_failure, OnFailure::Auto);
     }
 
     #[test]

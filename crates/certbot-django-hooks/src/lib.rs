@@ -8,7 +8,8 @@
 //! reporting; [`error`] the one error type; [`commands`] the
 //! command lines and the `run_*` entry points the binaries call; [`check`] the `auth-hook check`
 //! doctor, which runs all of it against a probe challenge; [`protocols`] the same hooks for
-//! dehydrated and uacme, whose challenges come as arguments.
+//! dehydrated and uacme, whose challenges come as arguments; [`fail_closed`] how a failing auth
+//! hook keeps certbot from asking the CA for a validation that would fail.
 
 pub mod api;
 pub mod challenge;
@@ -17,6 +18,7 @@ pub mod commands;
 pub mod config;
 pub mod deploy;
 pub mod error;
+pub mod fail_closed;
 pub mod files;
 pub mod jwt;
 pub mod key;

@@ -1,12 +1,25 @@
-//! The self-check: after the push, fetch the challenge the way the CA will, until it is served.
+//! The self-check: after the push, fetch the challenge the way the CA will, until it is served
+//! through every address of the name and by every node behind the load balancer.
 //!
 //! certbot ignores the auth hook's exit status and asks the CA to validate regardless
 //! (certbot#7990), and Let's Encrypt allows 5 failed validations per hostname per hour. So the
-//! auth hook only reports success once the public URL answers 200 with exactly the validation.
-//! Like Let's Encrypt, the check sends no credentials, follows at most 10 redirects and only to
-//! ports 80 and 443, and does not validate the certificate of an https redirect target. One
-//! addition: redirects to the starting URL's own port are allowed too, so a test or staging site
-//! on, say, port 5002 can be checked; the CA itself always starts on port 80.
+//! auth hook only reports success once the challenge is served wherever the CA may fetch it:
+//! - **Every address.** Let's Encrypt validates from several vantage points at once, each
+//!   resolving the name itself, and it tries IPv6 first, falling back to IPv4 only when the IPv6
+//!   connection fails. So the check resolves the URL's host itself (A and AAAA, or the
+//!   `--resolve` rules, all of them) and fetches through each address, with the URL's `Host`.
+//!   An IPv6 address this machine has no route to (no IPv6 here at all) cannot be checked from
+//!   here: that one is reported and skipped, not failed.
+//! - **Every node.** `--self-check-node HOST[:PORT]`: the app servers behind the balancer,
+//!   fetched directly over plain http with `Host` set to the URL's host, so a node that was not
+//!   migrated or has a database of its own is named before the CA meets it.
+//! - **The CA's rules** (Boulder's HTTP-01 validator): at most 10 redirects, only 301, 302, 307
+//!   and 308, only to http or https on ports 80 and 443, never to a reserved address; at most 128
+//!   bytes of the body are read, trailing whitespace is trimmed, and only 200 counts. A redirect
+//!   the CA would refuse fails with the CA's reason. One addition: a redirect to the starting
+//!   URL's own port is followed too, so a test or staging site on, say, port 5002 can be checked;
+//!   the CA itself always starts on port 80, so in production this adds nothing. Like the CA, the
+//!   check sends no credentials and does not validate the certificate of an https redirect target.
 //!
 //! Let's Encrypt never connects to a private, loopback, link-local or otherwise reserved address
 //! (Boulder drops such addresses from every lookup, by the IANA special-purpose registries), so
@@ -18,23 +31,27 @@
 //! redirect of the same name costs nothing.
 
 use std::cell::OnceCell;
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use reqwest::header::LOCATION;
+use reqwest::header::{HOST, HeaderValue, LOCATION};
 use reqwest::{StatusCode, Url};
 
 use crate::error::Error;
 use crate::output::Reporter;
 use crate::transport::{
-    Deadline, ResolveRule, TlsMode, addresses_of, body_excerpt, build_client, classify, one_line,
-    read_capped,
+    Deadline, ResolveHost, ResolveRule, TlsMode, addresses_of, body_excerpt, build_client,
+    classify, one_line, read_capped,
 };
 
-/// Most of a self-check body that is read: the validation is 44 to 172 characters.
-pub const MAX_BODY: u64 = 512;
+/// Most of a self-check body that is read, as Boulder reads it: the validation is at most 127
+/// characters here, so a longer body never matches.
+pub const MAX_BODY: u64 = 128;
 /// Redirects followed per attempt, as Let's Encrypt does.
 pub const MAX_REDIRECTS: usize = 10;
+/// The only redirect statuses the CA follows.
+pub const REDIRECT_STATUSES: [u16; 4] = [301, 302, 307, 308];
 /// Longest single GET.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -46,66 +63,313 @@ const MAX_SHOWN: usize = 300;
 const FIRST_INTERVAL: Duration = Duration::from_millis(250);
 const MAX_INTERVAL: Duration = Duration::from_secs(2);
 
+/// An app server behind the load balancer (`--self-check-node HOST[:PORT]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// The host as it goes into a URL: a name, an IPv4 address, or a bracketed IPv6 address.
+    pub host: String,
+    /// The port; 80 when not given.
+    pub port: u16,
+}
+
+impl Node {
+    /// Parses `HOST[:PORT]`: `10.0.0.5`, `app1.internal:8000`, `[2001:db8::5]:8000`, or a bare
+    /// IPv6 address (then without a port).
+    pub fn parse(value: &str) -> Result<Node, String> {
+        let bad = |why: &str| {
+            format!(
+                "{} is not HOST[:PORT] (for example '10.0.0.5', 'app1.internal:8000' or \
+                 '[2001:db8::5]:8000'): {why}",
+                crate::challenge::echo(value)
+            )
+        };
+        let port_of = |p: &str| -> Result<u16, String> {
+            match p.parse::<u16>() {
+                Ok(port) if port > 0 => Ok(port),
+                _ => Err(bad("PORT must be a number from 1 to 65535")),
+            }
+        };
+        if let Ok(ip) = value.parse::<Ipv6Addr>() {
+            return Ok(Node {
+                host: format!("[{ip}]"),
+                port: 80,
+            });
+        }
+        let (host, port) = if let Some(rest) = value.strip_prefix('[') {
+            let (inner, after) = rest
+                .split_once(']')
+                .ok_or_else(|| bad("a '[' without its ']'"))?;
+            let ip: Ipv6Addr = inner
+                .parse()
+                .map_err(|_| bad("brackets must enclose an IPv6 address"))?;
+            let port = match after {
+                "" => 80,
+                _ => port_of(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| bad("':PORT' must follow ']'"))?,
+                )?,
+            };
+            (format!("[{ip}]"), port)
+        } else {
+            let (host, port) = match value.split_once(':') {
+                Some((host, port)) => (host, port_of(port)?),
+                None => (value, 80),
+            };
+            match crate::challenge::Identifier::parse(host) {
+                Ok(crate::challenge::Identifier::Dns(name)) => (name, port),
+                Ok(crate::challenge::Identifier::Ip(ip)) => (ip.to_string(), port),
+                Err(_) => return Err(bad("HOST must be a host name or an IP address")),
+            }
+        };
+        Ok(Node { host, port })
+    }
+}
+
+impl fmt::Display for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// Where one fetch of the self-check goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// One address of the URL's host, as a resolver gives it to the CA.
+    Address(IpAddr),
+    /// An app server, fetched directly.
+    Node(Node),
+    /// The URL's host when it does not resolve on this machine: fetched as the client reaches
+    /// it (through a proxy from `http_proxy`, say), or failing with the lookup's own error.
+    Unresolved(String),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Address(ip @ IpAddr::V4(_)) => write!(f, "{ip} (IPv4)"),
+            Target::Address(ip @ IpAddr::V6(_)) => write!(f, "{ip} (IPv6)"),
+            Target::Node(node) => write!(f, "node {node}"),
+            Target::Unresolved(host) => write!(f, "{host} (not resolved on this machine)"),
+        }
+    }
+}
+
 /// How a successful self-check went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Served {
-    /// GETs made (redirect hops not counted).
+    /// Rounds of GETs made (redirect hops not counted).
     pub attempts: u32,
     /// Time spent.
     pub elapsed: Duration,
+    /// One line per address and node: `via 127.0.0.1 (IPv4): served (3 ms)`.
+    pub lines: Vec<String>,
 }
 
 /// The result of one fetch, redirects followed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// 200 with exactly the validation (and at most one trailing newline).
+    /// 200 with exactly the validation once trailing whitespace is trimmed.
     Served,
     /// Anything else, described for the operator.
     NotServed(String),
+    /// No route from this machine to the address (an IPv6 address on a host without IPv6): it
+    /// cannot be checked from here.
+    Unreachable(String),
 }
 
-/// Polls `url` until it serves `validation` or the deadline passes.
+/// The addresses and nodes a check of `url` fetches through: every address of the URL's host
+/// (an IP literal is its own one address), IPv6 first as the CA tries them, then the nodes.
+/// `Err` says why the host cannot be resolved.
+pub fn targets(
+    url: &Url,
+    resolve: &[ResolveRule],
+    nodes: &[Node],
+    deadline: Deadline,
+) -> Result<Vec<Target>, String> {
+    let mut addrs = match url.host() {
+        Some(url::Host::Ipv4(ip)) => vec![IpAddr::V4(ip)],
+        Some(url::Host::Ipv6(ip)) => vec![IpAddr::V6(ip)],
+        Some(url::Host::Domain(name)) => {
+            match addresses_of(name, resolve, deadline.cap(LOOKUP_TIMEOUT)) {
+                Some(addrs) => addrs,
+                None => {
+                    return Err(format!(
+                        "cannot resolve host '{name}' (A and AAAA) from this machine: check the \
+                         name, or pass --resolve {name}:ADDR for each of its addresses"
+                    ));
+                }
+            }
+        }
+        None => Vec::new(),
+    };
+    let mut seen = Vec::new();
+    addrs.retain(|ip| {
+        let new = !seen.contains(ip);
+        seen.push(*ip);
+        new
+    });
+    // Stable: IPv6 first, each family in the resolver's order.
+    addrs.sort_by_key(|ip| ip.is_ipv4());
+    Ok(addrs
+        .into_iter()
+        .map(Target::Address)
+        .chain(nodes.iter().cloned().map(Target::Node))
+        .collect())
+}
+
+/// One target's client, start URL and progress.
+struct Probe {
+    target: Target,
+    client: reqwest::blocking::Client,
+    start: Url,
+    host_header: Option<HeaderValue>,
+    outcome: Option<Result<String, String>>,
+    last: String,
+}
+
+impl Probe {
+    fn new(
+        target: Target,
+        url: &Url,
+        resolve: &[ResolveRule],
+        connect_timeout: Duration,
+    ) -> Result<Self, Error> {
+        let (rules, start, host_header) = match &target {
+            Target::Address(ip) => {
+                // The URL's host pinned to this one address; every other host as the run says.
+                let rules = match url.host() {
+                    Some(url::Host::Domain(name)) => {
+                        let name = ResolveHost::Name(name.to_ascii_lowercase());
+                        let mut rules = vec![ResolveRule {
+                            host: name.clone(),
+                            addrs: vec![*ip],
+                        }];
+                        rules.extend(resolve.iter().filter(|r| r.host != name).cloned());
+                        rules
+                    }
+                    _ => resolve.to_vec(),
+                };
+                (rules, url.clone(), None)
+            }
+            Target::Unresolved(_) => (resolve.to_vec(), url.clone(), None),
+            Target::Node(node) => {
+                // Plain http to the node itself, with the Host the CA sends.
+                let mut start = url.clone();
+                let authority = match url.port() {
+                    Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+                    None => url.host_str().unwrap_or_default().to_string(),
+                };
+                let moved = start.set_scheme("http").is_ok()
+                    && start.set_host(Some(&node.host)).is_ok()
+                    && start.set_port(Some(node.port)).is_ok();
+                if !moved {
+                    return Err(Error::config(
+                        "--self-check-node",
+                        format!("{node} cannot be put into a URL"),
+                    ));
+                }
+                let host = HeaderValue::from_str(&authority).ok();
+                (resolve.to_vec(), start, host)
+            }
+        };
+        let client = build_client(TlsMode::AcceptAny, &rules, None, connect_timeout)?;
+        Ok(Probe {
+            target,
+            client,
+            start,
+            host_header,
+            outcome: None,
+            last: String::from("nothing: no attempt fitted in the deadline"),
+        })
+    }
+}
+
+/// Polls `url` through every address of its host and from every node until each serves
+/// `validation`, or the deadline passes.
 pub fn wait_until_served(
     url: &Url,
     validation: &str,
     resolve: &[ResolveRule],
+    nodes: &[Node],
     deadline: Deadline,
     reporter: &Reporter,
 ) -> Result<Served, Error> {
     let started = Instant::now();
-    let client = build_client(
-        TlsMode::AcceptAny,
-        resolve,
-        None,
-        deadline
-            .cap(CONNECT_TIMEOUT)
-            .max(Duration::from_millis(100)),
-    )?;
+    let fail = |attempts: u32, last: String, hint: String| Error::SelfCheck {
+        url: url.to_string(),
+        waited_secs: started.elapsed().as_secs_f64(),
+        attempts,
+        last,
+        hint,
+    };
+    // A name this machine cannot resolve may still be reached through a proxy; if not, the
+    // fetch says why, as the lookup failed.
+    let targets = targets(url, resolve, nodes, deadline).unwrap_or_else(|_| {
+        std::iter::once(Target::Unresolved(
+            url.host_str().unwrap_or_default().to_string(),
+        ))
+        .chain(nodes.iter().cloned().map(Target::Node))
+        .collect()
+    });
+    let connect_timeout = deadline
+        .cap(CONNECT_TIMEOUT)
+        .max(Duration::from_millis(100));
+    let mut probes = targets
+        .into_iter()
+        .map(|t| Probe::new(t, url, resolve, connect_timeout))
+        .collect::<Result<Vec<_>, _>>()?;
     let policy = RedirectPolicy::new(url, resolve);
     let mut attempts = 0u32;
     let mut interval = FIRST_INTERVAL;
-    let mut last = String::from("nothing: no attempt fitted in the deadline");
     while !deadline.remaining().is_zero() {
         attempts += 1;
-        let t = Instant::now();
-        let answer = fetch(&client, url, validation, deadline, &policy);
-        let took = t.elapsed().as_millis();
-        match answer {
-            Answer::Served => {
-                reporter.step(format_args!(
-                    "self-check attempt {attempts}: {url} serves the validation ({took} ms)"
-                ));
-                return Ok(Served {
-                    attempts,
-                    elapsed: started.elapsed(),
-                });
+        for probe in probes.iter_mut().filter(|p| p.outcome.is_none()) {
+            let t = Instant::now();
+            let answer = fetch(
+                &probe.client,
+                &probe.start,
+                probe.host_header.as_ref(),
+                validation,
+                deadline,
+                &policy,
+            );
+            let took = t.elapsed().as_millis();
+            let via = &probe.target;
+            match answer {
+                Answer::Served => {
+                    reporter.step(format_args!(
+                        "self-check attempt {attempts}: {url} via {via} serves the validation \
+                         ({took} ms)"
+                    ));
+                    probe.outcome = Some(Ok(format!("via {via}: served ({took} ms)")));
+                }
+                Answer::Unreachable(text) => {
+                    reporter.warn(format_args!(
+                        "self-check: {url} via {via} cannot be checked from this machine ({text}); \
+                         the CA will try that address first: check it from a host with IPv6"
+                    ));
+                    probe.outcome = Some(Err(format!(
+                        "via {via}: not checked, no route from this machine ({text})"
+                    )));
+                }
+                Answer::NotServed(text) => {
+                    reporter.step(format_args!(
+                        "self-check attempt {attempts}: {url} via {via} answered {text} ({took} ms)"
+                    ));
+                    probe.last = text;
+                }
             }
-            Answer::NotServed(text) => {
-                reporter.step(format_args!(
-                    "self-check attempt {attempts}: {url} answered {text} ({took} ms)"
-                ));
-                last = text;
-            }
+        }
+        if probes.iter().all(|p| p.outcome.is_some()) {
+            return Ok(Served {
+                attempts,
+                elapsed: started.elapsed(),
+                lines: probes
+                    .into_iter()
+                    .filter_map(|p| p.outcome.map(|o| o.unwrap_or_else(|e| e)))
+                    .collect(),
+            });
         }
         if interval + Duration::from_millis(50) > deadline.remaining() {
             break;
@@ -113,39 +377,130 @@ pub fn wait_until_served(
         std::thread::sleep(interval);
         interval = (interval * 2).min(MAX_INTERVAL);
     }
-    Err(Error::SelfCheck {
-        url: url.to_string(),
-        waited_secs: started.elapsed().as_secs_f64(),
-        attempts,
-        last,
-        hint: "The API stored the challenge, but the URL the CA fetches does not serve it. Check \
-               that every node behind the load balancer serves /.well-known/acme-challenge/ from \
-               the app and shares its database, and that no proxy in front answers that path \
-               itself; aim the check at a node with --resolve, or change --self-check-url. certbot \
-               will still ask the CA to validate, which will probably fail."
-            .to_string(),
-    })
+    let failing: Vec<&Probe> = probes.iter().filter(|p| p.outcome.is_none()).collect();
+    let only_one = probes.len() == 1;
+    let last = failing
+        .iter()
+        .map(|p| {
+            if only_one {
+                format!("{} (via {})", p.last, p.target)
+            } else {
+                format!("via {}: {}", p.target, p.last)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let host = url.host_str().unwrap_or_default();
+    let mut hint = String::from(
+        "The API stored the challenge, but the CA would not be served it everywhere it looks.",
+    );
+    if let Some(p) = failing
+        .iter()
+        .find(|p| matches!(p.target, Target::Address(_) | Target::Unresolved(_)))
+    {
+        let ipv6 = matches!(p.target, Target::Address(IpAddr::V6(_)));
+        hint.push_str(&format!(
+            " The CA resolves {host} itself (A and AAAA), from several places, and tries IPv6 \
+             first, falling back to IPv4 only when the IPv6 connection fails; so every address \
+             must serve the challenge.{} Check that each address reaches a node that serves \
+             /.well-known/acme-challenge/ from the app on the shared database, and that no proxy \
+             in front answers that path itself; remove an address that does not (a stale record), \
+             or aim the check with --resolve or --self-check-url.",
+            if ipv6 {
+                " An IPv6 address (AAAA record) that answers wrongly fails the validation even \
+                 when every IPv4 address serves it."
+            } else {
+                ""
+            }
+        ));
+    }
+    if failing.iter().any(|p| matches!(p.target, Target::Node(_))) {
+        hint.push_str(
+            " The load balancer may send the CA to any node named by --self-check-node (or \
+             self_check_nodes): a node that does not serve the challenge lacks the app at that \
+             path, was not migrated, or uses a database of its own; it must use the database \
+             the API wrote to.",
+        );
+    }
+    Err(fail(attempts, last, hint))
 }
 
-/// One fetch of `url`, following the redirects the CA would follow (`policy`).
+/// One fetch of `url` (sent with `host` as its `Host` while it stays on the URL's own host and
+/// port), following the redirects the CA would follow (`policy`).
 pub fn fetch(
     client: &reqwest::blocking::Client,
     url: &Url,
+    host: Option<&HeaderValue>,
     validation: &str,
     deadline: Deadline,
     policy: &RedirectPolicy,
 ) -> Answer {
-    match fetch_raw(client, url, validation, deadline, policy) {
+    // Everything in the text may come from the response (a Location, a body): it reaches
+    // stderr only through the one sanitiser, which also removes anything shaped like a JWT.
+    match fetch_raw(client, url, host, validation, deadline, policy) {
         Answer::Served => Answer::Served,
-        // Everything in the text may come from the response (a Location, a body): it reaches
-        // stderr only through the one sanitiser, which also removes anything shaped like a JWT.
         Answer::NotServed(text) => Answer::NotServed(one_line(&text, 2 * MAX_SHOWN)),
+        Answer::Unreachable(text) => Answer::Unreachable(one_line(&text, MAX_SHOWN)),
     }
+}
+
+/// Whether a request failed because this machine has no route to the address (ENETUNREACH,
+/// or EADDRNOTAVAIL: no source address of that family).
+fn no_route(err: &reqwest::Error) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(io.raw_os_error(), Some(101 | 99))
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// What the CA makes of a redirect from `status` to `next`: `Err` with its reason when it would
+/// not follow it. `own_port` is the starting URL's port (see the module comment).
+pub fn redirect_refusal(status: u16, next: &Url, own_port: Option<u16>) -> Option<String> {
+    if !REDIRECT_STATUSES.contains(&status) {
+        return Some(format!(
+            "the CA follows only 301, 302, 307 and 308 redirects, so a {status} fails the \
+             validation: answer 301 or 302 instead, or serve the challenge"
+        ));
+    }
+    if !matches!(next.scheme(), "http" | "https") {
+        return Some(format!(
+            "Invalid protocol scheme in redirect target. Only \"http\" and \"https\" protocol \
+             schemes are supported, not \"{}\" (the CA's words)",
+            next.scheme()
+        ));
+    }
+    let port = next.port_or_known_default();
+    if !(matches!(port, Some(80 | 443)) || port == own_port) {
+        return Some(format!(
+            "Invalid port in redirect target. Only ports 80 and 443 are supported, not {} (the \
+             CA's words)",
+            port.map_or_else(|| "none".to_string(), |p| p.to_string())
+        ));
+    }
+    None
+}
+
+/// Whether a 200 body is the validation as the CA judges it: the first 128 bytes, trailing
+/// whitespace trimmed, exactly equal.
+pub fn body_matches(body: &[u8], validation: &str) -> bool {
+    let shown = &body[..body.len().min(MAX_BODY as usize)];
+    let trimmed = match std::str::from_utf8(shown) {
+        Ok(text) => text.trim_end().as_bytes(),
+        Err(_) => shown,
+    };
+    trimmed == validation.as_bytes()
 }
 
 fn fetch_raw(
     client: &reqwest::blocking::Client,
     url: &Url,
+    host: Option<&HeaderValue>,
     validation: &str,
     deadline: Deadline,
     policy: &RedirectPolicy,
@@ -157,7 +512,14 @@ fn fetch_raw(
         if timeout.is_zero() {
             return Answer::NotServed("nothing before the deadline".into());
         }
-        let mut response = match client.get(current.clone()).timeout(timeout).send() {
+        let mut request = client.get(current.clone()).timeout(timeout);
+        if let Some(host) = host
+            && current.host_str() == url.host_str()
+            && current.port_or_known_default() == own_port
+        {
+            request = request.header(HOST, host.clone());
+        }
+        let mut response = match request.send() {
             Ok(response) => response,
             Err(err) => {
                 let via = if hop > 0 {
@@ -165,11 +527,16 @@ fn fetch_raw(
                 } else {
                     String::new()
                 };
-                return Answer::NotServed(format!("{}{via}", classify(&err)));
+                let text = format!("{}{via}", classify(&err));
+                return if hop == 0 && no_route(&err) {
+                    Answer::Unreachable(text)
+                } else {
+                    Answer::NotServed(text)
+                };
             }
         };
         let status = response.status();
-        if status.is_redirection() {
+        if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
             let Some(location) = response.headers().get(LOCATION) else {
                 return Answer::NotServed(format!("{status} without a Location header"));
             };
@@ -179,22 +546,19 @@ fn fetch_raw(
                 Err(_) => {
                     return Answer::NotServed(format!(
                         "{status} to an invalid Location {}",
-                        crate::transport::one_line(&location, 200)
+                        one_line(&location, 200)
                     ));
                 }
             };
-            if hop == MAX_REDIRECTS {
+            if let Some(refusal) = redirect_refusal(status.as_u16(), &next, own_port) {
                 return Answer::NotServed(format!(
-                    "more than {MAX_REDIRECTS} redirects (the last to {next}); the CA gives up there too"
+                    "{status} redirecting to {next}, which the CA will not follow: {refusal}"
                 ));
             }
-            let port = next.port_or_known_default();
-            let allowed_scheme = matches!(next.scheme(), "http" | "https");
-            let allowed_port = matches!(port, Some(80 | 443)) || port == own_port;
-            if !allowed_scheme || !allowed_port {
+            if hop == MAX_REDIRECTS {
                 return Answer::NotServed(format!(
-                    "{status} redirecting to {next}, which the CA will not follow: it follows \
-                     redirects only to http or https on ports 80 and 443"
+                    "more than {MAX_REDIRECTS} redirects (the last to {next}): the CA gives up \
+                     there with \"Too many redirects\""
                 ));
             }
             if let Some(refusal) = policy.refusal(&next, deadline) {
@@ -207,24 +571,32 @@ fn fetch_raw(
         }
         let headers = response.headers().clone();
         let body = read_capped(&mut response, MAX_BODY);
+        let via = if hop > 0 {
+            format!(" (after {hop} redirect(s), at {current})")
+        } else {
+            String::new()
+        };
         if status == StatusCode::OK {
-            let served = body == validation.as_bytes()
-                || body.strip_suffix(b"\n") == Some(validation.as_bytes());
-            if served {
+            if body_matches(&body, validation) {
                 return Answer::Served;
             }
             let excerpt = body_excerpt(&body, &headers, 100);
             return Answer::NotServed(if excerpt.is_empty() {
-                "200 OK with an empty body".to_string()
+                format!("200 OK with an empty body{via}")
             } else {
-                format!("200 OK with a different body: {excerpt}")
+                format!("200 OK with a different body{via}: {excerpt}")
             });
         }
         let excerpt = body_excerpt(&body, &headers, 100);
-        return Answer::NotServed(if excerpt.is_empty() {
-            status.to_string()
+        let only = if status.is_success() {
+            " (the CA accepts only 200)"
         } else {
-            format!("{status} {excerpt}")
+            ""
+        };
+        return Answer::NotServed(if excerpt.is_empty() {
+            format!("{status}{only}{via}")
+        } else {
+            format!("{status}{only} {excerpt}{via}")
         });
     }
     unreachable!("the loop returns by the last hop")
@@ -538,5 +910,125 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn redirects_the_ca_refuses_are_refused_with_its_reason() {
+        let own = Some(5002);
+        for status in REDIRECT_STATUSES {
+            assert_eq!(
+                redirect_refusal(status, &url("https://example.com/x"), own),
+                None
+            );
+        }
+        assert_eq!(
+            redirect_refusal(302, &url("http://example.com:5002/x"), own),
+            None,
+            "the starting URL's own port"
+        );
+        let text = redirect_refusal(302, &url("http://example.com:8080/x"), own).unwrap();
+        assert_eq!(
+            text,
+            "Invalid port in redirect target. Only ports 80 and 443 are supported, not 8080 \
+             (the CA's words)"
+        );
+        let text = redirect_refusal(301, &url("ftp://example.com/x"), own).unwrap();
+        assert!(
+            text.starts_with("Invalid protocol scheme in redirect target."),
+            "{text}"
+        );
+        for status in [300, 303, 305] {
+            let text = redirect_refusal(status, &url("http://example.com/x"), own).unwrap();
+            assert!(
+                text.starts_with("the CA follows only 301, 302, 307 and 308 redirects"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_body_is_judged_as_the_ca_does_first_128_bytes_trailing_whitespace_trimmed() {
+        let v = "tok.thumb";
+        for served in [
+            "tok.thumb",
+            "tok.thumb\n",
+            "tok.thumb  \r\n\t ",
+            "tok.thumb\n\n",
+        ] {
+            assert!(body_matches(served.as_bytes(), v), "{served:?}");
+        }
+        for not in [
+            " tok.thumb",
+            "tok.thumbX",
+            "tok.thum",
+            "",
+            "tok.thumb\nmore",
+        ] {
+            assert!(!body_matches(not.as_bytes(), v), "{not:?}");
+        }
+        // Only 128 bytes are read: a validation followed by anything beyond is judged on those.
+        let long = format!("{v}{}", " ".repeat(200));
+        assert!(body_matches(long.as_bytes(), v));
+        let v127 = "a".repeat(127);
+        // The CA never sees what comes after byte 128, so neither does the check.
+        assert!(body_matches(format!("{v127} trailing").as_bytes(), &v127));
+        assert!(!body_matches(format!("{v127}x").as_bytes(), &v127));
+    }
+
+    #[test]
+    fn nodes_are_host_and_port_with_80_by_default() {
+        for (text, host, port) in [
+            ("10.0.0.5", "10.0.0.5", 80),
+            ("10.0.0.5:8000", "10.0.0.5", 8000),
+            ("App1.Internal:8001", "app1.internal", 8001),
+            ("[2001:db8::5]:8000", "[2001:db8::5]", 8000),
+            ("[::1]", "[::1]", 80),
+            ("::1", "[::1]", 80),
+        ] {
+            let node = Node::parse(text).unwrap();
+            assert_eq!((node.host.as_str(), node.port), (host, port), "{text}");
+        }
+        for bad in [
+            "",
+            "a b",
+            "host:0",
+            "host:http",
+            "[::1",
+            "[nope]:80",
+            "host:99999",
+        ] {
+            let err = Node::parse(bad).unwrap_err();
+            assert!(err.contains("HOST[:PORT]"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_address_is_a_target_ipv6_first_then_the_nodes() {
+        let deadline = Deadline::new(Duration::from_secs(5));
+        let nodes = [Node::parse("10.0.0.5:8000").unwrap()];
+        let shown = |t: Vec<Target>| t.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let t = targets(
+            &url("http://a.test/x"),
+            &rules(&["a.test:127.0.0.1", "a.test:::1,127.0.0.2", "*:192.0.2.1"]),
+            &nodes,
+            deadline,
+        )
+        .unwrap();
+        assert_eq!(
+            shown(t),
+            [
+                "::1 (IPv6)",
+                "127.0.0.1 (IPv4)",
+                "127.0.0.2 (IPv4)",
+                "node 10.0.0.5:8000"
+            ]
+        );
+        let t = targets(&url("http://[2001:db8::7]:8080/x"), &[], &[], deadline).unwrap();
+        assert_eq!(shown(t), ["2001:db8::7 (IPv6)"]);
+        let err = targets(&url("http://nonexistent.invalid/x"), &[], &[], deadline).unwrap_err();
+        assert!(
+            err.starts_with("cannot resolve host 'nonexistent.invalid' (A and AAAA)"),
+            "{err}"
+        );
     }
 }

@@ -143,15 +143,25 @@ impl ResolveRule {
         Ok(ResolveRule { host, addrs })
     }
 
-    /// The addresses configured for `host`, if any rule applies: a rule naming the host wins
-    /// over `*`.
-    pub fn lookup<'a>(rules: &'a [ResolveRule], host: &str) -> Option<&'a [IpAddr]> {
+    /// The addresses configured for `host`, if any rule applies: every rule naming the host
+    /// (so `--resolve h:127.0.0.1 --resolve h:127.0.0.2` gives h both addresses, as does
+    /// `--resolve h:127.0.0.1,127.0.0.2`), else every `*` rule. Duplicates are dropped.
+    pub fn lookup(rules: &[ResolveRule], host: &str) -> Option<Vec<IpAddr>> {
         let host = host.to_ascii_lowercase();
-        rules
-            .iter()
-            .find(|r| r.host == ResolveHost::Name(host.clone()))
-            .or_else(|| rules.iter().find(|r| r.host == ResolveHost::Any))
-            .map(|r| r.addrs.as_slice())
+        let collect = |wanted: &ResolveHost| -> Option<Vec<IpAddr>> {
+            let mut addrs: Vec<IpAddr> = Vec::new();
+            let mut any = false;
+            for rule in rules.iter().filter(|r| &r.host == wanted) {
+                any = true;
+                for ip in &rule.addrs {
+                    if !addrs.contains(ip) {
+                        addrs.push(*ip);
+                    }
+                }
+            }
+            any.then_some(addrs)
+        };
+        collect(&ResolveHost::Name(host)).or_else(|| collect(&ResolveHost::Any))
     }
 }
 
@@ -695,6 +705,22 @@ mod tests {
             "192.0.2.1"
         );
         assert!(ResolveRule::lookup(&rules[1..], "b.test").is_none());
+    }
+
+    #[test]
+    fn repeated_rules_for_one_host_give_it_every_address() {
+        let rules = [
+            ResolveRule::parse("a.test:127.0.0.1").unwrap(),
+            ResolveRule::parse("*:192.0.2.1").unwrap(),
+            ResolveRule::parse("a.test:127.0.0.2,[::1]").unwrap(),
+            ResolveRule::parse("a.test:127.0.0.1").unwrap(),
+        ];
+        let shown: Vec<String> = ResolveRule::lookup(&rules, "a.test")
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(shown, ["127.0.0.1", "127.0.0.2", "::1"]);
     }
 
     #[test]

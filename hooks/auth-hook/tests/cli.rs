@@ -36,13 +36,20 @@ fn a_stored_and_served_challenge_prints_one_line_and_exits_0() {
     out.assert_success()
         .assert_no_jwt()
         .assert_within(Duration::from_secs(10));
+    let (result, via) = out.stdout.split_once('\n').unwrap();
     assert_eq!(
-        out.stdout,
+        result,
         format!(
-            "challenge {TOKEN} for {DOMAIN} stored at http://{DOMAIN}:{}/ and served\n",
+            "challenge {TOKEN} for {DOMAIN} stored at http://{DOMAIN}:{}/ and served",
             site.port()
         )
     );
+    // Then the self-check's one line per address (here the one --resolve gives).
+    assert!(
+        via.starts_with("  via 127.0.0.1 (IPv4): served (") && via.ends_with(" ms)\n"),
+        "{via}"
+    );
+    assert_eq!(via.lines().count(), 1, "{via}");
     assert_eq!(out.stderr, "", "default output is quiet");
     let posts = site.with_method("POST");
     assert_eq!(posts.len(), 1);
@@ -844,6 +851,12 @@ fn plain_http_to_a_host_that_is_not_this_machine_warns_once_unless_quiet() {
     let mut a = args(site.port(), &key, 10, &[]);
     let at = a.iter().position(|x| x == "--resolve").unwrap();
     a[at + 1] = format!("{DOMAIN}:127.0.0.1,192.0.2.1");
+    // The self-check fetches through every address, so aim it at this machine only.
+    let at = a.iter().position(|x| x == "--self-check-url").unwrap();
+    a[at + 1] = format!(
+        "http://127.0.0.1:{}/.well-known/acme-challenge/{{token}}",
+        site.port()
+    );
     let out = run(BIN, &a, &certbot_env());
     out.assert_success();
     assert_eq!(
