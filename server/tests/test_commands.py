@@ -46,7 +46,11 @@ def permissions(user: User) -> set[str]:
     return {f"{p.content_type.app_label}.{p.codename}" for p in user.user_permissions.all()}
 
 
-HOOK_PERMISSIONS = {"acme_challenge.add_challenge", "acme_challenge.delete_challenge"}
+HOOK_PERMISSIONS = {
+    "acme_challenge.add_challenge",
+    "acme_challenge.delete_challenge",
+    "acme_challenge.add_certificatereport",
+}
 
 
 def test_certbot_client_creates_an_active_user_with_exactly_the_hook_permissions(tmp_path, ed25519_key) -> None:
@@ -225,8 +229,8 @@ def test_purge_deletes_expired_challenges_and_stale_nonces_only(settings) -> Non
     UsedNonce.objects.create(username="u", nonce="fresh", timestamp=int(now.timestamp()))
     out, _ = run("acme_challenge_purge")
     assert out == (
-        "deleted 1 expired challenge(s) (older than 600 s), 1 used nonce(s) and 0 audit record(s) "
-        "(older than 90 days)\n"
+        "deleted 1 expired challenge(s) (older than 600 s), 1 used nonce(s), 0 audit record(s) "
+        "(older than 90 days) and 0 record(s) of challenge fetches (as old)\n"
     )
     assert list(Challenge.objects.values_list("token", flat=True)) == ["new"]
     assert list(UsedNonce.objects.values_list("nonce", flat=True)) == ["fresh"]

@@ -3,6 +3,8 @@ registered key's domain scope, editable inline on asymmetric_jwt_auth's public k
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from asymmetric_jwt_auth import admin as library_admin
 from asymmetric_jwt_auth.models import PublicKey
 from django.contrib import admin
@@ -10,7 +12,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.timesince import timesince
 
+from . import monitoring
 from .models import AuditRecord, Challenge, KeyScope, expiry_cutoff
+from .monitoring import CertificateName, CertificateReport, ChallengeFetch, Identifier
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -79,3 +83,75 @@ class PublicKeyAdmin(library_admin.PublicKeyAdmin):
 
     def get_queryset(self, request: HttpRequest):  # noqa: ANN201  (the library's admin is untyped)
         return super().get_queryset(request).prefetch_related("acme_scope")
+
+
+@admin.register(Identifier)
+class IdentifierAdmin(ReadOnlyAdmin):
+    """Every identifier with its verdict, the soonest expiry first (the model's ordering: by notAfter, never issued
+    last)."""
+
+    list_display = ("name", "verdict", "days_left", "not_after", "renewal_due", "last_renewal")
+    search_fields = ("name",)
+    fields = ("name", "first_seen", "certificate", "not_after")
+
+    @admin.display(description="verdict")
+    def verdict(self, obj: Identifier) -> str:
+        certificate = obj.certificate
+        return monitoring.verdict(
+            certificate.not_before if certificate else None, certificate.not_after if certificate else None, _now()
+        )
+
+    @admin.display(description="days left", ordering="not_after")
+    def days_left(self, obj: Identifier) -> str:
+        if obj.not_after is None:
+            return "-"
+        return f"{(obj.not_after - _now()).total_seconds() / 86400:.1f}"
+
+    @admin.display(description="renewal due")
+    def renewal_due(self, obj: Identifier) -> object:
+        certificate = obj.certificate
+        return monitoring.renewal_due(certificate.not_before, certificate.not_after) if certificate else None
+
+    @admin.display(description="last renewal", ordering="certificate__time")
+    def last_renewal(self, obj: Identifier) -> object:
+        return obj.certificate.time if obj.certificate else None
+
+    def get_queryset(self, request: HttpRequest):  # noqa: ANN201
+        return super().get_queryset(request).select_related("certificate")
+
+
+class CertificateNameInline(admin.TabularInline):
+    model = CertificateName
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+
+@admin.register(CertificateReport)
+class CertificateReportAdmin(ReadOnlyAdmin):
+    """Reported certificates, read-only; deletable, for a name no certificate needs any more (else it turns late)."""
+
+    list_display = ("lineage", "serial", "not_before", "not_after", "time", "username", "remote_address")
+    search_fields = ("lineage", "serial", "fingerprint", "names__name", "username")
+    date_hierarchy = "time"
+    inlines = [CertificateNameInline]
+
+    def has_delete_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return admin.ModelAdmin.has_delete_permission(self, request, obj)
+
+
+@admin.register(ChallengeFetch)
+class ChallengeFetchAdmin(ReadOnlyAdmin):
+    list_display = ("time", "domain", "status", "remote_address", "user_agent", "token")
+    list_filter = ("status",)
+    search_fields = ("domain", "token", "remote_address", "user_agent")
+    date_hierarchy = "time"
+
+
+def _now() -> datetime:
+    return timezone.now()

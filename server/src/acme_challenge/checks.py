@@ -7,7 +7,10 @@ Each message says what to change. Ids:
 * E003 the nonce store is per-process or absent (replays would pass); W001 it is shared but racy;
 * E004 the app is not served under /.well-known/;
 * E005 ``ACME_CHALLENGE_TTL`` or E006 ``ACME_CHALLENGE_ALLOWED_DOMAINS`` is malformed;
-* E007 ``asymmetric_jwt_auth`` is not installed, so no key can be registered.
+* E007 ``asymmetric_jwt_auth`` is not installed, so no key can be registered;
+* E010 ``ACME_CHALLENGE_METRICS_TOKEN`` or E011 ``ACME_CHALLENGE_METRICS_ADDRESSES`` is malformed;
+* W005 a reported certificate is late for renewal or expired (migrate, ``check --database default`` and
+  ``check --deploy``).
 """
 
 from __future__ import annotations
@@ -249,3 +252,95 @@ def check_key_scopes(
     except DatabaseError:
         return []  # not migrated yet: migrate runs this check before it creates the table
     return messages
+
+
+@checks.register()
+def check_metrics_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    import ipaddress
+
+    errors: list[checks.CheckMessage] = []
+    token = getattr(settings, conf.METRICS_TOKEN_SETTING, None)
+    if token is not None and not conf.is_valid_metrics_token(token):
+        errors.append(
+            checks.Error(
+                f"{conf.METRICS_TOKEN_SETTING} is not a printable string of at least "
+                f"{conf.MIN_METRICS_TOKEN_LENGTH} characters, so the metrics endpoint refuses every request.",
+                hint=(
+                    "Set it to a long random secret, e.g. the output of "
+                    "python -c 'import secrets; print(secrets.token_urlsafe(32))', or remove it."
+                ),
+                id="acme_challenge.E010",
+            )
+        )
+    addresses = getattr(settings, conf.METRICS_ADDRESSES_SETTING, None)
+    if addresses is not None:
+        entries = [addresses] if isinstance(addresses, str) else addresses
+        bad = []
+        try:
+            for entry in entries:
+                try:
+                    ipaddress.ip_network(str(entry).strip(), strict=False)
+                except ValueError:
+                    bad.append(entry)
+        except TypeError:
+            bad = [addresses]
+        if bad:
+            errors.append(
+                checks.Error(
+                    f"{conf.METRICS_ADDRESSES_SETTING} has entries that are not IP addresses or networks: {bad!r}.",
+                    hint="List addresses and networks, e.g. ['127.0.0.1', '10.0.0.0/8', '::1'].",
+                    id="acme_challenge.E011",
+                )
+            )
+    return errors
+
+
+def _certificate_warnings() -> list[checks.CheckMessage]:
+    from .monitoring import Verdict, safe_alerting
+
+    alerting = safe_alerting()
+    messages: list[checks.CheckMessage] = []
+    for status in alerting or []:
+        certificate = status.certificate
+        if certificate is None:  # only certified names are late or expired
+            continue
+        if status.verdict == Verdict.EXPIRED:
+            what = f"expired on {certificate.not_after:%Y-%m-%d %H:%M} UTC"
+        else:
+            what = (
+                f"expires on {certificate.not_after:%Y-%m-%d %H:%M} UTC ({status.days_left:.1f} days left) and its "
+                f"renewal has been due since {status.renewal_due:%Y-%m-%d}"
+            )
+        messages.append(
+            checks.Warning(
+                f"The certificate for {status.name} {what}: it is {status.verdict}.",
+                hint=(
+                    "On the certbot host run 'certbot renew' and read its log (a stopped timer, a failing hook, a "
+                    "node that does not serve challenges); manage.py acme_challenge_status shows the last push and "
+                    "CA fetch. A certificate that no longer needs this name: delete its report in the admin."
+                ),
+                id="acme_challenge.W005",
+            )
+        )
+    return messages
+
+
+@checks.register(checks.Tags.database)
+def check_certificates(
+    app_configs: Sequence[AppConfig] | None = None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """W005 when migrate runs, or with check --database."""
+    if not databases:
+        return []
+    return _certificate_warnings()
+
+
+@checks.register(deploy=True)
+def check_certificates_on_deploy(
+    app_configs: Sequence[AppConfig] | None = None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """W005 with check --deploy too, which runs no database check unless given --database (then the one above
+    says it, once)."""
+    if databases:
+        return []
+    return _certificate_warnings()

@@ -5,6 +5,8 @@ Values are read from ``django.conf.settings`` on every access, so ``override_set
 
 from __future__ import annotations
 
+import ipaddress
+
 from django.conf import settings
 
 #: Setting names, so that messages and checks name them the same way everywhere.
@@ -12,6 +14,10 @@ TTL_SETTING = "ACME_CHALLENGE_TTL"
 ALLOWED_DOMAINS_SETTING = "ACME_CHALLENGE_ALLOWED_DOMAINS"
 LEGACY_CLIENTS_SETTING = "ACME_CHALLENGE_LEGACY_CLIENTS"
 AUDIT_RETENTION_SETTING = "ACME_CHALLENGE_AUDIT_RETENTION"
+METRICS_TOKEN_SETTING = "ACME_CHALLENGE_METRICS_TOKEN"
+METRICS_ADDRESSES_SETTING = "ACME_CHALLENGE_METRICS_ADDRESSES"
+#: Shortest metrics bearer token accepted (system check E010): a guessable token would make the metrics public.
+MIN_METRICS_TOKEN_LENGTH = 16
 
 #: A challenge is served for this many seconds after it was (last) written. certbot deletes it through the cleanup
 #: hook long before; the TTL only bounds what a failed cleanup leaves behind.
@@ -88,3 +94,30 @@ def get_nonce_backend_path() -> str:
     from asymmetric_jwt_auth import get_setting
 
     return str(get_setting("NONCE_BACKEND"))
+
+
+def get_metrics_token() -> object:
+    """The bearer token the metrics endpoint requires (``ACME_CHALLENGE_METRICS_TOKEN``) as set, or None. Check it with
+    :func:`is_valid_metrics_token`: a value system check E010 refuses matches no request."""
+    return getattr(settings, METRICS_TOKEN_SETTING, None)
+
+
+def is_valid_metrics_token(value: object) -> bool:
+    return isinstance(value, str) and len(value) >= MIN_METRICS_TOKEN_LENGTH and value.isprintable()
+
+
+def get_metrics_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
+    """The addresses and networks allowed to read the metrics (``ACME_CHALLENGE_METRICS_ADDRESSES``), or None. Entries
+    that are not addresses or networks (system check E011) allow nothing."""
+    value = getattr(settings, METRICS_ADDRESSES_SETTING, None)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    networks = []
+    for entry in value:
+        try:
+            networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
+        except ValueError:
+            continue
+    return networks

@@ -31,9 +31,10 @@ def expiry_cutoff(now: datetime | None = None) -> datetime:
     return (now or timezone.now()) - timedelta(seconds=conf.get_ttl())
 
 
-def servable_challenge(token: str, now: datetime | None = None) -> tuple[str, str] | None:
-    """The validation served for ``token`` and the domain it was pushed for (``""`` if none), or None: one query on
-    the unique index. The caller compares the domain with the request's Host, in Python, on the one row.
+def servable_challenge(token: str, now: datetime | None = None) -> tuple[str, str, int, int] | None:
+    """The validation served for ``token``, the domain it was pushed for (``""`` if none), the row's id and how many
+    fetches of it were recorded (monitoring.record_fetch), or None: one query on the unique index. The caller compares
+    the domain with the request's Host, in Python, on the one row.
 
     Raw SQL, because building the same query through the ORM on every request cost the challenge view more than
     half of its throughput against a trivial view (scripts/bench, P3). The SQL is built once per database alias.
@@ -44,17 +45,29 @@ def servable_challenge(token: str, now: datetime | None = None) -> tuple[str, st
     with connection.cursor() as cursor:
         cursor.execute(_servable_sql(alias), [token, cutoff])
         row = cursor.fetchone()
-    return (row[0], row[1]) if row else None
+    return (row[0], row[1], row[2], row[3]) if row else None
 
 
 @cache
 def _servable_sql(alias: str) -> str:
     q = connections[alias].ops.quote_name
-    table, validation, domain, token, created = (
-        q(name) for name in (Challenge._meta.db_table, "validation", "domain", "token", "created")
+    table, validation, domain, pk, fetch_count, token, created = (
+        q(name)
+        for name in (
+            Challenge._meta.db_table,
+            "validation",
+            "domain",
+            Challenge._meta.pk.column,
+            "fetch_count",
+            "token",
+            "created",
+        )
     )
     # Only quoted identifiers from the model are interpolated; the values are parameters.
-    return f"SELECT {validation}, {domain} FROM {table} WHERE {token} = %s AND {created} >= %s"  # noqa: S608
+    return (
+        f"SELECT {validation}, {domain}, {pk}, {fetch_count} FROM {table} "  # noqa: S608
+        f"WHERE {token} = %s AND {created} >= %s"
+    )
 
 
 #: Databases whose ``INSERT ... ON CONFLICT ... DO UPDATE ... WHERE`` Django's supported versions all have.
@@ -184,6 +197,10 @@ class Challenge(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="acme_challenges"
     )
 
+    #: Fetches of this challenge recorded so far (monitoring.FETCHES_RECORDED at most); a database default, so that
+    #: the push path's raw INSERT need not name it.
+    fetch_count = models.PositiveSmallIntegerField(default=0, db_default=0, editable=False)
+
     objects = ChallengeQuerySet.as_manager()
 
     class Meta:
@@ -251,6 +268,8 @@ class AuditRecord(models.Model):
     class Action(models.TextChoices):
         PUSH = "push"
         DELETE = "delete"
+        #: The deploy hook's certificate report.
+        REPORT = "report"
         OTHER = "other"
 
     time = models.DateTimeField(default=timezone.now, db_index=True)
@@ -278,3 +297,7 @@ class AuditRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.action} {self.token or '-'} {self.status}"
+
+
+# The monitoring models (fetches, certificate reports, identifiers) live beside the code that writes them.
+from .monitoring import CertificateName, CertificateReport, ChallengeFetch, Identifier  # noqa: E402, F401

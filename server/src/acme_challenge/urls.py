@@ -7,7 +7,7 @@ The challenge URL admits only ``[A-Za-z0-9_-]+`` tokens, so anything else is a p
 
 from django.urls import re_path
 
-from . import views
+from . import metrics, reports, views
 from .validation import TOKEN_PATTERN
 
 app_name = "acme_challenge"
@@ -16,4 +16,6 @@ urlpatterns = [
     re_path(rf"^acme-challenge/(?P<token>{TOKEN_PATTERN})\Z", views.serve_challenge, name="serve"),
     re_path(r"^challenges/?\Z", views.create_challenge, name="create"),
     re_path(rf"^challenges/(?P<token>{TOKEN_PATTERN})/?\Z", views.delete_challenge, name="delete"),
+    re_path(r"^certificates/?\Z", reports.report_certificate, name="report"),
+    re_path(r"^acme-challenge-metrics/?\Z", metrics.metrics, name="metrics"),
 ]

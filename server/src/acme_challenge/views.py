@@ -20,7 +20,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import audit, conf
+from . import audit, conf, monitoring
 from .authentication import Caller, authenticate
 from .models import (
     MAX_VALUE_LENGTH,
@@ -55,11 +55,15 @@ def serve_challenge(request: HttpRequest, token: str) -> HttpResponse:
         return response
     found = servable_challenge(token) if len(token) <= MAX_VALUE_LENGTH else None
     if found is not None and found[1] and found[1] != request_host_name(request.META):
+        # Recorded (the first few), because a CA fetching with another Host is a misconfiguration worth seeing.
+        monitoring.record_fetch(request, found[2], found[3], token, found[1], 404)
         found = None
     if found is None:
         # The same answer as for an unknown token: another name's challenge must not be told apart.
         response = HttpResponse("no such challenge\n", status=404, content_type=TEXT)
     else:
+        # The first few fetches of each challenge only: after that, nothing but the lookup above.
+        monitoring.record_fetch(request, found[2], found[3], token, found[1], 200)
         # Exactly "text/plain" as the issue states; the body is base64url and '.', so ASCII.
         response = HttpResponse(found[0], content_type="text/plain")
     response["X-Content-Type-Options"] = "nosniff"

@@ -5,25 +5,29 @@ Writes purge expired challenges too; this command is for sites where no challeng
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
-from ... import audit, conf, nonce
+from ... import audit, conf, monitoring, nonce
 from ...models import Challenge
 
 
 class Command(BaseCommand):
     help = (
         "Delete challenges older than ACME_CHALLENGE_TTL, JWT nonces too old to be replayed, and audit records "
-        "older than ACME_CHALLENGE_AUDIT_RETENTION days."
+        "and records of challenge fetches older than ACME_CHALLENGE_AUDIT_RETENTION days."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         challenges, _ = Challenge.objects.expired().delete()
         nonces = nonce.prune()
         records = audit.purge()
+        fetches = monitoring.purge_fetches(timezone.now() - timedelta(days=conf.get_audit_retention_days()))
         self.stdout.write(
-            f"deleted {challenges} expired challenge(s) (older than {conf.get_ttl()} s), {nonces} used nonce(s) and "
-            f"{records} audit record(s) (older than {conf.get_audit_retention_days()} days)"
+            f"deleted {challenges} expired challenge(s) (older than {conf.get_ttl()} s), {nonces} used nonce(s), "
+            f"{records} audit record(s) (older than {conf.get_audit_retention_days()} days) and {fetches} record(s) "
+            "of challenge fetches (as old)"
         )

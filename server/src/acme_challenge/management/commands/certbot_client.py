@@ -1,7 +1,8 @@
 """``manage.py certbot_client``: set up, inspect and rotate the account certbot's hooks sign in as.
 
-It replaces the old manual steps (create a staff user, paste a key into the admin). The user gets exactly the two
-permissions the hooks use and, when created here, no usable password: it only ever authenticates with its key.
+It replaces the old manual steps (create a staff user, paste a key into the admin). The user gets exactly the three
+permissions the hooks use (add and delete challenges, report certificates) and, when created here, no usable
+password: it only ever authenticates with its key.
 Keys are compared by their fingerprint (asymmetric_jwt_auth's: SHA-256 of the SubjectPublicKeyInfo PEM, the JWT
 ``kid``), so PEM and OpenSSH forms of one key are the same key and are never stored twice. ``--domain`` limits a key
 to names, as ``from=`` limits a key in ``authorized_keys``. Nothing here prints key material: only fingerprints and
@@ -27,7 +28,7 @@ from ... import conf
 from ...models import AuditRecord, Challenge, KeyScope
 from ...names import InvalidName, covers_public_suffix, parse_pattern
 
-PERMISSION_CODENAMES = ("add_challenge", "delete_challenge")
+PERMISSION_CODENAMES = ("add_challenge", "delete_challenge", "add_certificatereport")
 _FINGERPRINT_RE = re.compile(r"[0-9a-fA-F]{8,64}\Z")
 _COMMENT_MAX = PublicKey._meta.get_field("comment").max_length or 100
 
@@ -139,9 +140,12 @@ class Command(BaseCommand):
         for permission in sorted(added, key=_permission_name):
             self._say(f"granted permission {_permission_name(permission)}")
         for permission in sorted(removed, key=_permission_name):
-            self._say(f"revoked permission {_permission_name(permission)} (the hooks need only add/delete challenge)")
+            self._say(f"revoked permission {_permission_name(permission)} (the hooks need no other)")
         if not added and not removed:
-            self._say("permissions already exactly acme_challenge.add_challenge, acme_challenge.delete_challenge")
+            self._say(
+                "permissions already exactly "
+                + ", ".join(f"{Challenge._meta.app_label}.{codename}" for codename in PERMISSION_CODENAMES)
+            )
         # Left alone, because they may belong to a person using this account; said, because they grant more.
         if user.is_superuser or user.is_staff:
             self.stderr.write(
