@@ -10,6 +10,9 @@
 * ``ACME_CHALLENGE_LEGACY_CLIENTS``: ``1``/``true``/``yes``/``on`` to accept the original certbot-django client
   (JWTs without the request-binding claims, pushes without ``domain``; default off).
 * ``ACME_CHALLENGE_AUDIT_RETENTION``: days the audit trail of API calls is kept (default 90).
+* ``ACME_CHALLENGE_METRICS_TOKEN``: the bearer token that opens ``/.well-known/acme-challenge-metrics`` (default: unset,
+  and the endpoint answers 404 unless ``ACME_CHALLENGE_METRICS_ADDRESSES`` is set).
+* ``ACME_CHALLENGE_METRICS_ADDRESSES``: comma-separated addresses and networks that may read the metrics.
 * ``DJANGO_LOG_LEVEL``: the root log level (default ``INFO``); asymmetric_jwt_auth never logs below INFO.
 """
 
@@ -106,6 +109,8 @@ ACME_CHALLENGE_ALLOWED_DOMAINS = _env_list("ACME_CHALLENGE_ALLOWED_DOMAINS") or 
 ACME_CHALLENGE_TTL = int(os.environ.get("ACME_CHALLENGE_TTL", "86400"))
 ACME_CHALLENGE_LEGACY_CLIENTS = _env_flag("ACME_CHALLENGE_LEGACY_CLIENTS")
 ACME_CHALLENGE_AUDIT_RETENTION = int(os.environ.get("ACME_CHALLENGE_AUDIT_RETENTION", "90"))
+ACME_CHALLENGE_METRICS_TOKEN = os.environ.get("ACME_CHALLENGE_METRICS_TOKEN") or None
+ACME_CHALLENGE_METRICS_ADDRESSES = _env_list("ACME_CHALLENGE_METRICS_ADDRESSES") or None
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
