@@ -561,7 +561,7 @@ fn check_resolve(value: &str) {
             );
             assert_eq!(
                 ResolveRule::lookup(std::slice::from_ref(&rule), &host.to_ascii_uppercase()),
-                Some(rule.addrs.as_slice())
+                Some(rule.addrs.clone())
             );
         }
     }

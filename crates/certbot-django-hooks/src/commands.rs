@@ -71,7 +71,7 @@ pub enum AuthCommand {
     /// Prove the whole setup without the CA: key, server, a signed probe push, the self-check,
     /// and the probe's delete, one line each.
     #[command(long_about = CHECK_LONG_ABOUT)]
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
 }
 
 const CHECK_LONG_ABOUT: &str = "Prove the whole setup without the CA, with the options the hooks \

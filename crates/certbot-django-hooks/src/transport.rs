@@ -145,7 +145,7 @@ impl ResolveRule {
 
     /// The addresses configured for `host`, if any rule applies: every rule naming the host
     /// (so `--resolve h:127.0.0.1 --resolve h:127.0.0.2` gives h both addresses, as does
-    /// `--resolve h:127.0.0.1,127.0.0.2`), else every `*` rule. Duplicates are dropped.
+    /// `--resolve h:127.0.0.1,127.0.0.2`), else every `*` rule, in the order given.
     pub fn lookup(rules: &[ResolveRule], host: &str) -> Option<Vec<IpAddr>> {
         let host = host.to_ascii_lowercase();
         let collect = |wanted: &ResolveHost| -> Option<Vec<IpAddr>> {
@@ -153,11 +153,7 @@ impl ResolveRule {
             let mut any = false;
             for rule in rules.iter().filter(|r| &r.host == wanted) {
                 any = true;
-                for ip in &rule.addrs {
-                    if !addrs.contains(ip) {
-                        addrs.push(*ip);
-                    }
-                }
+                addrs.extend(&rule.addrs);
             }
             any.then_some(addrs)
         };
@@ -713,7 +709,6 @@ mod tests {
             ResolveRule::parse("a.test:127.0.0.1").unwrap(),
             ResolveRule::parse("*:192.0.2.1").unwrap(),
             ResolveRule::parse("a.test:127.0.0.2,[::1]").unwrap(),
-            ResolveRule::parse("a.test:127.0.0.1").unwrap(),
         ];
         let shown: Vec<String> = ResolveRule::lookup(&rules, "a.test")
             .unwrap()

@@ -194,7 +194,17 @@ pub struct TestServer {
 impl TestServer {
     /// Starts the server on a free port.
     pub fn start(handler: impl Fn(&Request, &[Request]) -> Reply + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Self::start_at("127.0.0.1:0", handler)
+    }
+
+    /// Starts the server on `addr`: another loopback address (`127.0.0.2:0`, `[::1]:0`), or the
+    /// port of another server on another address (`127.0.0.2:PORT`), so that one name with
+    /// several addresses reaches several servers on one port.
+    pub fn start_at(
+        addr: &str,
+        handler: impl Fn(&Request, &[Request]) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
         let port = listener.local_addr().unwrap().port();
         let requests: Arc<Mutex<Vec<Request>>> = Arc::default();
         let handler: Arc<Handler> = Arc::new(handler);
@@ -341,8 +351,24 @@ pub fn fake_site(
     serving: Serving,
     override_reply: impl Fn(&Request, &[Request]) -> Option<Reply> + Send + Sync + 'static,
 ) -> TestServer {
-    let store: Arc<Mutex<HashMap<String, (String, Instant)>>> = Arc::default();
-    TestServer::start(move |req, earlier| {
+    fake_site_at("127.0.0.1:0", &Store::default(), serving, override_reply)
+}
+
+/// The challenges a fake site stores: its database. Clones share it, so several fake sites
+/// (nodes) can serve from one store, or each from its own.
+#[derive(Clone, Default)]
+pub struct Store(Arc<Mutex<HashMap<String, (String, Instant)>>>);
+
+/// [`fake_site`] listening on `addr` (see [`TestServer::start_at`]) and keeping its challenges
+/// in `store`.
+pub fn fake_site_at(
+    addr: &str,
+    store: &Store,
+    serving: Serving,
+    override_reply: impl Fn(&Request, &[Request]) -> Option<Reply> + Send + Sync + 'static,
+) -> TestServer {
+    let store = Arc::clone(&store.0);
+    TestServer::start_at(addr, move |req, earlier| {
         if let Some(reply) = override_reply(req, earlier) {
             return reply;
         }
