@@ -10,8 +10,7 @@ import os
 import subprocess
 import urllib.error
 import urllib.request
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ from conftest import hook_args
 
 DEPLOY_HOOK = h.ROOT / "target" / "release" / "deploy-hook"
 METRICS_TOKEN = "e2e-metrics-token-0123456789abcdef"
-UTC = dt_timezone.utc
 
 
 @pytest.fixture
