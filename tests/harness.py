@@ -414,10 +414,11 @@ def keygen(key_file: Path, key_type: str = "ed25519") -> Path:
 
 @dataclass
 class Certbot:
-    """certbot from PyPI with its own config, work and logs directories."""
+    """certbot from PyPI with its own config, work and logs directories (`program`: another certbot release)."""
 
     workdir: Path
     pebble: Pebble
+    program: Path = PYTHON.parent / "certbot"
 
     @property
     def config_dir(self) -> Path:
@@ -430,7 +431,7 @@ class Certbot:
 
     def base_args(self) -> list[str]:
         return [
-            str(PYTHON.parent / "certbot"),
+            str(self.program),
             "--non-interactive",
             "--agree-tos",
             "--register-unsafely-without-email",
