@@ -146,3 +146,26 @@ def test_a_report_for_a_name_outside_the_keys_scope_is_refused_and_recorded(
     code, found = status(site)
     assert {entry["verdict"] for entry in found} == {"never issued"}
     assert code == 0
+
+
+def test_certbot_reconfigure_adds_the_deploy_hook_to_an_existing_certificate_and_reports_it_at_once(
+    site: h.Site, key: Path, certbot: h.Certbot
+) -> None:
+    name = "existing.example.com"
+    issued = certbot.certonly([name], hook_args(site, key))
+    assert issued.returncode == 0, f"certbot failed:\n{issued.stderr}\n{certbot.log()[-4000:]}"
+    assert {entry["verdict"] for entry in status(site)[1]} == {"never issued"}
+
+    deploy_line = certbot.hook_line(DEPLOY_HOOK, hook_args(site, key))
+    result = certbot.run(
+        [*certbot.base_args(), "reconfigure", "--cert-name", name, "--deploy-hook", deploy_line, "--run-deploy-hooks"]
+    )
+    assert result.returncode == 0, f"reconfigure failed:\n{result.stderr}\n{certbot.log()[-4000:]}"
+    renewal = (certbot.config_dir / "renewal" / f"{name}.conf").read_text()
+    assert f"renew_hook = {deploy_line}" in renewal
+    _, not_after = openssl_dates(certbot.config_dir / "live" / name / "cert.pem")
+    code, found = status(site)
+    assert code == 0
+    assert [(entry["name"], entry["verdict"], entry["not_after"]) for entry in found] == [
+        (name, "ok", not_after.isoformat())
+    ]
