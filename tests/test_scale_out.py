@@ -76,25 +76,35 @@ def test_a_challenge_pushed_through_the_balancer_is_served_by_every_node(cluster
         assert served_by(node, "lb.example.com", env["CERTBOT_TOKEN"])[0] == 404
 
 
-def signed_header(key: Path) -> str:
-    """An Authorization header signed by asymmetric_jwt_auth itself, as the hooks sign theirs."""
+def signed_header(key: Path, method: str, url: str, body: bytes = b"") -> str:
+    """An Authorization header bound to one request (htm, htu, bsh), signed with asymmetric_jwt_auth's key and
+    nonce, as the hooks sign theirs."""
     script = (
-        "import sys; from django.conf import settings; settings.configure(); "
-        "from asymmetric_jwt_auth.keys import PrivateKey; from asymmetric_jwt_auth.tokens import Token; "
+        "import base64, hashlib, sys, time, jwt; from django.conf import settings; settings.configure(); "
+        "from asymmetric_jwt_auth.keys import PrivateKey; from asymmetric_jwt_auth.nonce import get_nonce_backend; "
         "key = PrivateKey.load_pem(open(sys.argv[1], 'rb').read()); "
-        "print(Token('certbot').create_auth_header(key))"
+        "bsh = base64.urlsafe_b64encode(hashlib.sha256(sys.stdin.buffer.read()).digest()).rstrip(b'=').decode(); "
+        "claims = {'username': 'certbot', 'time': int(time.time()), 'nonce': get_nonce_backend().generate_nonce(), "
+        "'htm': sys.argv[2], 'htu': sys.argv[3], 'bsh': bsh}; "
+        "print('JWT ' + jwt.encode(claims, key.as_pem, algorithm=key.public_key.allowed_algorithms[0], "
+        "headers={'kid': key.public_key.fingerprint}))"
     )
-    return subprocess.run(
-        [str(h.PYTHON), "-c", script, str(key)], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    return (
+        subprocess.run(
+            [str(h.PYTHON), "-c", script, str(key), method, url], input=body, check=True, capture_output=True
+        )
+        .stdout.decode()
+        .strip()
+    )
 
 
 def test_a_jwt_replayed_to_the_other_node_is_refused(cluster: Cluster) -> None:
-    header = signed_header(cluster.key)
     token = "replay" + "A" * 20
     body = urllib.parse.urlencode(
         {"challenge": token, "response": f"{token}.{'B' * 43}", "domain": "replay.example.com"}
     ).encode()
+    # Bound to the name both nodes are reached by, so only the nonce can refuse the replay.
+    header = signed_header(cluster.key, "POST", "http://replay.example.com/.well-known/challenges/", body)
     first, second = cluster.nodes
 
     created = fetch(f"{first.url}/.well-known/challenges/", "replay.example.com", {"Authorization": header}, body)
@@ -105,7 +115,12 @@ def test_a_jwt_replayed_to_the_other_node_is_refused(cluster: Cluster) -> None:
     delete = urllib.request.Request(
         f"{first.url}/.well-known/challenges/{token}/",
         method="DELETE",
-        headers={"Authorization": signed_header(cluster.key)},
+        headers={
+            "Host": "replay.example.com",
+            "Authorization": signed_header(
+                cluster.key, "DELETE", f"http://replay.example.com/.well-known/challenges/{token}/"
+            ),
+        },
     )
     with urllib.request.urlopen(delete, timeout=10) as r:
         assert r.status == 204
