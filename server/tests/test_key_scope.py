@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from acme_challenge.checks import check_key_scopes
+from acme_challenge.conf import conf
 from acme_challenge.models import Challenge, KeyScope
 
 from .conftest import delete, make_user, push
@@ -174,3 +175,21 @@ def test_the_admin_shows_and_edits_a_keys_scope(client: Client, scoped) -> None:
     response = client.post(f"/admin/asymmetric_jwt_auth/publickey/{scoped.pk}/change/", data)
     assert response.status_code == 200
     assert "is not a name, an IP address or" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [(" B.Example.com. ", "b.example.com"), ("*.Example.COM.", "*.example.com"), ("[2001:DB8::1]", "2001:db8::1")],
+)
+def test_the_admin_certbot_client_and_the_allow_list_read_a_pattern_alike(
+    tmp_path, ed25519_key, settings, typed, stored
+) -> None:
+    path = tmp_path / "k.pub"
+    path.write_bytes(ed25519_key.public_key.as_pem)
+    run("certbot_client", "certbot", "--public-key-file", str(path), "--domain", typed)
+    assert list(KeyScope.objects.values_list("pattern", flat=True)) == [stored]
+    entry = KeyScope(key=KeyScope.objects.get().key, pattern=typed)
+    entry.clean()
+    assert entry.pattern == stored
+    settings.ACME_CHALLENGE_ALLOWED_DOMAINS = [typed]
+    assert conf.allowed_domains == [stored]

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 from asymmetric_jwt_auth import get_setting
 from asymmetric_jwt_auth.models import PublicKey
@@ -72,7 +73,7 @@ def find(username: str, permission: str) -> Found | None:
         lookup = username
     in_sql = list(settings.AUTHENTICATION_BACKENDS) == [MODEL_BACKEND] and _has_permission_tables(user_model)
     sql, attnames = _find_sql(alias, user_model, by_pk=by_repository, with_permission=in_sql)
-    params: list[object] = []
+    params: list[Any] = []
     if in_sql:
         app_label, _, codename = permission.partition(".")
         params += [app_label, codename, app_label, codename]
@@ -133,7 +134,7 @@ def _find_sql(
     columns += [f"k.{q(key_meta.pk.column)}", f"k.{q(key_meta.get_field('key').column)}"]
     columns.append(f"s.{q(scope_meta.get_field('pattern').column)}")
     # asymmetric_jwt_auth's DjangoUserRepository looks users up by ``username=``; so does this.
-    where = users.pk.column if by_pk else users.get_field("username").column
+    where = users.pk.column if by_pk else users.get_field("username").column  # type: ignore[misc]
     # Only quoted identifiers from the models are interpolated; the values are parameters.
     sql = (
         f"SELECT {', '.join(columns)} FROM {q(users.db_table)} u "  # noqa: S608
@@ -149,7 +150,8 @@ def _permission_sql(q: Callable[[str], str], user_model: type[AbstractBaseUser])
     one of their groups'. Superusers are answered in Python, from the row. Only quoted identifiers from the models are
     interpolated."""
     users = user_model._meta
-    own, groups = users.get_field("user_permissions"), users.get_field("groups")
+    # The configured user model has both (find checks with _has_permission_tables); AbstractBaseUser does not.
+    own, groups = users.get_field("user_permissions"), users.get_field("groups")  # type: ignore[misc]
     by_group = Group._meta.get_field("permissions")
     permission, content_type = Permission._meta, ContentType._meta
     p, ct, up, ug, gp = (

@@ -8,6 +8,7 @@ from datetime import datetime
 from asymmetric_jwt_auth import admin as library_admin
 from asymmetric_jwt_auth.models import PublicKey
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.timesince import timesince
@@ -74,14 +75,14 @@ if admin.site.is_registered(PublicKey):
 
 @admin.register(PublicKey)
 class PublicKeyAdmin(library_admin.PublicKeyAdmin):
-    list_display = ("user", "comment", "scope", "last_used_on")
+    list_display = ("user", "comment", "scope", "last_used_on")  # type: ignore[assignment]
     inlines = [KeyScopeInline]
 
     @admin.display(description="domain scope")
     def scope(self, obj: PublicKey) -> str:
         return ", ".join(entry.pattern for entry in obj.acme_scope.all()) or "any name"
 
-    def get_queryset(self, request: HttpRequest):  # noqa: ANN201  (the library's admin is untyped)
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PublicKey]:
         return super().get_queryset(request).prefetch_related("acme_scope")
 
 
@@ -116,7 +117,7 @@ class IdentifierAdmin(ReadOnlyAdmin):
     def last_renewal(self, obj: Identifier) -> object:
         return obj.certificate.time if obj.certificate else None
 
-    def get_queryset(self, request: HttpRequest):  # noqa: ANN201
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Identifier]:
         return super().get_queryset(request).select_related("certificate")
 
 

@@ -13,8 +13,8 @@ from django.db import connections, router
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import conf
-from .models import AuditRecord
+from .conf import conf
+from .models import AuditRecord, quoted_columns
 
 #: Monotonic time of this process's last purge.
 _last_purge = float("-inf")
@@ -72,7 +72,7 @@ _COLUMNS = (
 @cache
 def _insert_sql(alias: str) -> str:
     q = connections[alias].ops.quote_name
-    columns = ", ".join(q(AuditRecord._meta.get_field(name).column) for name in _COLUMNS)
+    columns = ", ".join(quoted_columns(alias, AuditRecord, *_COLUMNS))
     placeholders = ", ".join(["%s"] * len(_COLUMNS))
     # Only quoted identifiers from the model are interpolated; the values are parameters.
     return f"INSERT INTO {q(AuditRecord._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
@@ -86,7 +86,7 @@ def one_line(text: str, limit: int) -> str:
 
 def purge(now: datetime | None = None) -> int:
     """Delete records older than the retention period; returns how many."""
-    cutoff = (now or timezone.now()) - timedelta(days=conf.get_audit_retention_days())
+    cutoff = (now or timezone.now()) - timedelta(days=conf.audit_retention_days)
     deleted, _ = AuditRecord.objects.filter(time__lt=cutoff).delete()
     return deleted
 

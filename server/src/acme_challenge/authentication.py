@@ -37,8 +37,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import accounts, conf
+from . import accounts
 from .audit import Call, one_line
+from .conf import LEGACY_CLIENTS_SETTING, conf
 from .names import host_name, request_host_name
 from .refusal import Refused
 
@@ -51,7 +52,7 @@ UNAUTHENTICATED = (
 BINDING_CLAIMS = ("htm", "htu", "bsh")
 MISSING_BINDING = (
     "JWT lacks the request-binding claims htm, htu, bsh: upgrade the client, or set "
-    f"{conf.LEGACY_CLIENTS_SETTING} = True on the site for old certbot-django clients"
+    f"{LEGACY_CLIENTS_SETTING} = True on the site for old certbot-django clients"
 )
 #: Longer Authorization headers are refused unread. A JWT of this protocol is under 1,000 characters.
 MAX_JWT_LENGTH = 8192
@@ -123,7 +124,8 @@ def authenticate(request: HttpRequest, body: bytes, call: Call, permission: str)
         raise _unauthenticated("the JWT's nonce was already used (a replayed token) or is malformed")
     nonce_backend.log_used_nonce(username, claims["time"], nonce)
     accounts.record_key_use(key.id, timezone.now())
-    permitted = found.permitted if found.permitted is not None else user.has_perm(permission)
+    # has_perm: PermissionsMixin's, or a custom user model's own (as Django's ModelBackend requires).
+    permitted = found.permitted if found.permitted is not None else user.has_perm(permission)  # type: ignore[attr-defined]
     return Caller(user=user, key_id=key.id, fingerprint=parsed.fingerprint, scope=key.scope, permitted=permitted)
 
 
@@ -207,7 +209,7 @@ def _check_binding(request: HttpRequest, body: bytes, claims: dict[str, Any]) ->
     binds a proof to ``htm`` and ``htu``). The scheme is not compared: TLS often ends at a proxy."""
     present = [claim for claim in BINDING_CLAIMS if claim in claims]
     if not present:
-        if conf.legacy_clients():
+        if conf.legacy_clients:
             return
         raise _binding_refused(MISSING_BINDING)
     missing = [claim for claim in BINDING_CLAIMS if claim not in claims]

@@ -24,8 +24,25 @@ from django.core.cache import caches
 from django.db import DatabaseError
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
-from . import conf
-from .names import covers_public_suffix
+from .conf import (
+    ALLOWED_DOMAINS_SETTING,
+    AUDIT_RETENTION_SETTING,
+    CACHE_NONCE_BACKEND,
+    DATABASE_NONCE_BACKEND,
+    DEFAULT_AUDIT_RETENTION_DAYS,
+    DEFAULT_TTL,
+    LEGACY_CLIENTS_SETTING,
+    LIBRARY_MIDDLEWARE_PATH,
+    METRICS_ADDRESSES_SETTING,
+    METRICS_TOKEN_SETTING,
+    MIN_METRICS_TOKEN_LENGTH,
+    NULL_NONCE_BACKEND,
+    OLD_MIDDLEWARE_PATH,
+    TTL_SETTING,
+    conf,
+    is_valid_metrics_token,
+)
+from .names import covers_public_suffix, setting_pattern
 from .validation import is_valid_pattern
 
 #: Cache backends whose contents a second process or node cannot see (or that store nothing at all).
@@ -41,26 +58,26 @@ _PROBE_TOKEN = "acme-challenge-system-check"
 def check_middleware(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
     middleware = list(settings.MIDDLEWARE)
     messages: list[checks.CheckMessage] = []
-    if conf.LIBRARY_MIDDLEWARE_PATH in middleware:
+    if LIBRARY_MIDDLEWARE_PATH in middleware:
         messages.append(
             checks.Error(
-                f"{conf.LIBRARY_MIDDLEWARE_PATH} is in MIDDLEWARE: it lets a JWT authenticate every view, the admin "
+                f"{LIBRARY_MIDDLEWARE_PATH} is in MIDDLEWARE: it lets a JWT authenticate every view, the admin "
                 "included, and spends each token's nonce before the challenge API sees it, so the API refuses "
                 "every push as a replay.",
                 hint=(
-                    f"Remove '{conf.LIBRARY_MIDDLEWARE_PATH}' from MIDDLEWARE: the challenge API verifies its JWTs "
+                    f"Remove '{LIBRARY_MIDDLEWARE_PATH}' from MIDDLEWARE: the challenge API verifies its JWTs "
                     "itself. If another part of the site needs it, silence this check knowing that every key of a "
                     "staff account then opens the admin."
                 ),
                 id="acme_challenge.E002",
             )
         )
-    if conf.OLD_MIDDLEWARE_PATH in middleware:
+    if OLD_MIDDLEWARE_PATH in middleware:
         messages.append(
             checks.Warning(
-                f"{conf.OLD_MIDDLEWARE_PATH} is in MIDDLEWARE. It no longer does anything: the challenge API "
+                f"{OLD_MIDDLEWARE_PATH} is in MIDDLEWARE. It no longer does anything: the challenge API "
                 "verifies its JWTs itself, and no other view sees a user from a JWT.",
-                hint=f"Remove '{conf.OLD_MIDDLEWARE_PATH}' from MIDDLEWARE.",
+                hint=f"Remove '{OLD_MIDDLEWARE_PATH}' from MIDDLEWARE.",
                 id="acme_challenge.W002",
             )
         )
@@ -69,12 +86,12 @@ def check_middleware(app_configs: Sequence[AppConfig] | None = None, **kwargs: A
 
 @checks.register(checks.Tags.security)
 def check_nonce_store(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    backend = conf.get_nonce_backend_path()
+    backend = conf.nonce_backend_path
     use_ours = (
-        f'Set ASYMMETRIC_JWT_AUTH = {{"NONCE_BACKEND": "{conf.DATABASE_NONCE_BACKEND}"}}: it records nonces in the '
+        f'Set ASYMMETRIC_JWT_AUTH = {{"NONCE_BACKEND": "{DATABASE_NONCE_BACKEND}"}}: it records nonces in the '
         "database with a unique constraint, atomically and shared by every process and node."
     )
-    if backend == conf.NULL_NONCE_BACKEND:
+    if backend == NULL_NONCE_BACKEND:
         return [
             checks.Error(
                 f"ASYMMETRIC_JWT_AUTH['NONCE_BACKEND'] is {backend}, which accepts every replayed JWT.",
@@ -82,7 +99,7 @@ def check_nonce_store(app_configs: Sequence[AppConfig] | None = None, **kwargs: 
                 id="acme_challenge.E003",
             )
         ]
-    if backend == conf.CACHE_NONCE_BACKEND:
+    if backend == CACHE_NONCE_BACKEND:
         cache_backend = caches.settings.get("default", {}).get("BACKEND", "")
         if cache_backend in _UNSHARED_CACHES:
             return [
@@ -146,64 +163,64 @@ def check_mounted(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any)
 @checks.register()
 def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
-    ttl = getattr(settings, conf.TTL_SETTING, conf.DEFAULT_TTL)
+    ttl = conf.ttl
     if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl <= 0:
         errors.append(
             checks.Error(
-                f"{conf.TTL_SETTING} is {ttl!r}.",
-                hint=f"Set it to a positive number of seconds, or remove it for the default ({conf.DEFAULT_TTL}).",
+                f"{TTL_SETTING} is {ttl!r}.",
+                hint=f"Set it to a positive number of seconds, or remove it for the default ({DEFAULT_TTL}).",
                 id="acme_challenge.E005",
             )
         )
-    allowed = getattr(settings, conf.ALLOWED_DOMAINS_SETTING, None)
+    allowed = getattr(settings, ALLOWED_DOMAINS_SETTING, None)
     hint = (
-        f"Set {conf.ALLOWED_DOMAINS_SETTING} to a list of domain names and '*.suffix' patterns, "
+        f"Set {ALLOWED_DOMAINS_SETTING} to a list of domain names and '*.suffix' patterns, "
         "e.g. ['example.com', '*.example.com'], or to None to allow any domain."
     )
     if allowed is not None:
         if isinstance(allowed, str) or not isinstance(allowed, (list, tuple, set, frozenset)):
             errors.append(
-                checks.Error(f"{conf.ALLOWED_DOMAINS_SETTING} is {allowed!r}.", hint=hint, id="acme_challenge.E006")
+                checks.Error(f"{ALLOWED_DOMAINS_SETTING} is {allowed!r}.", hint=hint, id="acme_challenge.E006")
             )
         else:
             bad = [pattern for pattern in allowed if not is_valid_pattern(pattern)]
             if bad:
                 errors.append(
                     checks.Error(
-                        f"{conf.ALLOWED_DOMAINS_SETTING} has entries that are not domain names or '*.suffix' "
+                        f"{ALLOWED_DOMAINS_SETTING} has entries that are not domain names or '*.suffix' "
                         f"patterns: {bad!r}.",
                         hint=hint,
                         id="acme_challenge.E006",
                     )
                 )
-            broad = [pattern for pattern in allowed if covers_public_suffix(conf.canonical_pattern(pattern))]
+            broad = [pattern for pattern in allowed if covers_public_suffix(setting_pattern(pattern))]
             if broad:
                 errors.append(
                     checks.Warning(
-                        f"{conf.ALLOWED_DOMAINS_SETTING} has patterns that cover a whole public suffix: "
+                        f"{ALLOWED_DOMAINS_SETTING} has patterns that cover a whole public suffix: "
                         f"{', '.join(map(str, broad))}. Any key may then push challenges for names of strangers "
                         "that this site answers for.",
                         hint="List your own names instead, e.g. ['example.com', '*.example.com'].",
                         id="acme_challenge.W003",
                     )
                 )
-    legacy = getattr(settings, conf.LEGACY_CLIENTS_SETTING, False)
+    legacy = getattr(settings, LEGACY_CLIENTS_SETTING, False)
     if not isinstance(legacy, bool):
         errors.append(
             checks.Error(
-                f"{conf.LEGACY_CLIENTS_SETTING} is {legacy!r}.",
+                f"{LEGACY_CLIENTS_SETTING} is {legacy!r}.",
                 hint="Set it to True (to accept the original certbot-django client) or False, or remove it.",
                 id="acme_challenge.E008",
             )
         )
-    retention = getattr(settings, conf.AUDIT_RETENTION_SETTING, conf.DEFAULT_AUDIT_RETENTION_DAYS)
+    retention = conf.audit_retention_days
     if not isinstance(retention, int) or isinstance(retention, bool) or retention <= 0:
         errors.append(
             checks.Error(
-                f"{conf.AUDIT_RETENTION_SETTING} is {retention!r}.",
+                f"{AUDIT_RETENTION_SETTING} is {retention!r}.",
                 hint=(
                     "Set it to the number of days audit records are kept, or remove it for the default "
-                    f"({conf.DEFAULT_AUDIT_RETENTION_DAYS})."
+                    f"({DEFAULT_AUDIT_RETENTION_DAYS})."
                 ),
                 id="acme_challenge.E009",
             )
@@ -258,12 +275,12 @@ def check_metrics_settings(app_configs: Sequence[AppConfig] | None = None, **kwa
     import ipaddress
 
     errors: list[checks.CheckMessage] = []
-    token = getattr(settings, conf.METRICS_TOKEN_SETTING, None)
-    if token is not None and not conf.is_valid_metrics_token(token):
+    token = conf.metrics_token
+    if token is not None and not is_valid_metrics_token(token):
         errors.append(
             checks.Error(
-                f"{conf.METRICS_TOKEN_SETTING} is not a printable string of at least "
-                f"{conf.MIN_METRICS_TOKEN_LENGTH} characters, so the metrics endpoint refuses every request.",
+                f"{METRICS_TOKEN_SETTING} is not a printable string of at least "
+                f"{MIN_METRICS_TOKEN_LENGTH} characters, so the metrics endpoint refuses every request.",
                 hint=(
                     "Set it to a long random secret, e.g. the output of "
                     "python -c 'import secrets; print(secrets.token_urlsafe(32))', or remove it."
@@ -271,7 +288,7 @@ def check_metrics_settings(app_configs: Sequence[AppConfig] | None = None, **kwa
                 id="acme_challenge.E010",
             )
         )
-    addresses = getattr(settings, conf.METRICS_ADDRESSES_SETTING, None)
+    addresses = getattr(settings, METRICS_ADDRESSES_SETTING, None)
     if addresses is not None:
         entries = [addresses] if isinstance(addresses, str) else addresses
         bad = []
@@ -286,7 +303,7 @@ def check_metrics_settings(app_configs: Sequence[AppConfig] | None = None, **kwa
         if bad:
             errors.append(
                 checks.Error(
-                    f"{conf.METRICS_ADDRESSES_SETTING} has entries that are not IP addresses or networks: {bad!r}.",
+                    f"{METRICS_ADDRESSES_SETTING} has entries that are not IP addresses or networks: {bad!r}.",
                     hint="List addresses and networks, e.g. ['127.0.0.1', '10.0.0.0/8', '::1'].",
                     id="acme_challenge.E011",
                 )

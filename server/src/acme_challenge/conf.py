@@ -1,13 +1,15 @@
-"""Our settings and their defaults, in one place.
-
-Values are read from ``django.conf.settings`` on every access, so ``override_settings`` in tests works.
+"""Our settings and their defaults, in one place: the setting names, the limits, and :data:`conf`, whose properties
+read ``django.conf.settings`` on every access (as django-cors-headers' ``conf`` does).
 """
 
 from __future__ import annotations
 
 import ipaddress
 
+from asymmetric_jwt_auth import get_setting
 from django.conf import settings
+
+from .names import setting_pattern
 
 #: Setting names, so that messages and checks name them the same way everywhere.
 TTL_SETTING = "ACME_CHALLENGE_TTL"
@@ -45,79 +47,75 @@ CACHE_NONCE_BACKEND = "asymmetric_jwt_auth.nonce.django.DjangoCacheNonceBackend"
 NULL_NONCE_BACKEND = "asymmetric_jwt_auth.nonce.null.NullNonceBackend"
 
 
-def get_ttl() -> int:
-    """Seconds a challenge stays servable after it was written (``ACME_CHALLENGE_TTL``, default one day)."""
-    return getattr(settings, TTL_SETTING, DEFAULT_TTL)
-
-
-def get_allowed_domains() -> list[str] | None:
-    """Domain names and ``*.suffix`` patterns a challenge may be pushed for, in canonical form, or ``None`` for any
-    (``ACME_CHALLENGE_ALLOWED_DOMAINS``, default ``None``). An entry that is not a pattern matches nothing (and system
-    check E006 names it)."""
-    value = getattr(settings, ALLOWED_DOMAINS_SETTING, None)
-    if value is None:
-        return None
-    return [canonical_pattern(pattern) for pattern in value]
-
-
-def canonical_pattern(pattern: object) -> str:
-    """A setting's pattern as the site compares it: surrounding space and one trailing dot are forgiven in settings."""
-    from .names import InvalidName, parse_pattern
-
-    text = str(pattern).strip().lower()
-    text = text.removesuffix(".") if not text.endswith("..") else text
-    try:
-        return parse_pattern(text)
-    except InvalidName:
-        return text
-
-
-def legacy_clients() -> bool:
-    """Whether JWTs without the request-binding claims, and pushes without ``domain``, are accepted, for the original
-    certbot-django plugin (``ACME_CHALLENGE_LEGACY_CLIENTS``, default ``False``)."""
-    return getattr(settings, LEGACY_CLIENTS_SETTING, False) is True
-
-
-def get_audit_retention_days() -> int:
-    """Days audit records are kept (``ACME_CHALLENGE_AUDIT_RETENTION``, default 90)."""
-    return getattr(settings, AUDIT_RETENTION_SETTING, DEFAULT_AUDIT_RETENTION_DAYS)
-
-
-def get_timestamp_tolerance() -> int:
-    """asymmetric_jwt_auth's accepted clock skew in seconds; a JWT is only acceptable within it."""
-    from asymmetric_jwt_auth import get_setting
-
-    return int(get_setting("TIMESTAMP_TOLERANCE"))
-
-
-def get_nonce_backend_path() -> str:
-    from asymmetric_jwt_auth import get_setting
-
-    return str(get_setting("NONCE_BACKEND"))
-
-
-def get_metrics_token() -> object:
-    """The bearer token the metrics endpoint requires (``ACME_CHALLENGE_METRICS_TOKEN``) as set, or None. Check it with
-    :func:`is_valid_metrics_token`: a value system check E010 refuses matches no request."""
-    return getattr(settings, METRICS_TOKEN_SETTING, None)
-
-
 def is_valid_metrics_token(value: object) -> bool:
     return isinstance(value, str) and len(value) >= MIN_METRICS_TOKEN_LENGTH and value.isprintable()
 
 
-def get_metrics_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
-    """The addresses and networks allowed to read the metrics (``ACME_CHALLENGE_METRICS_ADDRESSES``), or None. Entries
-    that are not addresses or networks (system check E011) allow nothing."""
-    value = getattr(settings, METRICS_ADDRESSES_SETTING, None)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = [value]
-    networks = []
-    for entry in value:
-        try:
-            networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
-        except ValueError:
-            continue
-    return networks
+class Settings:
+    """Our settings with their defaults, as properties: each access reads ``django.conf.settings`` (one ``getattr``,
+    cheap enough for the serving path), so ``override_settings`` in tests works. Use the one instance, :data:`conf`."""
+
+    @property
+    def ttl(self) -> int:
+        """Seconds a challenge stays servable after it was written (``ACME_CHALLENGE_TTL``, default one day)."""
+        value: int = getattr(settings, TTL_SETTING, DEFAULT_TTL)
+        return value
+
+    @property
+    def allowed_domains(self) -> list[str] | None:
+        """Domain names and ``*.suffix`` patterns a challenge may be pushed for, in canonical form, or ``None`` for
+        any (``ACME_CHALLENGE_ALLOWED_DOMAINS``, default ``None``). An entry that is not a pattern matches nothing (and
+        system check E006 names it)."""
+        value = getattr(settings, ALLOWED_DOMAINS_SETTING, None)
+        if value is None:
+            return None
+        return [setting_pattern(pattern) for pattern in value]
+
+    @property
+    def legacy_clients(self) -> bool:
+        """Whether JWTs without the request-binding claims, and pushes without ``domain``, are accepted, for the
+        original certbot-django plugin (``ACME_CHALLENGE_LEGACY_CLIENTS``, default ``False``)."""
+        return getattr(settings, LEGACY_CLIENTS_SETTING, False) is True
+
+    @property
+    def audit_retention_days(self) -> int:
+        """Days audit records are kept (``ACME_CHALLENGE_AUDIT_RETENTION``, default 90)."""
+        value: int = getattr(settings, AUDIT_RETENTION_SETTING, DEFAULT_AUDIT_RETENTION_DAYS)
+        return value
+
+    @property
+    def timestamp_tolerance(self) -> int:
+        """asymmetric_jwt_auth's accepted clock skew in seconds; a JWT is only acceptable within it."""
+        return int(get_setting("TIMESTAMP_TOLERANCE"))
+
+    @property
+    def nonce_backend_path(self) -> str:
+        """asymmetric_jwt_auth's ``NONCE_BACKEND`` (system checks E003 and W003 read it)."""
+        return str(get_setting("NONCE_BACKEND"))
+
+    @property
+    def metrics_token(self) -> object:
+        """The bearer token the metrics endpoint requires (``ACME_CHALLENGE_METRICS_TOKEN``) as set, or None. Check it
+        with :func:`is_valid_metrics_token`: a value system check E010 refuses matches no request."""
+        return getattr(settings, METRICS_TOKEN_SETTING, None)
+
+    @property
+    def metrics_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
+        """The addresses and networks allowed to read the metrics (``ACME_CHALLENGE_METRICS_ADDRESSES``), or None.
+        Entries that are not addresses or networks (system check E011) allow nothing."""
+        value = getattr(settings, METRICS_ADDRESSES_SETTING, None)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = [value]
+        networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for entry in value:
+            try:
+                networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
+            except ValueError:
+                continue
+        return networks
+
+
+#: The settings: ``from .conf import conf``, then ``conf.ttl``.
+conf = Settings()

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import conf, monitoring
+from . import monitoring
+from .conf import METRICS_ADDRESSES_SETTING, METRICS_TOKEN_SETTING, conf, is_valid_metrics_token
 from .models import AuditRecord
-from .monitoring import HOOK_USER_AGENT, ChallengeFetch, Verdict
+from .monitoring import HOOK_USER_AGENT, ChallengeFetch, Status, Verdict
 from .refusal import TEXT
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -33,7 +34,7 @@ VERDICTS = (Verdict.OK, Verdict.RENEW_DUE, Verdict.LATE, Verdict.EXPIRED, Verdic
 
 @csrf_exempt
 def metrics(request: HttpRequest) -> HttpResponse:
-    token, networks = conf.get_metrics_token(), conf.get_metrics_networks()
+    token, networks = conf.metrics_token, conf.metrics_networks
     if token is None and networks is None:
         return _answer(404, "not found\n")
     if request.method not in ("GET", "HEAD"):
@@ -41,13 +42,13 @@ def metrics(request: HttpRequest) -> HttpResponse:
         response["Allow"] = "GET, HEAD"
         return response
     if token is not None:
-        if not conf.is_valid_metrics_token(token):
-            return _answer(403, f"forbidden: {conf.METRICS_TOKEN_SETTING} is not valid (system check E010)\n")
+        if not is_valid_metrics_token(token):
+            return _answer(403, f"forbidden: {METRICS_TOKEN_SETTING} is not valid (system check E010)\n")
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), str(token).encode()):
-            return _answer(403, f"forbidden: send 'Authorization: Bearer <{conf.METRICS_TOKEN_SETTING}>'\n")
+            return _answer(403, f"forbidden: send 'Authorization: Bearer <{METRICS_TOKEN_SETTING}>'\n")
     if networks is not None and not _address_in(str(request.META.get("REMOTE_ADDR") or ""), networks):
-        return _answer(403, f"forbidden: this address is not in {conf.METRICS_ADDRESSES_SETTING}\n")
+        return _answer(403, f"forbidden: this address is not in {METRICS_ADDRESSES_SETTING}\n")
     response = HttpResponse(render(), content_type=CONTENT_TYPE)
     response["Cache-Control"] = "no-store"
     return response
@@ -77,7 +78,7 @@ def render(now: datetime | None = None) -> str:
         lines.append(f"# TYPE {name} gauge")
         lines.extend(f"{name}{_labels(labels)} {_number(value)}" for labels, value in samples)
 
-    def per_identifier(value_of) -> list[tuple[dict[str, str], float]]:  # noqa: ANN001
+    def per_identifier(value_of: Callable[[Status], datetime | None]) -> list[tuple[dict[str, str], float]]:
         samples = []
         for status in statuses:
             value = value_of(status)
@@ -127,7 +128,7 @@ def render(now: datetime | None = None) -> str:
     calls = AuditRecord.objects.values("action", "status").annotate(count=Count("id")).order_by("action", "status")
     family(
         "acme_challenge_api_calls",
-        f"API calls in the audit trail (kept {conf.get_audit_retention_days()} days) by action and status answered.",
+        f"API calls in the audit trail (kept {conf.audit_retention_days} days) by action and status answered.",
         (({"action": row["action"], "status": str(row["status"])}, row["count"]) for row in calls),
     )
     fetches: dict[tuple[str, int], int] = {}

@@ -12,13 +12,26 @@ from django.db import IntegrityError, connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from . import conf
+from .conf import conf
 from .names import MAX_HOSTNAME_LENGTH
 
 #: ACME tokens are 43 base64url characters and key authorizations 87; hooks and site both cap them at 127.
 MAX_VALUE_LENGTH = 127
 #: The longest DNS name (RFC 1035), which is also longer than any IP address literal.
-MAX_DOMAIN_LENGTH = MAX_HOSTNAME_LENGTH
+MAX_DOMAIN_LENGTH: int = MAX_HOSTNAME_LENGTH
+
+
+def quoted_columns(alias: str, model: type[models.Model], *names: str) -> list[str]:
+    """The quoted database columns of a model's concrete fields, for the SQL written by hand here and in nonce.py,
+    audit.py and accounts.py: the only identifiers those statements interpolate."""
+    q = connections[alias].ops.quote_name
+    columns = []
+    for name in names:
+        field = model._meta.get_field(name)
+        if not isinstance(field, models.Field):
+            raise TypeError(f"{model.__name__}.{name} is not a concrete field")
+        columns.append(q(field.column))
+    return columns
 
 
 class ChallengeQuerySet(models.QuerySet["Challenge"]):
@@ -28,7 +41,7 @@ class ChallengeQuerySet(models.QuerySet["Challenge"]):
 
 def expiry_cutoff(now: datetime | None = None) -> datetime:
     """Challenges written before this moment are expired."""
-    return (now or timezone.now()) - timedelta(seconds=conf.get_ttl())
+    return (now or timezone.now()) - timedelta(seconds=conf.ttl)
 
 
 def servable_challenge(token: str, now: datetime | None = None) -> tuple[str, str, int, int] | None:
@@ -88,7 +101,7 @@ def write_challenge(token: str, validation: str, domain: str, owner_id: int, now
         params = [token, validation, domain, connection.ops.adapt_datetimefield_value(created), owner_id]
         with connection.cursor() as cursor:
             cursor.execute(_upsert_sql(alias), params)
-            return cursor.rowcount == 1
+            return bool(cursor.rowcount == 1)
     values = {"validation": validation, "domain": domain, "owner_id": owner_id, "created": created}
     existing = Challenge.objects.using(alias).select_for_update().filter(token=token).first()
     if existing is None:
@@ -110,8 +123,8 @@ def write_challenge(token: str, validation: str, domain: str, owner_id: int, now
 def _upsert_sql(alias: str) -> str:
     q = connections[alias].ops.quote_name
     table = q(Challenge._meta.db_table)
-    token, validation, domain, created, owner = (
-        q(Challenge._meta.get_field(name).column) for name in ("token", "validation", "domain", "created", "owner")
+    token, validation, domain, created, owner = quoted_columns(
+        alias, Challenge, "token", "validation", "domain", "created", "owner"
     )
     # Only quoted identifiers from the model are interpolated; the values are parameters.
     return (
@@ -156,7 +169,7 @@ def _can_delete_returning(connection: BaseDatabaseWrapper) -> bool:
 def _delete_sql(alias: str, *, or_ownerless: bool) -> str:
     q = connections[alias].ops.quote_name
     table = q(Challenge._meta.db_table)
-    token, domain, owner = (q(Challenge._meta.get_field(name).column) for name in ("token", "domain", "owner"))
+    token, domain, owner = quoted_columns(alias, Challenge, "token", "domain", "owner")
     owned = f"({owner} = %s OR {owner} IS NULL)" if or_ownerless else f"{owner} = %s"
     # Only quoted identifiers from the model are interpolated; the values are parameters.
     return f"DELETE FROM {table} WHERE {token} = %s AND {owned} RETURNING {domain}"  # noqa: S608
@@ -250,10 +263,10 @@ class KeyScope(models.Model):
         """Store the pattern in canonical form, or say what is wrong with it (the admin shows this)."""
         from django.core.exceptions import ValidationError
 
-        from .names import InvalidName, parse_pattern
+        from .names import InvalidName, normalise_pattern
 
         try:
-            self.pattern = parse_pattern(self.pattern.strip())
+            self.pattern = normalise_pattern(self.pattern)
         except InvalidName as error:
             raise ValidationError(
                 {"pattern": f"'{self.pattern}' is not a name, an IP address or '*.' and a name: {error}"}

@@ -16,10 +16,13 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import idna
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
 
 #: Longest hostname in presentation format (RFC 1035 section 2.3.4, without the trailing dot).
 MAX_HOSTNAME_LENGTH = 253
@@ -139,6 +142,24 @@ def parse_pattern(pattern: str) -> str:
     return parse_identifier(pattern)
 
 
+def normalise_pattern(text: str) -> str:
+    """A pattern as an operator typed it (a setting, ``certbot_client --domain``, the admin) in canonical form:
+    surrounding space and one trailing dot (the fully qualified form) are forgiven, then :func:`parse_pattern`.
+    Raises :class:`InvalidName`."""
+    text = text.strip()
+    return parse_pattern(text[:-1] if text.endswith(".") and not text.endswith("..") else text)
+
+
+def setting_pattern(pattern: object) -> str:
+    """An allow-list entry from the settings as the site compares it: :func:`normalise_pattern`, or, for an entry that
+    is not a pattern (system check E006), the entry in lower case, which matches no canonical name."""
+    text = str(pattern).strip().lower()
+    try:
+        return normalise_pattern(text)
+    except InvalidName:
+        return text.removesuffix(".") if not text.endswith("..") else text
+
+
 def matches(name: str, patterns: Iterable[str]) -> bool:
     """Whether the canonical ``name`` is allowed by one of the canonical ``patterns``."""
     for pattern in patterns:
@@ -158,7 +179,7 @@ def covers_public_suffix(pattern: str) -> bool:
 
 
 @cache
-def _public_suffix_list():  # noqa: ANN202  (publicsuffixlist has no type hints)
+def _public_suffix_list() -> PublicSuffixList:
     from publicsuffixlist import PublicSuffixList
 
     return PublicSuffixList()

@@ -13,12 +13,13 @@ from __future__ import annotations
 import math
 import time
 from functools import cache
+from typing import TypeGuard
 
-from asymmetric_jwt_auth.nonce import BaseNonceBackend
+from asymmetric_jwt_auth.nonce.base import BaseNonceBackend
 from django.db import IntegrityError, connections, router, transaction
 
-from . import conf
-from .models import UsedNonce
+from .conf import conf
+from .models import UsedNonce, quoted_columns
 
 #: Monotonic time of this process's last prune. Pruning is a cheap indexed DELETE, but it need not run on every request.
 _last_prune = float("-inf")
@@ -31,23 +32,23 @@ class DatabaseNonceBackend(BaseNonceBackend):
         """Record the nonce, and say whether it was new. asymmetric_jwt_auth calls this only after the signature and
         the time claim verified, so rows come only from holders of a registered key."""
         # The original certbot-django client (asymmetric-jwt-auth 0.4) sends time.time() and random.random(): floats.
-        nonce = _as_text(nonce)
+        text = _as_text(nonce)
         if isinstance(timestamp, float) and math.isfinite(timestamp):
             timestamp = int(timestamp)
-        if not _fits(username) or not _fits(nonce) or not isinstance(timestamp, int) or isinstance(timestamp, bool):
+        if not _fits(username) or not _fits(text) or not isinstance(timestamp, int) or isinstance(timestamp, bool):
             return False
         _maybe_prune()
         alias = router.db_for_write(UsedNonce)
         connection = connections[alias]
         if connection.vendor in UPSERT_VENDORS:
             with connection.cursor() as cursor:
-                cursor.execute(_insert_sql(alias), [username, nonce, timestamp])
-                return cursor.rowcount == 1
+                cursor.execute(_insert_sql(alias), [username, text, timestamp])
+                return bool(cursor.rowcount == 1)
         try:
             # Other databases: a savepoint when the request already runs in a transaction (the API call's own
             # transaction), so the expected IntegrityError of a replay does not break the outer transaction.
             with transaction.atomic():
-                UsedNonce.objects.create(username=username, nonce=nonce, timestamp=timestamp)
+                UsedNonce.objects.create(username=username, nonce=text, timestamp=timestamp)
         except IntegrityError:
             return False
         return True
@@ -64,7 +65,7 @@ UPSERT_VENDORS = ("sqlite", "postgresql")
 def _insert_sql(alias: str) -> str:
     q = connections[alias].ops.quote_name
     meta = UsedNonce._meta
-    username, nonce, timestamp = (q(meta.get_field(name).column) for name in ("username", "nonce", "timestamp"))
+    username, nonce, timestamp = quoted_columns(alias, UsedNonce, "username", "nonce", "timestamp")
     # Only quoted identifiers from the model are interpolated; the values are parameters.
     return (
         f"INSERT INTO {q(meta.db_table)} ({username}, {nonce}, {timestamp}) VALUES (%s, %s, %s) "  # noqa: S608
@@ -74,7 +75,7 @@ def _insert_sql(alias: str) -> str:
 
 def prune(now: float | None = None) -> int:
     """Delete nonces whose tokens are too old to be accepted anyway; returns how many."""
-    cutoff = (time.time() if now is None else now) - 2 * conf.get_timestamp_tolerance()
+    cutoff = (time.time() if now is None else now) - 2 * conf.timestamp_tolerance
     deleted, _ = UsedNonce.objects.filter(timestamp__lt=cutoff).delete()
     return deleted
 
@@ -82,7 +83,7 @@ def prune(now: float | None = None) -> int:
 def _maybe_prune() -> None:
     global _last_prune
     now = time.monotonic()
-    if now - _last_prune >= conf.get_timestamp_tolerance():
+    if now - _last_prune >= conf.timestamp_tolerance:
         _last_prune = now
         prune()
 
@@ -94,7 +95,7 @@ def _as_text(nonce: object) -> object:
     return nonce
 
 
-def _fits(value: object) -> bool:
+def _fits(value: object) -> TypeGuard[str]:
     max_length = UsedNonce._meta.get_field("nonce").max_length or 0
     # PostgreSQL rejects NUL in text with an exception; such a nonce is simply invalid.
     return isinstance(value, str) and 0 < len(value) <= max_length and "\x00" not in value

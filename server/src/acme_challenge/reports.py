@@ -14,18 +14,20 @@ certificate again refreshes its report.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils.dateparse import parse_datetime
 
-from . import audit, conf, monitoring
+from . import audit, monitoring
 from .authentication import authenticate
+from .conf import ALLOWED_DOMAINS_SETTING, conf
 from .models import AuditRecord
 from .names import InvalidName, matches, parse_identifier
 from .refusal import TEXT, Refused
-from .views import _api_call
+from .views import api_call
 
 REPORT_PERMISSION = "acme_challenge.add_certificatereport"
 #: Largest report read: 100 names of 253 characters, form-encoded, and the other fields.
@@ -36,7 +38,7 @@ _HEX = re.compile(r"[0-9a-f]+\Z")
 _FIELDS = ("serial", "not_before", "not_after", "issuer", "fingerprint", "lineage")
 
 
-@_api_call("POST", AuditRecord.Action.REPORT)
+@api_call("POST", AuditRecord.Action.REPORT)
 def report_certificate(request: HttpRequest, call: audit.Call) -> tuple[HttpResponse, str]:
     body = _read_body(request)
     caller = authenticate(request, body, call, REPORT_PERMISSION)
@@ -49,14 +51,14 @@ def report_certificate(request: HttpRequest, call: audit.Call) -> tuple[HttpResp
     fields, names = _parse(request)
     call.domain = names[0]
 
-    allowed = conf.get_allowed_domains()
+    allowed = conf.allowed_domains
     if allowed is not None:
         outside = [name for name in names if not matches(name, allowed)]
         if outside:
             call.domain = outside[0]
             raise Refused(
                 403,
-                f"name: '{outside[0]}' is not in {conf.ALLOWED_DOMAINS_SETTING}; a certificate is recorded only "
+                f"name: '{outside[0]}' is not in {ALLOWED_DOMAINS_SETTING}; a certificate is recorded only "
                 "for names the site may validate",
             )
     if caller.scope:
@@ -71,13 +73,13 @@ def report_certificate(request: HttpRequest, call: audit.Call) -> tuple[HttpResp
             )
 
     report, created = monitoring.record_certificate(
-        fingerprint=fields["fingerprint"],
-        serial=fields["serial"],
+        fingerprint=fields.fingerprint,
+        serial=fields.serial,
         names=names,
-        not_before=fields["not_before"],
-        not_after=fields["not_after"],
-        issuer=fields["issuer"],
-        lineage=fields["lineage"],
+        not_before=fields.not_before,
+        not_after=fields.not_after,
+        issuer=fields.issuer,
+        lineage=fields.lineage,
         user=caller.user,
         username=caller.user.get_username()[:150],
         key_fingerprint=caller.fingerprint,
@@ -107,7 +109,17 @@ def _read_body(request: HttpRequest) -> bytes:
     return body
 
 
-def _parse(request: HttpRequest) -> tuple[dict[str, object], list[str]]:
+@dataclass(frozen=True)
+class _Report:
+    serial: str
+    fingerprint: str
+    issuer: str
+    lineage: str
+    not_before: datetime
+    not_after: datetime
+
+
+def _parse(request: HttpRequest) -> tuple[_Report, list[str]]:
     """The report's fields, checked, and its names in canonical form; or :class:`Refused` (400) naming the field."""
     if request.content_type != "application/x-www-form-urlencoded":
         raise Refused(400, "body: send the report as a form (application/x-www-form-urlencoded), as deploy-hook does")
@@ -151,11 +163,12 @@ def _parse(request: HttpRequest) -> tuple[dict[str, object], list[str]]:
             raise Refused(400, f"name: '{audit.one_line(value, 80)}' is not a name the site records: {error}") from None
         if name not in names:
             names.append(name)
-    fields: dict[str, object] = {
-        "serial": serial,
-        "fingerprint": fingerprint,
-        "issuer": audit.one_line(raw["issuer"], 500),
-        "lineage": audit.one_line(raw["lineage"], 255),
-        **dates,
-    }
-    return fields, names
+    report = _Report(
+        serial=serial,
+        fingerprint=fingerprint,
+        issuer=audit.one_line(raw["issuer"], 500),
+        lineage=audit.one_line(raw["lineage"], 255),
+        not_before=dates["not_before"],
+        not_after=dates["not_after"],
+    )
+    return report, names

@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .conf import LEGACY_CLIENTS_SETTING, canonical_pattern
+from .conf import LEGACY_CLIENTS_SETTING
 from .models import MAX_VALUE_LENGTH
-from .names import InvalidName, parse_identifier, parse_pattern
+from .names import InvalidName, normalise_pattern, parse_identifier
 
 TOKEN_PATTERN = r"[A-Za-z0-9_-]+"
 _TOKEN_RE = re.compile(rf"{TOKEN_PATTERN}\Z")
@@ -93,7 +93,7 @@ def is_valid_pattern(pattern: object) -> bool:
     if not isinstance(pattern, str):
         return False
     try:
-        parse_pattern(canonical_pattern(pattern))
+        normalise_pattern(pattern.lower())
     except InvalidName:
         return False
     return True

@@ -20,8 +20,9 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import audit, conf, monitoring
+from . import audit, monitoring
 from .authentication import Caller, authenticate
+from .conf import ALLOWED_DOMAINS_SETTING, MAX_BODY_BYTES, MAX_JSON_DEPTH, conf
 from .models import (
     MAX_VALUE_LENGTH,
     AuditRecord,
@@ -72,13 +73,15 @@ def serve_challenge(request: HttpRequest, token: str) -> HttpResponse:
     return response
 
 
+#: An API view: the response and the one-line reason for the audit record.
+_ApiView = Callable[..., tuple[HttpResponse, str]]
 _View = Callable[..., HttpResponse]
 
 
-def _api_call(method: str, action: str) -> Callable[[_View], _View]:
+def api_call(method: str, action: str) -> Callable[[_ApiView], _View]:
     """One API call: the method check, the transaction, the refusal answers and the audit record around a view."""
 
-    def decorate(view: _View) -> _View:
+    def decorate(view: _ApiView) -> _View:
         @csrf_exempt
         @wraps(view)
         def wrapper(request: HttpRequest, **kwargs: str) -> HttpResponse:
@@ -107,7 +110,7 @@ def _api_call(method: str, action: str) -> Callable[[_View], _View]:
     return decorate
 
 
-@_api_call("POST", AuditRecord.Action.PUSH)
+@api_call("POST", AuditRecord.Action.PUSH)
 def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpResponse, str]:
     body = _read_body(request)
     caller = authenticate(request, body, call, ADD_PERMISSION)
@@ -118,17 +121,17 @@ def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpRespon
     with contextlib.suppress(InvalidChallenge):  # reported below, after the fields before it
         call.domain = parse_domain(data.get("domain"))
     try:
-        challenge = parse_challenge(data, domain_required=not conf.legacy_clients())
+        challenge = parse_challenge(data, domain_required=not conf.legacy_clients)
     except InvalidChallenge as error:
         raise Refused(400, str(error)) from None
 
-    allowed = conf.get_allowed_domains()
+    allowed = conf.allowed_domains
     if allowed is not None and not (challenge.domain and matches(challenge.domain, allowed)):
         if not challenge.domain:
-            raise Refused(403, f"domain: required here, because {conf.ALLOWED_DOMAINS_SETTING} limits the domains")
+            raise Refused(403, f"domain: required here, because {ALLOWED_DOMAINS_SETTING} limits the domains")
         raise Refused(
             403,
-            f"domain: '{challenge.domain}' is not in {conf.ALLOWED_DOMAINS_SETTING}; "
+            f"domain: '{challenge.domain}' is not in {ALLOWED_DOMAINS_SETTING}; "
             "add it (or a '*.' pattern covering it) to that setting on the site",
         )
     scope = list(caller.scope)
@@ -151,7 +154,7 @@ def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpRespon
     return HttpResponse(f"{message}\n", status=201, content_type=TEXT), message
 
 
-@_api_call("DELETE", AuditRecord.Action.DELETE)
+@api_call("DELETE", AuditRecord.Action.DELETE)
 def delete_challenge(request: HttpRequest, call: audit.Call, token: str) -> tuple[HttpResponse, str]:
     body = _read_body(request)
     caller = authenticate(request, body, call, DELETE_PERMISSION)
@@ -181,22 +184,22 @@ def _require_permission(caller: Caller, permission: str) -> None:
 
 
 def _read_body(request: HttpRequest) -> bytes:
-    """The request body, refused (400) beyond :data:`conf.MAX_BODY_BYTES` before it is read whole when the client
+    """The request body, refused (400) beyond :data:`MAX_BODY_BYTES` before it is read whole when the client
     says its length."""
     too_large = Refused(
-        400, f"body: larger than {conf.MAX_BODY_BYTES} bytes; a push is one form or JSON object of three short fields"
+        400, f"body: larger than {MAX_BODY_BYTES} bytes; a push is one form or JSON object of three short fields"
     )
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
-    if declared > conf.MAX_BODY_BYTES:
+    if declared > MAX_BODY_BYTES:
         raise too_large
     try:
         body = request.body
     except RequestDataTooBig:
         raise too_large from None
-    if len(body) > conf.MAX_BODY_BYTES:
+    if len(body) > MAX_BODY_BYTES:
         raise too_large
     return body
 
@@ -204,10 +207,10 @@ def _read_body(request: HttpRequest) -> bytes:
 def _request_data(request: HttpRequest, body: bytes) -> dict[str, object]:
     """The pushed fields, from a form (as certbot-django's client and the hooks send them) or a JSON object."""
     if request.content_type == "application/json":
-        if _json_depth(body) > conf.MAX_JSON_DEPTH:
+        if _json_depth(body) > MAX_JSON_DEPTH:
             raise Refused(
                 400,
-                f"body: JSON nested deeper than {conf.MAX_JSON_DEPTH} levels; send one flat object with "
+                f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels; send one flat object with "
                 "'challenge', 'response' and 'domain'",
             )
         try:

@@ -11,7 +11,8 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from ... import audit, conf, monitoring, nonce
+from ... import audit, monitoring, nonce
+from ...conf import conf
 from ...models import Challenge
 
 
@@ -25,9 +26,9 @@ class Command(BaseCommand):
         challenges, _ = Challenge.objects.expired().delete()
         nonces = nonce.prune()
         records = audit.purge()
-        fetches = monitoring.purge_fetches(timezone.now() - timedelta(days=conf.get_audit_retention_days()))
+        fetches = monitoring.purge_fetches(timezone.now() - timedelta(days=conf.audit_retention_days))
         self.stdout.write(
-            f"deleted {challenges} expired challenge(s) (older than {conf.get_ttl()} s), {nonces} used nonce(s), "
-            f"{records} audit record(s) (older than {conf.get_audit_retention_days()} days) and {fetches} record(s) "
+            f"deleted {challenges} expired challenge(s) (older than {conf.ttl} s), {nonces} used nonce(s), "
+            f"{records} audit record(s) (older than {conf.audit_retention_days} days) and {fetches} record(s) "
             "of challenge fetches (as old)"
         )

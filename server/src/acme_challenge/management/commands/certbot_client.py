@@ -24,9 +24,9 @@ from django.contrib.auth.models import AbstractBaseUser, Permission
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from ... import conf
+from ...conf import conf
 from ...models import AuditRecord, Challenge, KeyScope
-from ...names import InvalidName, covers_public_suffix, parse_pattern
+from ...names import InvalidName, covers_public_suffix, normalise_pattern
 
 PERMISSION_CODENAMES = ("add_challenge", "delete_challenge", "add_certificatereport")
 _FINGERPRINT_RE = re.compile(r"[0-9a-fA-F]{8,64}\Z")
@@ -113,7 +113,8 @@ class Command(BaseCommand):
 
     def _ensure_user(self, username: str) -> AbstractBaseUser:
         user_model = get_user_model()
-        user, created = user_model._default_manager.get_or_create(**{user_model.USERNAME_FIELD: username})
+        lookup: dict[str, Any] = {user_model.USERNAME_FIELD: username}
+        user, created = user_model._default_manager.get_or_create(**lookup)
         if created:
             # Not staff: the API checks model permissions only. No password: the key is the only credential.
             user.set_unusable_password()
@@ -158,17 +159,17 @@ class Command(BaseCommand):
 
     def _add_key(self, user: AbstractBaseUser, key: FacadePublicKey, comment: str) -> tuple[PublicKey, bool]:
         fingerprint = key.fingerprint
-        for stored in PublicKey.objects.filter(user=user):
+        for stored in PublicKey.objects.filter(user_id=user.pk):
             if _stored_fingerprint(stored) == fingerprint:
                 self._say(f"key {fingerprint} is already registered for '{user.get_username()}'; nothing to do")
                 return stored, False
         others = [
             stored.user.get_username()
-            for stored in PublicKey.objects.exclude(user=user).select_related("user")
+            for stored in PublicKey.objects.exclude(user_id=user.pk).select_related("user")
             if _stored_fingerprint(stored) == fingerprint
         ]
         # Stored as PEM: one canonical form, whatever form it came in.
-        stored = PublicKey.objects.create(user=user, key=key.as_pem.decode(), comment=comment[:_COMMENT_MAX])
+        stored = PublicKey.objects.create(user_id=user.pk, key=key.as_pem.decode(), comment=comment[:_COMMENT_MAX])
         self._say(
             f"registered {_key_type(key)} key {fingerprint} ({comment[:_COMMENT_MAX]}) for '{user.get_username()}'"
         )
@@ -198,7 +199,7 @@ class Command(BaseCommand):
                 )
 
     def _remove_key(self, user: AbstractBaseUser, fingerprint: str) -> None:
-        stored = list(PublicKey.objects.filter(user=user))
+        stored = list(PublicKey.objects.filter(user_id=user.pk))
         matches = [key for key in stored if (_stored_fingerprint(key) or "").startswith(fingerprint)]
         if len(matches) != 1:
             known = ", ".join(_stored_fingerprint(key) or "(unreadable key)" for key in stored) or "none"
@@ -213,7 +214,7 @@ class Command(BaseCommand):
             self.stderr.write(f"warning: '{user.get_username()}' has no keys left; the hooks cannot authenticate")
 
     def _list_keys(self, user: AbstractBaseUser) -> None:
-        stored = list(PublicKey.objects.filter(user=user).order_by("id"))
+        stored = list(PublicKey.objects.filter(user_id=user.pk).order_by("id"))
         if not stored:
             self._say(f"'{user.get_username()}' has no keys")
         for key in stored:
@@ -249,11 +250,11 @@ def _load_public_key(source: str) -> tuple[FacadePublicKey, str]:
             f"{name} holds a private key; register only its public half, e.g. the output of "
             "'openssl pkey -in KEY -pubout' or 'ssh-keygen -y -f KEY'. Keep the private key on the certbot host."
         )
-    error, key = ParsedPublicKey.load_serialized_public_key(text)
+    problem, key = ParsedPublicKey.load_serialized_public_key(text)
     if key is None:
         raise CommandError(
             f"{name} is not a public key in PEM ('-----BEGIN PUBLIC KEY-----') or OpenSSH ('ssh-ed25519 ...', "
-            f"'ssh-rsa ...') form, of type RSA or Ed25519 ({type(error).__name__})"
+            f"'ssh-rsa ...') form, of type RSA or Ed25519 ({type(problem).__name__})"
         )
     words = text.decode(errors="replace").split()
     if len(words) >= 3 and words[0].startswith("ssh-"):
@@ -266,11 +267,8 @@ def _load_public_key(source: str) -> tuple[FacadePublicKey, str]:
 def _parse_scope(patterns: list[str]) -> list[str]:
     scope: list[str] = []
     for given in patterns:
-        text = given.strip()
-        # One trailing dot is forgiven, as in the settings: an operator may type the fully qualified form.
-        text = text[:-1] if text.endswith(".") and not text.endswith("..") else text
         try:
-            pattern = parse_pattern(text)
+            pattern = normalise_pattern(given)
         except InvalidName as error:
             raise CommandError(
                 f"--domain {given!r}: {error}; give a name (example.com), an IP address, or '*.' and a name "
@@ -293,7 +291,7 @@ def _last_use(key: PublicKey, fingerprint: str) -> str:
     if key.last_used_on is not None:
         return (
             f"{key.last_used_on.isoformat(timespec='seconds')} (before the audit trail's "
-            f"{conf.get_audit_retention_days()} days)"
+            f"{conf.audit_retention_days} days)"
         )
     return "never"
 
