@@ -33,7 +33,7 @@ use crate::key::Signer;
 use crate::output::Reporter;
 use crate::transport::{
     Deadline, Failure, TlsMode, body_excerpt_hiding, build_client, classify, clock_skew,
-    is_loopback, jitter, one_line_hiding, read_capped, retry_after,
+    is_loopback, one_line_hiding, read_capped, retry_after,
 };
 
 /// Where certificates are reported, relative to the site's base URL.
@@ -259,9 +259,8 @@ impl<'a> ApiClient<'a> {
                 }
             ),
             StatusCode::NOT_FOUND => format!(
-                "the site answered 404 Not Found{said}: the challenge API is not mounted there. \
-                 Check --server, and that the site's urls.py has \
-                 path(\".well-known/\", include(\"acme_challenge.urls\"))"
+                "the site answered 404 Not Found{said}: {}",
+                crate::advice::api_not_mounted(&url)
             ),
             s if s.is_server_error() => {
                 format!("the site answered {s}{said}: see the site's error log")
@@ -272,8 +271,8 @@ impl<'a> ApiClient<'a> {
             ),
             s => format!(
                 "the site answered {s}{said}, not the challenge API's 401 with \
-                 'WWW-Authenticate: JWT': check --server, and that the site's urls.py has \
-                 path(\".well-known/\", include(\"acme_challenge.urls\"))"
+                 'WWW-Authenticate: JWT': perhaps {}",
+                crate::advice::api_not_mounted(&url)
             ),
         };
         Err(fail(Some(status.as_u16()), problem))
@@ -449,9 +448,9 @@ impl<'a> ApiClient<'a> {
             ),
             StatusCode::UNAUTHORIZED => format!(
                 "the site answered 401 Unauthorized{said}: it accepted no valid JWT. The public key \
-                 is probably not registered for user '{user}' (print it with 'auth-hook public-key \
-                 --key-file KEY', then on the site run 'python manage.py certbot_client {user} \
-                 --public-key-file FILE'), or --username is wrong{clock}"
+                 is probably not registered for user '{user}' ({}), or --username is \
+                 wrong{clock}",
+                crate::advice::register_briefly(user, None)
             ),
             StatusCode::FORBIDDEN => format!(
                 "the site answered 403 Forbidden{said}: user '{user}' lacks the permission to \
@@ -462,13 +461,11 @@ impl<'a> ApiClient<'a> {
             StatusCode::CONFLICT => format!(
                 "the site answered 409 Conflict{said}: another user's key stored a challenge \
                  with this token, and only its owner may replace it. Run the hooks with that \
-                 user's --username and key, or delete the challenge in the site's admin"
+                 user's --username and key, or wait until ACME_CHALLENGE_TTL expires it"
             ),
             StatusCode::NOT_FOUND => format!(
-                "the site answered 404 Not Found{said}: the challenge API is not mounted at \
-                 {}: check --server, and that the site's urls.py includes the certbot-django app \
-                 under .well-known/",
-                self.challenges_url()
+                "the site answered 404 Not Found{said}: {}",
+                crate::advice::api_not_mounted(&self.challenges_url())
             ),
             StatusCode::BAD_REQUEST => {
                 format!("the site refused the request: 400 Bad Request{said}")
@@ -574,7 +571,7 @@ fn form_body(form: &[(&str, &str)]) -> Vec<u8> {
 
 /// `base` plus up to half again, at random, so several certbot runs do not retry in lockstep.
 fn jittered(base: Duration) -> Duration {
-    base.mul_f64(1.0 + jitter() * 0.5)
+    base.mul_f64(1.0 + crate::random::fraction() * 0.5)
 }
 
 #[cfg(test)]

@@ -296,9 +296,9 @@ pub fn run_check(
             (Err(err), _) => {
                 lines.failed(Step::Delete, &err)?;
                 reporter.warn(format_args!(
-                    "the probe challenge {} may still be on the site: delete it in the Django \
-                     admin, or it expires after ACME_CHALLENGE_TTL (a day by default)",
-                    probe.token
+                    "the probe challenge {} may still be on the site: {}",
+                    probe.token,
+                    crate::advice::leftover_challenge(&probe)
                 ));
             }
         }
@@ -342,10 +342,7 @@ fn prepare(args: &CheckArgs) -> Result<Prepared, Error> {
 /// (a base64url token, `<token>.<43 base64url characters>`), so the site validates it as real.
 pub fn new_probe(identifier: Identifier) -> Result<Challenge, Error> {
     let random = || -> Result<String, Error> {
-        let mut bytes = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut bytes)
-            .map_err(|_| Error::Signing("the random number generator failed".into()))?;
-        Ok(URL_SAFE_NO_PAD.encode(bytes))
+        Ok(URL_SAFE_NO_PAD.encode(crate::random::bytes::<32>("the probe challenge")?))
     };
     let token = format!("{PROBE_TOKEN_PREFIX}{}", random()?);
     let validation = format!("{token}.{}", random()?);
@@ -377,22 +374,23 @@ fn write_registration(
 ) -> Result<(), Error> {
     let admin = api
         .base_url()
-        .join("admin/asymmetric_jwt_auth/publickey/add/")
+        .join(crate::advice::ADMIN_ADD_KEY_PATH)
         .map(|u| u.to_string())
-        .unwrap_or_else(|_| "{server}/admin/asymmetric_jwt_auth/publickey/add/".into());
-    let path = key_path.display();
+        .unwrap_or_else(|_| format!("{{server}}/{}", crate::advice::ADMIN_ADD_KEY_PATH));
     write!(
         out,
         "\nThe site refused the key: it is probably not registered for user '{username}' (kid \
          {kid}). Its public key:\n\
          {pem}\
-         Save the public key above to a file, e.g. with 'auth-hook public-key --key-file {path} > \
-         {username}.pub', copy it to the site, and there run:\n\
-         \x20 python manage.py certbot_client {username} --public-key-file {username}.pub\n\
-         or paste it into the Django admin at {admin} for user '{username}'.\n\
+         {register}\
          If it is registered, check --username and this machine's clock.\n",
         kid = signer.kid(),
         pem = signer.public_key_pem(),
+        register = crate::advice::register_fully(
+            username,
+            crate::advice::PublicKeyAt::Printed { key_path },
+            &admin
+        ),
     )
     .and_then(|()| out.flush())
     .map_err(Error::Output)

@@ -171,7 +171,7 @@ pub fn run_auth(
     stderr: Box<dyn Write>,
 ) -> Result<(), Error> {
     match cli.command {
-        Some(AuthCommand::Keygen(args)) => run_keygen(&args, stdout, stderr),
+        Some(AuthCommand::Keygen(args)) => run_keygen(&args, env, stdout, stderr),
         Some(AuthCommand::Check(args)) => run_check(&args, stdout, stderr),
         Some(AuthCommand::PublicKey(args)) => {
             let signer = key::load_key_file(&args.key_file)?;
@@ -235,17 +235,17 @@ fn delete_after_failure(
     }
     let mut short = settings.clone();
     short.timeout = settings.timeout.min(MAX_FAILURE_DELETE);
-    let token = Challenge::from_env(env)
-        .map(|c| c.token)
-        .unwrap_or_default();
+    // The run got past reading the challenge, or nothing could have been stored.
+    let challenge = Challenge::from_env(env).ok()?;
+    let token = &challenge.token;
     Some(match cleanup(&short, env, reporter) {
         Ok(DeleteOutcome::Deleted) => format!("auth-hook: deleted its challenge {token} again"),
         Ok(DeleteOutcome::AlreadyGone) => {
             format!("auth-hook: its challenge {token} is not on the site")
         }
         Err(e) => format!(
-            "auth-hook: warning: could not delete its challenge {token} ({e}); the site purges \
-             it after ACME_CHALLENGE_TTL, or delete it in the Django admin"
+            "auth-hook: warning: could not delete its challenge {token} ({e}); {}",
+            crate::advice::leftover_challenge(&challenge)
         ),
     })
 }
@@ -423,6 +423,7 @@ pub fn cleanup(
 
 fn run_keygen(
     args: &KeygenArgs,
+    env: &dyn Fn(&str) -> Option<OsString>,
     stdout: &mut dyn Write,
     mut stderr: Box<dyn Write>,
 ) -> Result<(), Error> {
@@ -439,25 +440,106 @@ fn run_keygen(
     key::write_new_key_file(&args.key_file, &generated.private_pem)?;
     stdout
         .write_all(generated.signer.public_key_pem().as_bytes())
+        .and_then(|()| stdout.flush())
         .map_err(Error::Output)?;
+    let advice = keygen_advice(args, crate::files::stdout_file(), env);
+    let _ = stderr.write_all(advice.as_bytes());
+    Ok(())
+}
+
+/// What keygen tells the operator to do next, fitted to how it was called: the file stdout
+/// went to (`> acme.pub`) is the one to register, and a config file named in the environment
+/// is where the key's path belongs.
+fn keygen_advice(
+    args: &KeygenArgs,
+    stdout_file: Option<PathBuf>,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> String {
     let path = args.key_file.display();
     let user = &args.username;
     let kind = args.key_type;
-    let _ = write!(
-        stderr,
+    let admin = format!("https://<site>/{}", crate::advice::ADMIN_ADD_KEY_PATH);
+    let (shown, at) = match &stdout_file {
+        Some(file) => (
+            format!("written to {}", file.display()),
+            crate::advice::PublicKeyAt::File(file),
+        ),
+        None => (
+            "printed on stdout".to_string(),
+            crate::advice::PublicKeyAt::Printed {
+                key_path: &args.key_file,
+            },
+        ),
+    };
+    let register = crate::advice::register_fully(user, at, &admin);
+    let then = match env("CERTBOT_DJANGO_CONFIG") {
+        Some(config) => format!(
+            "Then set key_file = \"{path}\" in {} (CERTBOT_DJANGO_CONFIG names it), which both \
+             hooks read.",
+            std::path::Path::new(&config).display()
+        ),
+        None => format!(
+            "Then pass --key-file {path} to both hooks, or set key_file = \"{path}\" in their \
+             --config file."
+        ),
+    };
+    format!(
         "auth-hook: wrote a new {kind} private key to {path} (mode 0600). Keep it there and secret.\n\
-         Register the public key above (printed on stdout) for the Django user '{user}' on the site, either:\n\
-         \x20 - save it to a file, e.g. 'auth-hook public-key --key-file {path} > {user}.pub', and on the site run:\n\
-         \x20     python manage.py certbot_client {user} --public-key-file {user}.pub\n\
-         \x20 - or paste it into the Django admin at https://<site>/admin/asymmetric_jwt_auth/publickey/add/ for user '{user}'.\n\
-         Then pass --key-file {path} to both hooks.\n"
-    );
-    Ok(())
+         The public key is {shown}. {register}{then}\n"
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn keygen_args() -> KeygenArgs {
+        KeygenArgs {
+            key_file: "/etc/letsencrypt/django-hooks.key".into(),
+            key_type: KeyType::Ed25519,
+            rsa_bits: 4096,
+            username: "certbot".into(),
+        }
+    }
+
+    #[test]
+    fn keygen_names_the_file_its_stdout_went_to() {
+        let text = keygen_advice(&keygen_args(), Some("/root/certbot.pub".into()), &|_| None);
+        assert!(
+            text.contains("The public key is written to /root/certbot.pub."),
+            "{text}"
+        );
+        assert!(
+            text.contains("copy /root/certbot.pub to the site"),
+            "{text}"
+        );
+        assert!(
+            text.contains("certbot_client certbot --public-key-file certbot.pub"),
+            "{text}"
+        );
+        assert!(!text.contains("auth-hook public-key"), "{text}");
+    }
+
+    #[test]
+    fn keygen_points_at_the_config_file_in_use() {
+        let env = |name: &str| {
+            (name == "CERTBOT_DJANGO_CONFIG").then(|| OsString::from("/etc/letsencrypt/h.toml"))
+        };
+        let text = keygen_advice(&keygen_args(), None, &env);
+        assert!(
+            text.ends_with(
+                "Then set key_file = \"/etc/letsencrypt/django-hooks.key\" in \
+                 /etc/letsencrypt/h.toml (CERTBOT_DJANGO_CONFIG names it), which both hooks \
+                 read.\n"
+            ),
+            "{text}"
+        );
+        let text = keygen_advice(&keygen_args(), None, &|_| None);
+        assert!(
+            text.contains("Then pass --key-file /etc/letsencrypt/django-hooks.key to both hooks"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn the_error_is_printed_with_each_cause_on_its_own_line() {

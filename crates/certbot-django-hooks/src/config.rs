@@ -182,6 +182,9 @@ pub enum Verbosity {
 pub struct Settings {
     /// Base URL template, `{domain}` unreplaced, no trailing slash.
     pub server: String,
+    /// Where `server` came from, for messages: `--server (or CERTBOT_DJANGO_SERVER)`, or
+    /// `config file F, key 'server'`.
+    pub server_origin: String,
     /// Django user name.
     pub username: String,
     /// Key file or legacy key directory.
@@ -194,6 +197,8 @@ pub struct Settings {
     pub self_check: bool,
     /// Self-check URL template.
     pub self_check_url: String,
+    /// Where `self_check_url` came from, for messages.
+    pub self_check_url_origin: String,
     /// `--resolve` overrides.
     pub resolve: Vec<ResolveRule>,
     /// App servers the self-check fetches from directly.
@@ -403,12 +408,14 @@ impl Settings {
 
         Ok(Settings {
             server: server_value,
+            server_origin: server.origin,
             username: username.value,
             key,
             ca_bundle,
             timeout: Duration::from_secs(timeout.value),
             self_check,
             self_check_url: self_check_url_value,
+            self_check_url_origin: self_check_url.origin,
             resolve,
             self_check_nodes,
             on_failure,
@@ -420,7 +427,7 @@ impl Settings {
     /// The site's base URL for this identifier, without a trailing slash.
     pub fn server_url(&self, identifier: &Identifier) -> Result<reqwest::Url, Error> {
         let text = self.server.replace("{domain}", &identifier.url_host());
-        parse_http_url(&text).map_err(|problem| Error::config("--server", problem))
+        parse_http_url(&text).map_err(|problem| Error::config(&self.server_origin, problem))
     }
 
     /// The URL the self-check polls for this challenge.
@@ -429,7 +436,7 @@ impl Settings {
             .self_check_url
             .replace("{domain}", &challenge.identifier.url_host())
             .replace("{token}", &challenge.token);
-        parse_http_url(&text).map_err(|problem| Error::config("--self-check-url", problem))
+        parse_http_url(&text).map_err(|problem| Error::config(&self.self_check_url_origin, problem))
     }
 
     /// The key file for this identifier: `--key-file`, or the legacy per-domain name in
@@ -742,6 +749,35 @@ mod tests {
         assert_eq!(
             s.server_url(&id).unwrap().as_str(),
             "https://[2001:db8::1]/"
+        );
+    }
+
+    #[test]
+    fn a_url_that_fails_for_one_domain_names_where_its_template_came_from() {
+        // "{domain}x" fits example.com but makes an IPv6 identifier's host invalid.
+        let s = settings(&HookArgs::default(), "server = \"https://{domain}x\"").unwrap();
+        let id = Identifier::parse("2001:db8::1").unwrap();
+        let err = s.server_url(&id).unwrap_err().to_string();
+        assert!(
+            err.starts_with("config file /etc/hooks/cfg.toml, key 'server': "),
+            "{err}"
+        );
+        let s = settings(
+            &HookArgs::default(),
+            "self_check_url = \"http://{domain}x/{token}\"",
+        )
+        .unwrap();
+        let probe = Challenge {
+            identifier: id,
+            token: "t".into(),
+            validation: "t.v".into(),
+            remaining_challenges: None,
+            all_domains: None,
+        };
+        let err = s.self_check_url(&probe).unwrap_err().to_string();
+        assert!(
+            err.starts_with("config file /etc/hooks/cfg.toml, key 'self_check_url': "),
+            "{err}"
         );
     }
 

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 
 use crate::challenge::ChallengeError;
+use crate::key::KeyError;
 
 /// Everything that can make a hook fail.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,17 @@ pub enum Error {
         problem: String,
     },
 
+    /// The private key file was read but its contents cannot be used; the [`KeyError`] (its
+    /// source) says why.
+    #[error("private key {path} cannot be used", path = path.display())]
+    KeyContents {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with the contents.
+        #[source]
+        source: KeyError,
+    },
+
     /// The private key file is open to group or others.
     #[error(
         "private key {path} is accessible by group or others (mode {mode:04o}), so it is refused, \
@@ -73,7 +85,18 @@ pub enum Error {
     #[error("cannot sign the JWT: {0}")]
     Signing(String),
 
-    /// The HTTP client cannot be set up (CA bundle unreadable, ...).
+    /// The system's random number generator failed (a probe token, a JWT nonce).
+    #[error(
+        "the system's random number generator failed (for {purpose}): check that /dev/urandom \
+         is readable and getrandom(2) is allowed (a seccomp filter?)"
+    )]
+    Random {
+        /// What the bytes were for.
+        purpose: &'static str,
+    },
+
+    /// reqwest cannot build the HTTP client (its TLS backend failed to initialise). An
+    /// unreadable or invalid `--ca-bundle` is a [`Error::Config`] error, not this.
     #[error("HTTP client setup: {0}")]
     Client(String),
 

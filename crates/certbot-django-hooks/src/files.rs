@@ -172,6 +172,13 @@ pub fn mode_and_owner(meta: &Metadata) -> (u32, u32) {
     (meta.mode() & 0o7777, meta.uid())
 }
 
+/// The regular file this process's stdout was redirected to (`auth-hook keygen ... > k.pub`),
+/// if it is one: read from `/proc/self/fd/1`. `None` for a terminal, a pipe, or no `/proc`.
+pub fn stdout_file() -> Option<std::path::PathBuf> {
+    let path = std::fs::read_link("/proc/self/fd/1").ok()?;
+    std::fs::metadata(&path).ok()?.is_file().then_some(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -142,17 +142,9 @@ pub fn fresh_token(
     sign(signer, username, time, &new_nonce()?, binding)
 }
 
-/// 192 random bits, base64url without padding (32 characters).
-///
-/// The bytes come from AWS-LC's `RAND_bytes`, which the crate already uses for key generation:
-/// a DRBG seeded and reseeded from the operating system's entropy source (getrandom(2)); the
-/// build leaves out AWS-LC's CPU-jitter source (`.cargo/config.toml`), so the OS is the only
-/// seed. The `getrandom` crate is not in this build's dependency tree on Linux (`cargo tree -i
-/// getrandom` prints nothing), so calling it would add a dependency for the same OS source.
+/// 192 random bits ([`crate::random`]), base64url without padding (32 characters).
 pub fn new_nonce() -> Result<String, Error> {
-    let mut bytes = [0u8; NONCE_BYTES];
-    aws_lc_rs::rand::fill(&mut bytes)
-        .map_err(|_| Error::Signing("the random number generator failed".to_string()))?;
+    let bytes = crate::random::bytes::<NONCE_BYTES>("the JWT's nonce")?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 

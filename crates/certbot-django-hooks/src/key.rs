@@ -40,9 +40,6 @@ impl fmt::Display for KeyType {
     }
 }
 
-/// RSA sizes `keygen` can create.
-pub const RSA_BITS: [u32; 4] = [2048, 3072, 4096, 8192];
-
 /// What is wrong with a key file's contents. The messages name the fix; they never quote the key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -320,7 +317,10 @@ pub fn load_key_file(path: &Path) -> Result<Signer, Error> {
     }
     let bytes =
         files::read_capped(&mut file, MAX_KEY_FILE).map_err(|p| key_error(p.describe("a key")))?;
-    Signer::from_pem(&bytes).map_err(|e| key_error(e.to_string()))
+    Signer::from_pem(&bytes).map_err(|source| Error::KeyContents {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// A freshly generated key: the PKCS#8 PEM to store, and its signer.
@@ -331,7 +331,7 @@ pub struct GeneratedKey {
     pub signer: Signer,
 }
 
-/// Generates a key with AWS-LC. `rsa_bits` matters only for RSA and must be one of [`RSA_BITS`].
+/// Generates a key with AWS-LC. `rsa_bits` matters only for RSA and must be 2048, 3072, 4096 or 8192.
 pub fn generate_key(key_type: KeyType, rsa_bits: u32) -> Result<GeneratedKey, Error> {
     let failed = |what: &str| Error::KeyGeneration(what.to_string());
     let pkcs8: Vec<u8> = match key_type {

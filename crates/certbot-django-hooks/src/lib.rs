@@ -11,6 +11,7 @@
 //! dehydrated and uacme, whose challenges come as arguments; [`fail_closed`] how a failing auth
 //! hook keeps certbot from asking the CA for a validation that would fail.
 
+mod advice;
 pub mod api;
 pub mod challenge;
 pub mod check;
@@ -24,6 +25,7 @@ pub mod jwt;
 pub mod key;
 pub mod output;
 pub mod protocols;
+mod random;
 pub mod self_check;
 pub mod transport;
 

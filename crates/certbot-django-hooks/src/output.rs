@@ -32,11 +32,6 @@ impl Reporter {
         }
     }
 
-    /// A reporter writing to the process's stderr.
-    pub fn stderr(program: &'static str, verbosity: Verbosity) -> Self {
-        Self::new(program, verbosity, Box::new(std::io::stderr()))
-    }
-
     /// With `-v`: one line for a finished step, prefixed with the seconds since the start.
     pub fn step(&self, text: impl Display) {
         if self.verbosity == Verbosity::Verbose {

@@ -410,8 +410,10 @@ fn roll_back(settings: &Settings, stored: &[(ChallengeArgs, Challenge)], reporte
             )),
             Err(err) => reporter.warn(format_args!(
                 "the deploy failed, and challenge {} for {} could not be deleted either: {err}; \
-                 the site purges it after ACME_CHALLENGE_TTL",
-                challenge.token, challenge.identifier
+                 {}",
+                challenge.token,
+                challenge.identifier,
+                crate::advice::leftover_challenge(challenge)
             )),
         }
     }

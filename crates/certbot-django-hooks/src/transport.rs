@@ -646,15 +646,6 @@ pub fn is_loopback(url: &reqwest::Url, resolve: &[ResolveRule]) -> bool {
     }
 }
 
-/// A random fraction in [0, 1) for backoff jitter.
-pub(crate) fn jitter() -> f64 {
-    let mut b = [0u8; 4];
-    if aws_lc_rs::rand::fill(&mut b).is_err() {
-        return 0.5;
-    }
-    f64::from(u32::from_le_bytes(b)) / (f64::from(u32::MAX) + 1.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -880,13 +871,5 @@ mod tests {
             d.reserving(Duration::from_secs(99)).remaining(),
             Duration::ZERO
         );
-    }
-
-    #[test]
-    fn jitter_stays_in_the_unit_interval() {
-        for _ in 0..100 {
-            let j = jitter();
-            assert!((0.0..1.0).contains(&j));
-        }
     }
 }

@@ -317,7 +317,10 @@ fn a_401_explains_how_to_register_the_key() {
     let out = auth_hook(site.port(), &key, 10, &["--username", "acme"]);
     out.assert_failure().assert_no_jwt();
     out.assert_stderr_contains("401 Unauthorized: it accepted no valid JWT");
-    out.assert_stderr_contains("python manage.py certbot_client acme --public-key-file FILE");
+    out.assert_stderr_contains(
+        "'auth-hook public-key --key-file KEY > acme.pub', then on the site run 'python manage.py \
+         certbot_client acme --public-key-file acme.pub'",
+    );
     out.assert_stderr_contains("clock is off");
 }
 
@@ -564,7 +567,10 @@ fn encrypted_and_ec_keys_are_named_and_nothing_is_sent() {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let out = auth_hook(site.port(), &path, 5, &[]);
         out.assert_failure();
-        out.assert_stderr_contains(&format!("private key {}: {message}", path.display()));
+        out.assert_stderr_contains(&format!(
+            "private key {} cannot be used\n  caused by: {message}",
+            path.display()
+        ));
     }
     assert_eq!(site.count(), 0);
 }
