@@ -26,7 +26,8 @@ use certbot_django_hooks::challenge::{
 };
 use certbot_django_hooks::config::{FileConfig, HookArgs, KeySource, Settings};
 use certbot_django_hooks::key::{KeyError, KeyType, Signer};
-use certbot_django_hooks::transport::{ResolveHost, ResolveRule, one_line};
+use certbot_django_hooks::resolve::{ResolveHost, ResolveRule};
+use certbot_django_hooks::text::one_line;
 use url::{Host, Url};
 
 /// Longest error message accepted: the longest fixed text plus 64 escaped characters of input

@@ -26,15 +26,17 @@ use reqwest::header::{
 use reqwest::{Method, StatusCode, Url};
 
 use crate::challenge::{Challenge, Identifier};
+use crate::client::{TlsMode, build_client, read_capped};
 use crate::config::Settings;
+use crate::deadline::Deadline;
 use crate::error::Error;
+use crate::failure::{Failure, classify};
+use crate::http_date::{clock_skew, retry_after};
 use crate::jwt::{RequestBinding, fresh_token};
 use crate::key::Signer;
 use crate::output::Reporter;
-use crate::transport::{
-    Deadline, Failure, TlsMode, body_excerpt_hiding, build_client, classify, clock_skew,
-    is_loopback, one_line_hiding, read_capped, retry_after,
-};
+use crate::reserved::is_loopback;
+use crate::text::{body_excerpt_hiding, one_line_hiding};
 
 /// Where certificates are reported, relative to the site's base URL.
 const CERTIFICATES_PATH: &str = ".well-known/certificates/";

@@ -23,11 +23,12 @@ use clap::Args;
 use crate::api::{ApiClient, DeleteOutcome};
 use crate::challenge::{Challenge, ChallengeError, Identifier};
 use crate::config::{HookArgs, Settings, Verbosity};
+use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::key::{self, Signer};
 use crate::output::Reporter;
 use crate::self_check::wait_until_served;
-use crate::transport::{Deadline, one_line};
+use crate::text::one_line;
 
 /// Probe tokens start with this, so a probe left behind is recognisable in the site's admin.
 pub const PROBE_TOKEN_PREFIX: &str = "auth-hook-check-";

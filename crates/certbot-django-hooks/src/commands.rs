@@ -12,12 +12,12 @@ use crate::api::{ApiClient, DeleteOutcome};
 use crate::challenge::Challenge;
 use crate::check::{CheckArgs, run_check};
 use crate::config::{HookArgs, Settings};
+use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::fail_closed::{self, OnFailure};
 use crate::key::{self, KeyType};
 use crate::output::Reporter;
 use crate::self_check::wait_until_served;
-use crate::transport::Deadline;
 
 const AUTH_ABOUT: &str = "certbot --manual-auth-hook: store the HTTP-01 challenge on a Django site \
 and wait until the site serves it.";
@@ -398,7 +398,7 @@ pub fn cleanup(
     if let Some(auth_output) = env("CERTBOT_AUTH_OUTPUT") {
         reporter.step(format_args!(
             "the auth hook said: {}",
-            crate::transport::one_line(&auth_output.to_string_lossy(), 300)
+            crate::text::one_line(&auth_output.to_string_lossy(), 300)
         ));
     }
     let key_path = settings.key_path(&challenge.identifier)?;

@@ -16,8 +16,8 @@ use crate::challenge::{Challenge, Identifier};
 use crate::error::Error;
 use crate::fail_closed::OnFailure;
 use crate::files::{self, FileProblem, MAX_CONFIG_FILE};
+use crate::resolve::ResolveRule;
 use crate::self_check::Node;
-use crate::transport::ResolveRule;
 
 /// Default `--server`: the site being certified serves the API itself.
 pub const DEFAULT_SERVER: &str = "https://{domain}";

@@ -25,11 +25,11 @@ use x509_parser::extensions::GeneralName;
 use crate::api::ApiClient;
 use crate::challenge::{Identifier, strip_control};
 use crate::config::{HookArgs, Settings};
+use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::files::{self, FileProblem};
 use crate::key;
 use crate::output::Reporter;
-use crate::transport::Deadline;
 
 /// Largest `cert.pem` read. A leaf certificate with 100 names is under 8 KiB.
 pub const MAX_CERT_FILE: u64 = 256 * 1024;

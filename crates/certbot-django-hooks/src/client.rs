@@ -1,0 +1,87 @@
+//! Building the blocking HTTP clients the API client and the self-check use, and reading a
+//! response body with a cap.
+//!
+//! No client follows redirects on its own: the API client reports them, the self-check follows
+//! them by the CA's rules ([`crate::ca_policy`]). reqwest with rustls loads the system root store
+//! when a client is built (rustls-platform-verifier reads every file under /etc/ssl/certs). A
+//! client for a plain `http://` URL never needs it, so it gets an empty root store; `cargo run
+//! --release --example client_build_cost` prints what that saves.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::resolve::{OverrideResolver, ResolveRule};
+use crate::text::chain_text;
+
+/// Sent on every request, so site operators can tell the hooks' traffic apart.
+pub const USER_AGENT: &str = concat!("certbot-django-hooks/", env!("CARGO_PKG_VERSION"));
+
+/// How a client treats TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Verify against the system roots plus `--ca-bundle`: API requests over https.
+    Verified,
+    /// The URL is plain http: no root store is loaded at all.
+    PlainHttp,
+    /// Accept any certificate: the self-check, which, like Let's Encrypt, does not validate the
+    /// certificate of an https URL it was redirected to, and never sends credentials.
+    AcceptAny,
+}
+
+/// Builds a blocking client that never follows redirects, with `--resolve` overrides and a
+/// connect timeout. Request timeouts are set per request from the deadline.
+pub fn build_client(
+    tls: TlsMode,
+    resolve: &[ResolveRule],
+    ca_bundle: Option<&Path>,
+    connect_timeout: Duration,
+) -> Result<reqwest::blocking::Client, Error> {
+    let mut builder = reqwest::blocking::Client::builder()
+        .user_agent(USER_AGENT)
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
+        .connect_timeout(connect_timeout)
+        .timeout(None)
+        .pool_max_idle_per_host(1)
+        .dns_resolver(Arc::new(OverrideResolver {
+            rules: resolve.to_vec(),
+        }));
+    builder = match tls {
+        TlsMode::Verified => match ca_bundle {
+            Some(path) => builder.tls_certs_merge(read_ca_bundle(path)?),
+            None => builder,
+        },
+        TlsMode::PlainHttp => builder.tls_certs_only(std::iter::empty()),
+        TlsMode::AcceptAny => builder.tls_danger_accept_invalid_certs(true),
+    };
+    builder.build().map_err(|e| Error::Client(chain_text(&e)))
+}
+
+fn read_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, Error> {
+    let origin = format!("--ca-bundle {}", path.display());
+    let (_, bytes) = crate::files::read_regular(path, crate::files::MAX_CA_BUNDLE)
+        .map_err(|p| Error::config(&origin, p.describe("a PEM certificate bundle")))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&bytes).map_err(|e| {
+        Error::config(
+            &origin,
+            format!("it is not a PEM certificate bundle: {}", chain_text(&e)),
+        )
+    })?;
+    if certs.is_empty() {
+        return Err(Error::config(
+            &origin,
+            "it holds no '-----BEGIN CERTIFICATE-----' block: pass the PEM file of the CA that signed the site's certificate",
+        ));
+    }
+    Ok(certs)
+}
+
+/// Reads at most `cap` bytes of a body; a read error just ends the excerpt.
+pub fn read_capped(response: &mut reqwest::blocking::Response, cap: u64) -> Vec<u8> {
+    let mut body = Vec::new();
+    let _ = response.by_ref().take(cap).read_to_end(&mut body);
+    body
+}
