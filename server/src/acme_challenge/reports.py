@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils.dateparse import parse_datetime
 
@@ -27,7 +26,7 @@ from .conf import ALLOWED_DOMAINS_SETTING, conf
 from .models import AuditRecord
 from .names import InvalidName, matches, parse_identifier
 from .refusal import TEXT, Refused
-from .views import api_call
+from .views import api_call, read_body
 
 REPORT_PERMISSION = "acme_challenge.add_certificatereport"
 #: Largest report read: 100 names of 253 characters, form-encoded, and the other fields.
@@ -40,7 +39,7 @@ _FIELDS = ("serial", "not_before", "not_after", "issuer", "fingerprint", "lineag
 
 @api_call("POST", AuditRecord.Action.REPORT)
 def report_certificate(request: HttpRequest, call: audit.Call) -> tuple[HttpResponse, str]:
-    body = _read_body(request)
+    body = read_body(request, MAX_REPORT_BYTES, f"a report holds at most {MAX_NAMES} names")
     caller = authenticate(request, body, call, REPORT_PERMISSION)
     if not caller.permitted:
         name = caller.user.get_username()
@@ -90,23 +89,6 @@ def report_certificate(request: HttpRequest, call: audit.Call) -> tuple[HttpResp
         f"(not after {report.not_after.isoformat(timespec='seconds')})"
     )
     return HttpResponse(f"{message}\n", status=201 if created else 200, content_type=TEXT), audit.one_line(message, 500)
-
-
-def _read_body(request: HttpRequest) -> bytes:
-    too_large = Refused(400, f"body: larger than {MAX_REPORT_BYTES} bytes; a report holds at most {MAX_NAMES} names")
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > MAX_REPORT_BYTES:
-        raise too_large
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        raise too_large from None
-    if len(body) > MAX_REPORT_BYTES:
-        raise too_large
-    return body
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,7 @@ def api_call(method: str, action: str) -> Callable[[_ApiView], _View]:
 
 @api_call("POST", AuditRecord.Action.PUSH)
 def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpResponse, str]:
-    body = _read_body(request)
+    body = read_body(request)
     caller = authenticate(request, body, call, ADD_PERMISSION)
     _require_permission(caller, ADD_PERMISSION)
     data = _request_data(request, body)
@@ -156,7 +156,7 @@ def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpRespon
 
 @api_call("DELETE", AuditRecord.Action.DELETE)
 def delete_challenge(request: HttpRequest, call: audit.Call, token: str) -> tuple[HttpResponse, str]:
-    body = _read_body(request)
+    body = read_body(request)
     caller = authenticate(request, body, call, DELETE_PERMISSION)
     _require_permission(caller, DELETE_PERMISSION)
     # Another user's challenge is not there for this caller: the same 404 as an unknown token, and nothing changes.
@@ -183,23 +183,25 @@ def _require_permission(caller: Caller, permission: str) -> None:
         )
 
 
-def _read_body(request: HttpRequest) -> bytes:
-    """The request body, refused (400) beyond :data:`MAX_BODY_BYTES` before it is read whole when the client
-    says its length."""
-    too_large = Refused(
-        400, f"body: larger than {MAX_BODY_BYTES} bytes; a push is one form or JSON object of three short fields"
-    )
+def read_body(
+    request: HttpRequest,
+    limit: int = MAX_BODY_BYTES,
+    what: str = "a push is one form or JSON object of three short fields",
+) -> bytes:
+    """The request body, refused (400) beyond ``limit`` bytes, before it is read whole when the client says its
+    length. ``what`` tells the client what fits."""
+    too_large = Refused(400, f"body: larger than {limit} bytes; {what}")
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
-    if declared > MAX_BODY_BYTES:
+    if declared > limit:
         raise too_large
     try:
         body = request.body
     except RequestDataTooBig:
         raise too_large from None
-    if len(body) > MAX_BODY_BYTES:
+    if len(body) > limit:
         raise too_large
     return body
 
