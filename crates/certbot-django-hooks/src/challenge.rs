@@ -9,6 +9,8 @@ use std::ffi::OsString;
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 
+use crate::text::{echo, plain_value};
+
 /// Longest token accepted. RFC 8555 tokens are 43 characters; certbot passes them through. The
 /// site stores at most 127 characters per value, and refuses longer ones with the same limit.
 pub const MAX_TOKEN_LEN: usize = 127;
@@ -20,8 +22,6 @@ pub const MAX_VALIDATION_LEN: usize = 127;
 const THUMBPRINT_LEN: usize = 43;
 /// Longest hostname in presentation format (RFC 1035 §2.3.4, without the trailing dot).
 const MAX_HOSTNAME_LEN: usize = 253;
-/// Longest value echoed back in an error message.
-const MAX_ECHO: usize = 64;
 
 /// The identifier being validated: a hostname or an IP address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,7 +259,7 @@ impl Challenge {
         let all_domains = get("CERTBOT_ALL_DOMAINS")
             .ok()
             .flatten()
-            .map(|v| strip_control(&v, 1024));
+            .map(|v| plain_value(&v, 1024));
         Ok(Challenge {
             identifier,
             token,
@@ -272,23 +272,6 @@ impl Challenge {
 
 fn is_base64url_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
-}
-
-/// Quotes a hostile value for an error message: escaped, and shortened to 64 characters.
-pub(crate) fn echo(value: &str) -> String {
-    let mut shown: String = value.chars().take(MAX_ECHO).collect();
-    let more = value.chars().count() - shown.chars().count();
-    shown = format!("\"{}\"", shown.escape_debug());
-    if more > 0 {
-        shown.push_str(&format!(" (and {more} more characters)"));
-    }
-    shown
-}
-
-/// Removes control characters (keeping nothing that could forge a log line or move the cursor)
-/// and truncates to `max` characters.
-pub fn strip_control(text: &str, max: usize) -> String {
-    text.chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
 #[cfg(test)]
@@ -510,6 +493,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.remaining_challenges, None);
-        assert_eq!(c.all_domains.as_deref(), Some("a.com[2J,b.com"));
+        // The escape character becomes a space, as everywhere text from outside is cleaned.
+        assert_eq!(c.all_domains.as_deref(), Some("a.com [2J,b.com"));
     }
 }

@@ -90,7 +90,7 @@ impl Lines<'_> {
 
     fn failed(&mut self, step: Step, error: &Error) -> Result<(), Error> {
         self.first_failure.get_or_insert(step);
-        self.write(step, &format!("failed: {}", chain(error)))
+        self.write(step, &format!("failed: {}", crate::text::chain_text(error)))
     }
 
     fn skipped(&mut self, step: Step, reason: impl AsRef<str>) -> Result<(), Error> {
@@ -110,18 +110,6 @@ impl Lines<'_> {
             .and_then(|()| self.out.flush())
             .map_err(Error::Output)
     }
-}
-
-/// An error and its causes as one sentence.
-fn chain(error: &Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// What step 1 produces for the others.

@@ -145,20 +145,9 @@ pub fn exit_code<T>(program: &str, result: Result<T, Error>) -> ExitCode {
     match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(err) => {
-            write_error_chain(&mut std::io::stderr().lock(), program, &err);
+            crate::error::write_chain(&mut std::io::stderr().lock(), program, &err);
             ExitCode::FAILURE
         }
-    }
-}
-
-/// `PROGRAM: error: ERR`, then one `  caused by: ...` line per source.
-fn write_error_chain(out: &mut dyn Write, program: &str, err: &dyn std::error::Error) {
-    // stderr going away must not turn a failure into a panic.
-    let _ = writeln!(out, "{program}: error: {err}");
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let _ = writeln!(out, "  caused by: {cause}");
-        source = cause.source();
     }
 }
 
@@ -283,7 +272,7 @@ fn fail_closed_after(
     };
     let deleted = delete();
     let mut message = Vec::new();
-    write_error_chain(&mut message, "auth-hook", err);
+    crate::error::write_chain(&mut message, "auth-hook", err);
     let mut message = String::from_utf8_lossy(&message).into_owned();
     if let Some(deleted) = deleted {
         message.push_str(&deleted);
@@ -545,7 +534,7 @@ mod tests {
     fn the_error_is_printed_with_each_cause_on_its_own_line() {
         let err = Error::Output(std::io::Error::other("broken pipe"));
         let mut out = Vec::new();
-        write_error_chain(&mut out, "auth-hook", &err);
+        crate::error::write_chain(&mut out, "auth-hook", &err);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "auth-hook: error: cannot write to standard output\n  caused by: broken pipe\n"

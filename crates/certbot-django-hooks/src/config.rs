@@ -518,12 +518,12 @@ fn validate_url_template(template: &str, placeholders: &[&str]) -> Result<String
         let allowed: Vec<String> = placeholders.iter().map(|p| format!("{{{p}}}")).collect();
         return Err(format!(
             "{} has an unknown placeholder: only {} are replaced",
-            crate::challenge::echo(template),
+            crate::text::echo(template),
             allowed.join(" and ")
         ));
     }
     parse_http_url(&sample)
-        .map_err(|problem| format!("{}: {problem}", crate::challenge::echo(template)))?;
+        .map_err(|problem| format!("{}: {problem}", crate::text::echo(template)))?;
     Ok(template.trim_end_matches('/').to_string())
 }
 

@@ -23,13 +23,14 @@ use clap::Parser;
 use x509_parser::extensions::GeneralName;
 
 use crate::api::ApiClient;
-use crate::challenge::{Identifier, strip_control};
+use crate::challenge::Identifier;
 use crate::config::{HookArgs, Settings};
 use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::files::{self, FileProblem};
 use crate::key;
 use crate::output::Reporter;
+use crate::text::plain_value;
 
 /// Largest `cert.pem` read. A leaf certificate with 100 names is under 8 KiB.
 pub const MAX_CERT_FILE: u64 = 256 * 1024;
@@ -135,7 +136,7 @@ impl CertificateFacts {
                 GeneralName::DNSName(text) => Identifier::parse(text).map_err(|e| {
                     format!(
                         "it names {}, which the site cannot record: {}",
-                        strip_control(text, 80),
+                        plain_value(text, 80),
                         identifier_reason(&e.to_string())
                     )
                 })?,
@@ -171,7 +172,7 @@ impl CertificateFacts {
             names,
             not_before: validity.not_before.timestamp(),
             not_after: validity.not_after.timestamp(),
-            issuer: strip_control(&cert.issuer().to_string(), MAX_ISSUER),
+            issuer: plain_value(&cert.issuer().to_string(), MAX_ISSUER),
             fingerprint: hex(digest.as_ref()),
         })
     }
@@ -296,7 +297,7 @@ pub fn deploy(
             Error::Deploy(format!(
                 "RENEWED_DOMAINS (or --domains): its first name {} is invalid: {}; nothing was \
                  sent",
-                strip_control(first, 64),
+                plain_value(first, 64),
                 identifier_reason(&e.to_string())
             ))
         })?,
@@ -313,7 +314,7 @@ pub fn deploy(
     let api = ApiClient::new(settings, &identifier, &signer, deadline, reporter)?;
     let lineage_name = lineage
         .file_name()
-        .map(|n| strip_control(&n.to_string_lossy(), 255));
+        .map(|n| plain_value(&n.to_string_lossy(), 255));
     let form = facts.form(lineage_name.as_deref());
     let status = api.report_certificate(&form)?;
     reporter.step(format_args!(

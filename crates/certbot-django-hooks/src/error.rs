@@ -156,6 +156,30 @@ impl From<ChallengeError> for Error {
     }
 }
 
+/// An error and its causes, outermost first.
+pub fn causes<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |e| e.source())
+}
+
+/// How a hook prints a failure: `PROGRAM: error: ERR`, then one `  caused by: ...` line per
+/// source.
+pub fn write_chain(
+    out: &mut dyn std::io::Write,
+    program: &str,
+    err: &(dyn std::error::Error + 'static),
+) {
+    // stderr going away must not turn a failure into a panic.
+    for (i, cause) in causes(err).enumerate() {
+        let _ = if i == 0 {
+            writeln!(out, "{program}: error: {cause}")
+        } else {
+            writeln!(out, "  caused by: {cause}")
+        };
+    }
+}
+
 impl Error {
     pub(crate) fn config(origin: impl Into<String>, problem: impl Into<String>) -> Self {
         Error::Config {

@@ -19,11 +19,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::challenge::{Challenge, ChallengeError, echo};
+use crate::challenge::{Challenge, ChallengeError};
 use crate::commands::{authenticate, cleanup, exit_code};
 use crate::config::{HookArgs, Settings};
 use crate::error::Error;
 use crate::output::Reporter;
+use crate::text::echo;
 
 /// Where `dehydrated-hook` reads its settings when `CERTBOT_DJANGO_CONFIG` is not set: beside
 /// dehydrated's own config in Debian's layout.

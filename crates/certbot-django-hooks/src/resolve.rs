@@ -38,7 +38,7 @@ impl ResolveRule {
         let bad = |why: &str| {
             format!(
                 "{} is not HOST:ADDR (for example 'example.com:203.0.113.7' or '*:127.0.0.1'): {why}",
-                crate::challenge::echo(value)
+                crate::text::echo(value)
             )
         };
         let (host, rest) = value

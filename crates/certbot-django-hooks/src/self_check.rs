@@ -64,7 +64,7 @@ impl Node {
             format!(
                 "{} is not HOST[:PORT] (for example '10.0.0.5', 'app1.internal:8000' or \
                  '[2001:db8::5]:8000'): {why}",
-                crate::challenge::echo(value)
+                crate::text::echo(value)
             )
         };
         let port_of = |p: &str| -> Result<u16, String> {

@@ -2,6 +2,10 @@
 //! one line without control characters or anything shaped like a JWT, and error chains become
 //! one line.
 //!
+//! Hostile values (a token, a template) are quoted with [`echo`]; values kept as data (an
+//! issuer, a lineage name) are cleaned with [`plain_value`]; all of it starts with one cleaning
+//! step ([`collapse`]).
+//!
 //! Everything here ends up in certbot's log, so a server or proxy that echoes the
 //! `Authorization` header must not be able to put a token there, and a hostile body must not be
 //! able to forge log lines or move the cursor.
@@ -10,16 +14,44 @@ use std::error::Error as StdError;
 
 use reqwest::header::HeaderMap;
 
-/// The whole chain as one line.
+/// Longest value [`echo`] shows.
+const MAX_ECHO: usize = 64;
+
+/// An error and its causes as one line, joined by ": " ([`crate::error::causes`]).
 pub(crate) fn chain_text(err: &(dyn StdError + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut current = err.source();
-    while let Some(e) = current {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        current = e.source();
+    crate::error::causes(err)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// Quotes a hostile value for an error message: escaped, and shortened to 64 characters.
+pub(crate) fn echo(value: &str) -> String {
+    let mut shown: String = value.chars().take(MAX_ECHO).collect();
+    let more = value.chars().count() - shown.chars().count();
+    shown = format!("\"{}\"", shown.escape_debug());
+    if more > 0 {
+        shown.push_str(&format!(" (and {more} more characters)"));
     }
-    text
+    shown
+}
+
+/// The first step of every cleaning here: control characters (which could forge a log line or
+/// move the cursor) become spaces, and runs of whitespace one space, without leading or
+/// trailing whitespace.
+fn collapse(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A value from outside that is kept or sent as data (a certificate's issuer, a lineage name,
+/// `CERTBOT_ALL_DOMAINS`): [`collapse`]d and cut at `max` characters, without a marker, since
+/// it is stored rather than only shown.
+pub fn plain_value(text: &str, max: usize) -> String {
+    collapse(text).chars().take(max).collect()
 }
 
 /// A body as a quoted line of plain text for a message: control characters replaced,
@@ -73,12 +105,7 @@ pub fn one_line(text: &str, max: usize) -> String {
 /// characters or more. The API client passes the request's own JWT, so a server that echoes the
 /// `Authorization` header, whole or in part, cannot put it on stderr and into certbot's log.
 pub fn one_line_hiding(text: &str, max: usize, secrets: &[&str]) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let words: Vec<&str> = cleaned.split_whitespace().collect();
-    let joined = redact_jwts(&words.join(" "), secrets);
+    let joined = redact_jwts(&collapse(text), secrets);
     if joined.chars().count() > max {
         let mut cut: String = joined.chars().take(max).collect();
         cut.push_str("...");
