@@ -29,12 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from bench_floor import FloorServer
+from bench_report import Figure, Run, Target, fmt
 
-from bench_floor import FloorServer  # noqa: E402
-from bench_report import Figure, Run, Target, fmt  # noqa: E402
-
-import harness as h  # noqa: E402
+import harness as h
 
 PUSH_SCRIPT = Path(__file__).resolve().parent / "bench_push.py"
 #: The first rounds of P1 warm the site, its database connection and the page cache; they are not counted.

@@ -9,11 +9,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-import harness as h  # noqa: E402
+import harness as h
 
 DOMAINS = ["demo.example.com", "www.demo.example.com"]
 
@@ -83,4 +80,14 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except h.HarnessError as error:
+        # The message says what failed and what to run; a traceback would only bury it.
+        print(f"demo: {error}", file=sys.stderr)
+        sys.exit(1)
+    except subprocess.CalledProcessError as error:
+        stderr = error.stderr.decode(errors="replace") if isinstance(error.stderr, bytes) else error.stderr or ""
+        command = " ".join(map(str, error.cmd))
+        print(f"demo: {command} failed with status {error.returncode}: {stderr.strip()}", file=sys.stderr)
+        sys.exit(1)

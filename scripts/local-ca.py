@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import signal
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-import harness as h  # noqa: E402
+import harness as h
 
 
 def main() -> int:

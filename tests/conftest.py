@@ -13,6 +13,9 @@ import pytest
 
 import harness as h
 
+# tests/test_packaging.py still imports hook_args from here; the other tests take it from harness.
+from harness import hook_args  # noqa: F401
+
 
 @pytest.fixture(scope="session")
 def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[h.Pebble]:
@@ -41,22 +44,3 @@ def key(tmp_path: Path, site: h.Site) -> Path:
 @pytest.fixture
 def certbot(tmp_path: Path, pebble: h.Pebble) -> h.Certbot:
     return h.Certbot(tmp_path / "certbot", pebble)
-
-
-def hook_args(site: h.Site | h.Nginx, key_file: Path, *extra: str) -> list[str]:
-    """Hook options for the local chain: the API on the site's port, the self-check aimed at it too."""
-    return [
-        "--server",
-        site.url,
-        "--username",
-        "certbot",
-        "--key-file",
-        str(key_file),
-        "--self-check-url",
-        f"http://{{domain}}:{site.port}/.well-known/acme-challenge/{{token}}",
-        "--resolve",
-        "*:127.0.0.1",
-        "--timeout",
-        "30",
-        *extra,
-    ]

@@ -60,9 +60,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    for binary in (h.AUTH_HOOK, h.CLEANUP_HOOK):
-        if not binary.exists():
-            raise RuntimeError(f"{binary} is missing: run `cargo build --release --bins` (scripts/bootstrap does it)")
+    h.require_built_hooks(programs=())
     workdir = Path(tempfile.mkdtemp(prefix="acme-authorization-"))
     keys: dict[str, Path] = {}
     try:
@@ -89,24 +87,6 @@ def world() -> Iterator[World]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def hook_args(site: h.Site, key: Path, user: str, *extra: str) -> list[str]:
-    return [
-        "--server",
-        site.url,
-        "--username",
-        user,
-        "--key-file",
-        str(key),
-        "--self-check-url",
-        f"http://{{domain}}:{site.port}/.well-known/acme-challenge/{{token}}",
-        "--resolve",
-        "*:127.0.0.1",
-        "--timeout",
-        "30",
-        *extra,
-    ]
-
-
 @dataclass
 class HookRun:
     returncode: int
@@ -128,7 +108,7 @@ def hook(
 ) -> HookRun:
     """Run a built hook as certbot would, as `user` with its key (or `key`'s), or with exactly `args`."""
     if args is None:
-        args = hook_args(world.site, world.keys[key or user], user, *extra)
+        args = h.hook_args(world.site, world.keys[key or user], *extra, username=user)
     result = subprocess.run([str(binary), *args], env=env, capture_output=True, text=True, timeout=60, check=False)
     return HookRun(result.returncode, result.stdout + result.stderr)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import harness as h
-from conftest import hook_args
+from harness import hook_args
 
 
 def assert_issued(result: subprocess.CompletedProcess[str], certbot: h.Certbot, name: str, domains: list[str]) -> dict:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_hooks_against_site import run_hook
-
 import harness as h
-from conftest import hook_args
+from harness import hook_args, run_hook
 
 
 def check(site: h.Site, key: Path):

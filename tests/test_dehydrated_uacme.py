@@ -28,12 +28,7 @@ LOCAL_CA = Path("/usr/local/share/ca-certificates/certbot-django-hooks-e2e-pebbl
 
 @pytest.fixture(scope="module", autouse=True)
 def clients_and_hooks() -> None:
-    for binary in (DEHYDRATED_HOOK, UACME_HOOK):
-        if not binary.exists():
-            raise RuntimeError(f"{binary} is missing: run `cargo build --release --bins` (scripts/bootstrap does it)")
-    for client in ("dehydrated", "uacme"):
-        if shutil.which(client) is None:
-            raise RuntimeError(f"{client} is not installed: run scripts/bootstrap (it runs `apt-get install {client}`)")
+    h.require_built_hooks((DEHYDRATED_HOOK, UACME_HOOK), ("dehydrated", "uacme"))
 
 
 def client_env(**extra: str) -> dict[str, str]:

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import http.client
-import subprocess
 from pathlib import Path
 
 import pytest
 
 import harness as h
-from conftest import hook_args
-
-
-def run_hook(binary: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(binary), *args], env=env, capture_output=True, text=True, timeout=60, check=False)
+from harness import hook_args, run_hook
 
 
 def served(site: h.Site, token: str, host: str | None) -> tuple[int, str]:

@@ -6,7 +6,7 @@
 * The original certbot-django 0.2.0 server app, with asymmetric-jwt-auth 1.0, keeps accepting the release hooks,
   whose JWTs now carry the request-binding claims htm, htu and bsh.
 
-The old software lives in venvs of its own (tests/legacy.py builds them once per machine).
+The old software lives in venvs of its own (tests/harness/legacy.py builds them once per machine).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import legacy
 import pytest
 
 import harness as h
+from harness import legacy
 
 REQUEST_BINDING = {"htm", "htu", "bsh"}
 REGISTERED_CLAIMS = {"aud", "iss", "exp", "nbf", "iat"}

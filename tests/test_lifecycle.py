@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import harness as h
-from conftest import hook_args
+from harness import hook_args
 
 DEPLOY_HOOK = h.ROOT / "target" / "release" / "deploy-hook"
 METRICS_TOKEN = "e2e-metrics-token-0123456789abcdef"

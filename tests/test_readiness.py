@@ -12,11 +12,10 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import legacy
 import pytest
 
 import harness as h
-from conftest import hook_args
+from harness import hook_args, legacy
 
 
 def quick_args(site: h.Site, key: Path, *extra: str) -> list[str]:

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from test_hooks_against_site import run_hook
 
 import harness as h
-from conftest import hook_args
+from harness import hook_args, run_hook
 
 NODE_PORTS = (6001, 6002)
 

@@ -5,17 +5,15 @@ SQLite, and what reaches the server's log."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import harness as h
 import pytest
 import requests
 from asymmetric_jwt_auth.keys import Ed25519PrivateKey, RSAPrivateKey
@@ -25,20 +23,30 @@ from .conftest import bound_auth, form
 pytestmark = pytest.mark.live
 
 SERVER_DIR = Path(__file__).resolve().parents[1]
-SITE_DIR = SERVER_DIR.parent / "examples" / "django_site"
 START_TIMEOUT = 90
 
 
 @dataclass
 class Site:
-    gunicorn: str
-    runserver: str
-    env: dict[str, str]
-    logs: list[Path]
+    """The example site on one SQLite file, served by gunicorn and by runserver at once."""
+
+    nodes: dict[str, h.Site]
     ed25519_key: Ed25519PrivateKey
     rsa_key: RSAPrivateKey
     #: Every Authorization header sent, to look for in the logs afterwards.
     sent: list[str] = field(default_factory=list)
+
+    @property
+    def gunicorn(self) -> str:
+        return self.nodes["gunicorn"].url
+
+    @property
+    def runserver(self) -> str:
+        return self.nodes["runserver"].url
+
+    @property
+    def logs(self) -> list[Path]:
+        return [node.process.log for node in self.nodes.values() if node.process is not None]
 
     def headers(self, method: str, url: str, body: bytes = b"", key=None) -> dict[str, str]:
         """A fresh JWT bound to this request, as the hooks make it."""
@@ -47,94 +55,40 @@ class Site:
         self.sent.append(headers["Authorization"])
         return headers
 
-    def manage(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=SITE_DIR,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{process.args} exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(url + "/healthz", timeout=2).text == "ok":
-                return
-        except requests.RequestException:
-            # Refused before the socket is bound, or accepted but unanswered while a worker boots.
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"{url} did not answer /healthz within {START_TIMEOUT} s:\n{log.read_text()}")
+    def manage(self, *args: str) -> str:
+        """manage.py with this interpreter; raises with its stderr if it fails."""
+        return self.nodes["gunicorn"].manage(*args)
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[Site]:
-    assert (SITE_DIR / "manage.py").is_file(), f"the example site is missing at {SITE_DIR}"
     tmp = tmp_path_factory.mktemp("live")
     env = {
-        **os.environ,
+        # Not the tests' own settings, which pytest-django put in this process's environment.
         "DJANGO_SETTINGS_MODULE": "django_site.settings",
-        "PYTHONPATH": os.pathsep.join([str(SERVER_DIR / "src"), str(SITE_DIR)]),
-        "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
+        # The app from this source tree, under the interpreter running the tests (Django 5.2 or 6.1).
+        "PYTHONPATH": os.pathsep.join([str(SERVER_DIR / "src"), str(h.SITE_DIR)]),
         # DEBUG everywhere, to show that the site's logging config still keeps JWTs out of the log.
         "DJANGO_LOG_LEVEL": "DEBUG",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
     }
+    common = {
+        "database_url": f"sqlite:///{tmp / 'db.sqlite3'}",
+        "extra_env": env,
+        "python": Path(sys.executable),
+        "start_timeout": START_TIMEOUT,
+    }
+    nodes = {
+        "gunicorn": h.Site(tmp, h.free_port(), server_args=("--access-logfile", "-"), **common),
+        "runserver": h.Site(tmp, h.free_port(), server="runserver", **common),
+    }
     ed25519_key, rsa_key = Ed25519PrivateKey.generate(), RSAPrivateKey.generate()
-    site = Site("", "", env, [], ed25519_key, rsa_key)
-    for name, key in (("ed25519.pub", ed25519_key), ("rsa.pub", rsa_key)):
-        (tmp / name).write_bytes(key.public_key.as_pem)
-    for args in (
-        ("migrate", "--noinput"),
-        ("certbot_client", "certbot", "--public-key-file", str(tmp / "ed25519.pub")),
-        ("certbot_client", "certbot", "--public-key-file", str(tmp / "rsa.pub")),
-    ):
-        result = site.manage(*args)
-        assert result.returncode == 0, result.stderr
-
-    gunicorn_port, runserver_port = _free_port(), _free_port()
-    commands = {
-        "gunicorn": [
-            sys.executable, "-m", "gunicorn", "django_site.wsgi", "--bind", f"127.0.0.1:{gunicorn_port}",
-            "--workers", "2", "--threads", "4", "--access-logfile", "-",
-        ],
-        "runserver": [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{runserver_port}"],
-    }  # fmt: skip
-    processes = []
-    try:
-        for name, command in commands.items():
-            log = tmp / f"{name}.log"
-            site.logs.append(log)
-            with log.open("wb") as out:
-                processes.append(
-                    (subprocess.Popen(command, cwd=SITE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT), log)
-                )
-        site.gunicorn = f"http://127.0.0.1:{gunicorn_port}"
-        site.runserver = f"http://127.0.0.1:{runserver_port}"
-        for (process, log), url in zip(processes, (site.gunicorn, site.runserver), strict=True):
-            _wait_until_up(url, process, log)
+    site = Site(nodes, ed25519_key, rsa_key)
+    with h.running(*nodes.values()):
+        for name, key in (("ed25519.pub", ed25519_key), ("rsa.pub", rsa_key)):
+            (tmp / name).write_bytes(key.public_key.as_pem)
+            site.manage("certbot_client", "certbot", "--public-key-file", str(tmp / name))
         yield site
-    finally:
-        for process, _ in processes:
-            process.terminate()
-        for process, _ in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 #: The name every challenge here is pushed for: the Host the tests fetch challenges with.
@@ -175,8 +129,7 @@ def _all_at_once(calls: list) -> list:
 
 
 def test_the_example_site_passes_its_system_checks(site: Site) -> None:
-    result = site.manage("check", "--fail-level", "WARNING")
-    assert result.returncode == 0, result.stderr
+    site.manage("check", "--fail-level", "WARNING")
 
 
 def test_a_challenge_pushed_to_one_process_is_served_by_the_other_then_deleted(site: Site) -> None:

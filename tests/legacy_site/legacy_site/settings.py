@@ -1,6 +1,6 @@
 """A Django site as certbot-django 0.2.0 (2017) told people to build one, for the compatibility tests.
 
-Runs in .venv-legacy-server (tests/legacy.py builds it from requirements-server.txt): certbot-django 0.2.0's
+Runs in .venv-legacy-server (tests/harness/legacy.py builds it from requirements-server.txt): certbot-django 0.2.0's
 server app with Django REST framework, asymmetric-jwt-auth 1.0.0's middleware verifying the JWTs against the
 public keys registered in its PublicKey model, and Django 3.2, the last release with the
 ``django.conf.urls.url`` that certbot-django's urls.py imports. Nothing here comes from this repository's

@@ -7,7 +7,7 @@
 
 Each venv is built from its fully pinned list with `pip --no-deps --only-binary :all:` (no compiler, no resolver
 surprises) and rebuilt only when the list or the interpreter changes, so the second run costs nothing.
-`python tests/legacy.py` builds both (scripts/bootstrap --with-legacy runs it); the tests' fixtures call the same
+`python -m harness.legacy` builds both (scripts/bootstrap --with-legacy runs it); the tests' fixtures call the same
 `ensure_venv`, so a fresh machine needs nothing else.
 """
 
@@ -26,9 +26,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import harness as h
+from .certbot import Certbot
+from .paths import ROOT
+from .pebble import Pebble
+from .process import HarnessError, Process, ensure_port_free, running, wait_for
 
-LEGACY_SITE_DIR = h.ROOT / "tests" / "legacy_site"
+LEGACY_SITE_DIR = ROOT / "tests" / "legacy_site"
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class LegacyVenv:
 
     @property
     def path(self) -> Path:
-        return h.ROOT / self.name
+        return ROOT / self.name
 
     @property
     def python(self) -> Path:
@@ -82,7 +85,7 @@ def find_python(minors: Sequence[str]) -> Path:
             found = shutil.which(name)
             if found and _version_of(Path(found)) == minor:
                 return Path(found)
-    raise RuntimeError(
+    raise HarnessError(
         f"no Python {' or '.join(minors)} found (looked in {pyenv_root}/versions and on PATH): the old software "
         f"of the compatibility tests runs on no other; install one, e.g. `pyenv install {minors[0]}`"
     )
@@ -98,7 +101,7 @@ def ensure_venv(venv: LegacyVenv, log: Callable[[str], object] = print) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if venv.python.exists() and stamp_file.exists() and stamp_file.read_text().strip() == stamp:
             return venv.python
-        log(f"legacy: building {venv.name} with {python} from {venv.requirements.relative_to(h.ROOT)}")
+        log(f"legacy: building {venv.name} with {python} from {venv.requirements.relative_to(ROOT)}")
         shutil.rmtree(venv.path, ignore_errors=True)
         env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
         steps = [
@@ -111,7 +114,7 @@ def ensure_venv(venv: LegacyVenv, log: Callable[[str], object] = print) -> Path:
             result = subprocess.run(step, capture_output=True, text=True, env=env, check=False)
             if result.returncode != 0:
                 shutil.rmtree(venv.path, ignore_errors=True)
-                raise RuntimeError(
+                raise HarnessError(
                     f"building {venv.name} failed at `{' '.join(step)}` ({result.returncode}):\n"
                     f"{result.stdout[-2000:]}{result.stderr[-2000:]}\n"
                     f"PyPI must be reachable, and every pin in {venv.requirements} must have a wheel for {python}"
@@ -171,7 +174,7 @@ def old_library_push(url: str, username: str, private_key: Path, token: str, val
     return status, body
 
 
-class LegacyCertbot(h.Certbot):
+class LegacyCertbot(Certbot):
     """certbot 1.32 with the old plugin, against the same Pebble.
 
     The plugin always talks to `http://<domain>/` (port 80). The test site listens where Pebble validates, so the
@@ -179,7 +182,7 @@ class LegacyCertbot(h.Certbot):
     Host and path, as an origin server behind a forward proxy does. Pebble is reached directly (https, no proxy).
     """
 
-    def __init__(self, workdir: Path, pebble: h.Pebble, site_url: str) -> None:
+    def __init__(self, workdir: Path, pebble: Pebble, site_url: str) -> None:
         super().__init__(workdir, pebble)
         self.site_url = site_url
 
@@ -220,7 +223,7 @@ class LegacyServer:
     def __init__(self, workdir: Path, port: int) -> None:
         self.workdir = workdir
         self.port = port
-        self.process: h.Process | None = None
+        self.process: Process | None = None
 
     @property
     def url(self) -> str:
@@ -251,22 +254,22 @@ class LegacyServer:
             check=False,
         )
         if result.returncode != 0:
-            raise RuntimeError(f"legacy manage.py {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+            raise HarnessError(f"legacy manage.py {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result.stdout
 
     def start(self) -> LegacyServer:
         ensure_venv(SERVER)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        h.ensure_port_free(self.port, "legacy certbot-django site")
+        ensure_port_free(self.port, "legacy certbot-django site")
         self.manage("migrate", "--noinput", "-v", "0")
-        self.process = h.Process(
+        self.process = Process(
             f"legacy-site:{self.port}",
             [str(SERVER.bin("gunicorn")), "--bind", f"127.0.0.1:{self.port}", "--workers", "1", "legacy_site.wsgi"],
             self.workdir / "legacy-site.log",
             env=self.env(),
             cwd=LEGACY_SITE_DIR,
         )
-        h.wait_for(
+        wait_for(
             f"legacy site on port {self.port}",
             lambda: urllib.request.urlopen(f"{self.url}/admin/login/", timeout=1).status == 200,
             proc=self.process,
@@ -319,7 +322,7 @@ class LegacyServer:
 @contextlib.contextmanager
 def legacy_server(workdir: Path, port: int) -> Iterator[LegacyServer]:
     server = LegacyServer(workdir, port)
-    with h.running(server):
+    with running(server):
         yield server
 
 

@@ -1,0 +1,84 @@
+"""The release hooks as certbot runs them: the environment certbot gives them, their options against a local
+site, keys from `auth-hook keygen`.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from .nginx import Nginx
+from .paths import AUTH_HOOK, CLEANUP_HOOK
+from .process import HarnessError
+from .site import Site
+
+
+def certbot_env(domain: str, token: str | None = None) -> dict[str, str]:
+    """The environment certbot gives a hook for one HTTP-01 challenge, with a fresh token."""
+    token = token or secrets.token_urlsafe(32)
+    thumbprint = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    return {
+        "PATH": os.environ["PATH"],
+        "CERTBOT_DOMAIN": domain,
+        "CERTBOT_IDENTIFIER": domain,
+        "CERTBOT_TOKEN": token,
+        "CERTBOT_VALIDATION": f"{token}.{thumbprint}",
+        "CERTBOT_ALL_DOMAINS": domain,
+        "CERTBOT_REMAINING_CHALLENGES": "0",
+    }
+
+
+def keygen(key_file: Path, key_type: str = "ed25519") -> Path:
+    """Make a key with auth-hook keygen; returns the public key file."""
+    public = key_file.with_suffix(".pub.pem")
+    with open(public, "wb") as out:
+        subprocess.run(
+            [str(AUTH_HOOK), "keygen", "--key-file", str(key_file), "--key-type", key_type],
+            check=True,
+            stdout=out,
+            stderr=subprocess.PIPE,
+        )
+    return public
+
+
+def require_built_hooks(
+    binaries: Sequence[Path] = (AUTH_HOOK, CLEANUP_HOOK), programs: Sequence[str] = ("pebble",)
+) -> None:
+    """Fail first, with the command that fixes it, if a release hook is not built or a Debian program is missing."""
+    for binary in binaries:
+        if not binary.exists():
+            raise HarnessError(f"{binary} is missing: run `cargo build --release --bins` (scripts/bootstrap does it)")
+    for program in programs:
+        if shutil.which(program) is None:
+            raise HarnessError(
+                f"{program} is not installed: run scripts/bootstrap (it runs `apt-get install {program}`)"
+            )
+
+
+def hook_args(site: Site | Nginx, key_file: Path, *extra: str, username: str = "certbot") -> list[str]:
+    """Hook options for the local chain: the API on the site's port, the self-check aimed at it too."""
+    return [
+        "--server",
+        site.url,
+        "--username",
+        username,
+        "--key-file",
+        str(key_file),
+        "--self-check-url",
+        f"http://{{domain}}:{site.port}/.well-known/acme-challenge/{{token}}",
+        "--resolve",
+        "*:127.0.0.1",
+        "--timeout",
+        "30",
+        *extra,
+    ]
+
+
+def run_hook(binary: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """One hook run as certbot makes it: ``env`` is certbot's environment for the challenge (:func:`certbot_env`)."""
+    return subprocess.run([str(binary), *args], env=env, capture_output=True, text=True, timeout=60, check=False)
