@@ -10,9 +10,6 @@ use std::path::Path;
 
 use crate::challenge::Challenge;
 
-/// The Django admin page where a public key can be pasted, relative to the site's base URL.
-pub(crate) const ADMIN_ADD_KEY_PATH: &str = "admin/asymmetric_jwt_auth/publickey/add/";
-
 /// The command that registers a public key file for `user` on the site.
 pub(crate) fn register_command(user: &str, public_key_file: &str) -> String {
     format!("python manage.py certbot_client {user} --public-key-file {public_key_file}")

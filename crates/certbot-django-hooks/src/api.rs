@@ -37,9 +37,8 @@ use crate::key::Signer;
 use crate::output::Reporter;
 use crate::reserved::is_loopback;
 use crate::text::{body_excerpt_hiding, one_line_hiding};
+use crate::urls;
 
-/// Where certificates are reported, relative to the site's base URL.
-const CERTIFICATES_PATH: &str = ".well-known/certificates/";
 /// Most of an error body that is read.
 pub const MAX_ERROR_BODY: u64 = 4096;
 /// Most of an error body that is shown.
@@ -88,11 +87,7 @@ impl<'a> ApiClient<'a> {
         deadline: Deadline,
         reporter: &'a Reporter,
     ) -> Result<Self, Error> {
-        let mut base = settings.server_url(identifier)?;
-        if !base.path().ends_with('/') {
-            let path = format!("{}/", base.path());
-            base.set_path(&path);
-        }
+        let base = settings.server_url(identifier)?;
         let tls = if base.scheme() == "https" {
             TlsMode::Verified
         } else {
@@ -144,17 +139,12 @@ impl<'a> ApiClient<'a> {
 
     /// `{server}/.well-known/challenges/`
     pub fn challenges_url(&self) -> Url {
-        self.base
-            .join(".well-known/challenges/")
-            .expect("a fixed relative path joins onto an http(s) base URL")
+        urls::challenges(&self.base)
     }
 
-    /// `{server}/.well-known/challenges/<token>/`. The token is validated
-    /// (`[A-Za-z0-9_-]{1,127}`), so it is a single path segment.
+    /// `{server}/.well-known/challenges/<token>/`
     pub fn challenge_url(&self, token: &str) -> Url {
-        self.base
-            .join(&format!(".well-known/challenges/{token}/"))
-            .expect("a validated token joins onto an http(s) base URL")
+        urls::challenge(&self.base, token)
     }
 
     /// The site's base URL, for messages.
@@ -178,18 +168,11 @@ impl<'a> ApiClient<'a> {
         .map(|s| s.as_u16())
     }
 
-    /// `{server}/.well-known/certificates/`: where the deploy hook reports certificates.
-    pub fn certificates_url(&self) -> Url {
-        self.base
-            .join(CERTIFICATES_PATH)
-            .expect("a fixed relative path joins onto an http(s) base URL")
-    }
-
     /// Reports a certificate's public facts (the deploy hook's form,
     /// [`crate::deploy::CertificateFacts::form`]). Returns the success status (200 or 201).
     pub fn report_certificate(&self, form: &[(&str, String)]) -> Result<u16, Error> {
         let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let url = self.certificates_url();
+        let url = urls::certificates(&self.base);
         let body = form_body(&pairs);
         self.send(Method::POST, &url, Some(&body), |s| {
             matches!(s, StatusCode::OK | StatusCode::CREATED)
@@ -425,7 +408,9 @@ impl<'a> ApiClient<'a> {
         headers: &HeaderMap,
     ) -> String {
         let user = &self.username;
-        if url.path().ends_with(&format!("/{CERTIFICATES_PATH}"))
+        if url
+            .path()
+            .ends_with(&format!("/{}", urls::CERTIFICATES_PATH))
             && let Some(problem) = describe_report_status(user, status, said)
         {
             return problem;

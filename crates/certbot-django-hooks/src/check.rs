@@ -1,19 +1,19 @@
 //! `auth-hook check`: prove the whole setup without the CA, one line per step.
 //!
 //! A first run that fails costs a failed validation at the CA (Let's Encrypt allows 5 per
-//! hostname per hour), and only the CA's terse answer says why. The check runs what the hooks run,
-//! with the same settings and the same code, against a probe challenge: the key, the server
-//! (DNS, TLS, the API mounted), the signed push, the self-check of the public URL, and the delete.
+//! hostname per hour), and only the CA's terse answer says why. The check runs what the hooks
+//! run, with the same settings and the same code ([`crate::session::Session`]), against a probe
+//! challenge: the domain, the key, the server (DNS, TLS, the API mounted), the signed push, the
+//! self-check of the public URL, and the delete.
 //!
 //! Output is for people and for scripts: exactly one line per step on stdout, starting with the
 //! step's name (`key: ok (...)`, `push: failed: ...`, `delete: skipped (...)`), a passed
 //! self-check followed by its indented line per address and node (the lines auth-hook prints),
-//! then, only for an unregistered key, how to register it (the public key and the commands). The probe is deleted
-//! whenever the push may have stored it, even after a later step failed; the run's deadline keeps
-//! time back for that.
+//! then, only for an unregistered key, how to register it (the public key and the commands).
+//! The probe is deleted whenever the push may have stored it, even after a later step failed;
+//! the run's deadline keeps time back for that.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -25,9 +25,10 @@ use crate::challenge::{Challenge, ChallengeError, Identifier};
 use crate::config::{HookArgs, Settings, Verbosity};
 use crate::deadline::Deadline;
 use crate::error::Error;
-use crate::key::{self, Signer};
+use crate::key::Signer;
 use crate::output::Reporter;
 use crate::self_check::wait_until_served;
+use crate::session::Session;
 use crate::text::one_line;
 
 /// Probe tokens start with this, so a probe left behind is recognisable in the site's admin.
@@ -49,9 +50,11 @@ pub struct CheckArgs {
     pub hook: HookArgs,
 }
 
-/// The five steps, in order; their names start the output lines.
+/// The six steps, in order; their names start the output lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// `--domain`, and the probe challenge for it.
+    Domain,
     /// Configuration and private key.
     Key,
     /// DNS, TLS and the API mounted.
@@ -64,10 +67,21 @@ pub enum Step {
     Delete,
 }
 
+/// Every step, in order.
+const STEPS: [Step; 6] = [
+    Step::Domain,
+    Step::Key,
+    Step::Server,
+    Step::Push,
+    Step::SelfCheck,
+    Step::Delete,
+];
+
 impl Step {
     /// The name that starts the step's line.
     pub fn name(self) -> &'static str {
         match self {
+            Step::Domain => "domain",
             Step::Key => "key",
             Step::Server => "server",
             Step::Push => "push",
@@ -93,6 +107,16 @@ impl Lines<'_> {
         self.write(step, &format!("failed: {}", crate::text::chain_text(error)))
     }
 
+    /// `step` failed: its line, and a skipped line for each later step.
+    fn fail_from(&mut self, step: Step, error: &Error) -> Result<(), Error> {
+        self.failed(step, error)?;
+        let reason = format!("the {} step failed", step.name());
+        for later in STEPS.iter().skip_while(|s| **s != step).skip(1) {
+            self.skipped(*later, &reason)?;
+        }
+        Err(Error::Check { step: step.name() })
+    }
+
     fn skipped(&mut self, step: Step, reason: impl AsRef<str>) -> Result<(), Error> {
         self.write(step, &format!("skipped ({})", reason.as_ref()))
     }
@@ -110,14 +134,6 @@ impl Lines<'_> {
             .and_then(|()| self.out.flush())
             .map_err(Error::Output)
     }
-}
-
-/// What step 1 produces for the others.
-struct Prepared {
-    settings: Settings,
-    probe: Challenge,
-    key_path: PathBuf,
-    signer: Signer,
 }
 
 /// Runs the check, writing the step lines to `stdout` and `-v` progress to `stderr`. `Ok` only
@@ -139,40 +155,50 @@ pub fn run_check(
         first_failure: None,
     };
 
-    // 1. Configuration and key.
-    let prepared = match prepare(args) {
-        Ok(prepared) => prepared,
-        Err(err) => {
-            lines.failed(Step::Key, &err)?;
-            for step in [Step::Server, Step::Push, Step::SelfCheck, Step::Delete] {
-                lines.skipped(step, "the key step failed")?;
-            }
-            return Err(Error::Check { step: "key" });
-        }
+    // 1. The domain, and a probe for it.
+    let probe = match probe_for(&args.domain) {
+        Ok(probe) => probe,
+        Err(err) => return lines.fail_from(Step::Domain, &err),
     };
-    let Prepared {
-        settings,
-        probe,
-        key_path,
-        signer,
-    } = prepared;
-    let mut detail = format!("{}, {}", signer.key_type(), key_path.display());
-    if let Some(config) = &settings.config_file {
-        detail.push_str(&format!("; config {}", config.display()));
-    }
-    lines.ok(Step::Key, detail)?;
+    lines.ok(
+        Step::Domain,
+        format!("{}, probe token {}", probe.identifier, probe.token),
+    )?;
     reporter.step(format_args!(
         "probe challenge {} for {}",
         probe.token, probe.identifier
     ));
 
-    // The push and the self-check end early enough to leave the delete its share of --timeout.
+    // 2. Configuration and key. The push and the self-check end early enough to leave the
+    // delete its share of --timeout.
+    let settings = match Settings::load(&args.hook).and_then(|settings| {
+        // Fails now, not after the push, if the self-check URL template does not fit the domain.
+        settings.self_check_url(&probe)?;
+        Ok(settings)
+    }) {
+        Ok(settings) => settings,
+        Err(err) => return lines.fail_from(Step::Key, &err),
+    };
     let deadline = Deadline::new(settings.timeout);
+    let session = match Session::open(&settings, &probe.identifier, deadline, &reporter) {
+        Ok(session) => session,
+        Err(err) => return lines.fail_from(Step::Key, &err),
+    };
+    let mut detail = format!(
+        "{}, {}",
+        session.signer().key_type(),
+        session.key_path().display()
+    );
+    if let Some(config) = &settings.config_file {
+        detail.push_str(&format!("; config {}", config.display()));
+    }
+    lines.ok(Step::Key, detail)?;
     let reserve = (settings.timeout / 4).min(MAX_DELETE_RESERVE);
     let early = deadline.reserving(reserve);
 
-    // 2. The server: DNS, TLS, the API mounted.
-    let api = match ApiClient::new(&settings, &probe.identifier, &signer, early, &reporter)
+    // 3. The server: DNS, TLS, the API mounted.
+    let api = match session
+        .api_until(early)
         .and_then(|api| api.check_mounted().map(|took| (api, took)))
     {
         Ok((api, took)) => {
@@ -191,16 +217,10 @@ pub fn run_check(
             )?;
             api
         }
-        Err(err) => {
-            lines.failed(Step::Server, &err)?;
-            for step in [Step::Push, Step::SelfCheck, Step::Delete] {
-                lines.skipped(step, "the server step failed")?;
-            }
-            return Err(Error::Check { step: "server" });
-        }
+        Err(err) => return lines.fail_from(Step::Server, &err),
     };
 
-    // 3. The signed push.
+    // 4. The signed push.
     let pushed = api.push(&probe);
     let mut unregistered = false;
     let may_be_stored = match &pushed {
@@ -221,7 +241,7 @@ pub fn run_check(
         }
     };
 
-    // 4. The self-check, as the auth hook does it.
+    // 5. The self-check, as the auth hook does it.
     if pushed.is_err() {
         lines.skipped(Step::SelfCheck, "the push failed")?;
     } else if !settings.self_check {
@@ -259,7 +279,7 @@ pub fn run_check(
         }
     }
 
-    // 5. The delete, whenever the push may have stored the probe, within the whole deadline.
+    // 6. The delete, whenever the push may have stored the probe, within the whole deadline.
     if may_be_stored {
         let deleted = api.with_deadline(deadline).delete(&probe.token);
         match (deleted, &pushed) {
@@ -296,7 +316,13 @@ pub fn run_check(
     }
 
     if unregistered {
-        write_registration(lines.out, &signer, &settings.username, &key_path, &api)?;
+        write_registration(
+            lines.out,
+            session.signer(),
+            &settings.username,
+            session.key_path(),
+            &api,
+        )?;
     }
     match lines.first_failure {
         None => Ok(()),
@@ -304,27 +330,16 @@ pub fn run_check(
     }
 }
 
-/// Step 1: settings, the domain, a probe for it, and the key.
-fn prepare(args: &CheckArgs) -> Result<Prepared, Error> {
-    let settings = Settings::load(&args.hook)?;
-    let identifier = Identifier::parse(&args.domain).map_err(|err| match err {
+/// Step 1: the domain, and a probe for it.
+fn probe_for(domain: &str) -> Result<Challenge, Error> {
+    let identifier = Identifier::parse(domain).map_err(|err| match err {
         ChallengeError::InvalidIdentifier { value, reason } => Error::Config {
             origin: "--domain".into(),
             problem: format!("{value} is invalid: {reason}"),
         },
         other => Error::Environment(other),
     })?;
-    let probe = new_probe(identifier)?;
-    // Fails now, not after the push, if the self-check URL template does not fit this domain.
-    settings.self_check_url(&probe)?;
-    let key_path = settings.key_path(&probe.identifier)?;
-    let signer = key::load_key_file(&key_path)?;
-    Ok(Prepared {
-        settings,
-        probe,
-        key_path,
-        signer,
-    })
+    new_probe(identifier)
 }
 
 /// A probe challenge with a fresh random token and key authorization, shaped like the CA's
@@ -361,11 +376,7 @@ fn write_registration(
     key_path: &std::path::Path,
     api: &ApiClient<'_>,
 ) -> Result<(), Error> {
-    let admin = api
-        .base_url()
-        .join(crate::advice::ADMIN_ADD_KEY_PATH)
-        .map(|u| u.to_string())
-        .unwrap_or_else(|_| format!("{{server}}/{}", crate::advice::ADMIN_ADD_KEY_PATH));
+    let admin = crate::urls::admin_add_key(api.base_url()).to_string();
     write!(
         out,
         "\nThe site refused the key: it is probably not registered for user '{username}' (kid \
@@ -420,15 +431,25 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_domain_fails_the_key_step_naming_the_option() {
+    fn a_bad_domain_fails_its_own_step_naming_the_option_and_skips_the_rest() {
         let args = CheckArgs {
             domain: "*.example.com".into(),
             hook: HookArgs::default(),
         };
-        let err = prepare(&args).err().unwrap().to_string();
-        assert!(
-            err.starts_with("--domain: \"*.example.com\" is invalid"),
-            "{err}"
+        let mut out = Vec::new();
+        let err = run_check(&args, &mut out, Box::new(std::io::sink())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "check failed at the domain step: its line on standard output says how to fix it"
         );
+        let out = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 6, "{out}");
+        assert!(
+            lines[0].starts_with("domain: failed: --domain: \"*.example.com\" is invalid"),
+            "{out}"
+        );
+        assert_eq!(lines[1], "key: skipped (the domain step failed)");
+        assert_eq!(lines[5], "delete: skipped (the domain step failed)");
     }
 }

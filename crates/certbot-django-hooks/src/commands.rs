@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::api::{ApiClient, DeleteOutcome};
+use crate::api::DeleteOutcome;
 use crate::challenge::Challenge;
 use crate::check::{CheckArgs, run_check};
 use crate::config::{HookArgs, Settings};
@@ -18,6 +18,7 @@ use crate::fail_closed::{self, OnFailure};
 use crate::key::{self, KeyType};
 use crate::output::Reporter;
 use crate::self_check::wait_until_served;
+use crate::session::Session;
 
 const AUTH_ABOUT: &str = "certbot --manual-auth-hook: store the HTTP-01 challenge on a Django site \
 and wait until the site serves it.";
@@ -75,7 +76,7 @@ pub enum AuthCommand {
 }
 
 const CHECK_LONG_ABOUT: &str = "Prove the whole setup without the CA, with the options the hooks \
-will get: the key, the server, a signed probe push, the self-check, and the probe's delete.
+will get: the domain, the key, the server, a signed probe push, the self-check, and the probe's delete.
 
 Each step prints one line on stdout, starting with its name: 'key: ok (...)', 'server: failed: \
 ... (the fix)', 'push: skipped (...)'. Steps after a failed one are skipped, except the delete, \
@@ -83,11 +84,12 @@ which runs whenever the push may have stored the probe, so nothing is left behin
 does not know the key, the public key and the command to register it follow. Exits 0 only when \
 every step passed.
 
-  1. key         the config file and the private key: readable, mode 0600, RSA or Ed25519
-  2. server      DNS, TLS, and the API at {server}/.well-known/challenges/ (401 without a JWT)
-  3. push        a probe challenge (a random token, for --domain) signed with the key
-  4. self-check  the public URL serves it, as the auth hook checks (unless --no-self-check)
-  5. delete      the probe is removed
+  1. domain      --domain is a name certbot could validate; a probe challenge (a random token)
+  2. key         the config file and the private key: readable, mode 0600, RSA or Ed25519
+  3. server      DNS, TLS, and the API at {server}/.well-known/challenges/ (401 without a JWT)
+  4. push        the probe, signed with the key
+  5. self-check  the public URL serves it, as the auth hook checks (unless --no-self-check)
+  6. delete      the probe is removed
 
   auth-hook check --domain example.com --config /etc/letsencrypt/django-hooks.toml";
 
@@ -321,15 +323,8 @@ pub fn authenticate_with_lines(
         challenge.token, challenge.identifier
     ));
     let self_check_url = settings.self_check_url(&challenge)?;
-    let key_path = settings.key_path(&challenge.identifier)?;
-    let signer = key::load_key_file(&key_path)?;
-    reporter.step(format_args!(
-        "loaded {} key {} (kid {})",
-        signer.key_type(),
-        key_path.display(),
-        signer.kid()
-    ));
-    let api = ApiClient::new(settings, &challenge.identifier, &signer, deadline, reporter)?;
+    let session = Session::open(settings, &challenge.identifier, deadline, reporter)?;
+    let api = session.api()?;
     let status = api.push(&challenge)?;
     reporter.step(format_args!("challenge stored ({status})"));
     let stored = format!(
@@ -390,10 +385,8 @@ pub fn cleanup(
             crate::text::one_line(&auth_output.to_string_lossy(), 300)
         ));
     }
-    let key_path = settings.key_path(&challenge.identifier)?;
-    let signer = key::load_key_file(&key_path)?;
-    let api = ApiClient::new(settings, &challenge.identifier, &signer, deadline, reporter)?;
-    let outcome = api.delete(&challenge.token)?;
+    let session = Session::open(settings, &challenge.identifier, deadline, reporter)?;
+    let outcome = session.api()?.delete(&challenge.token)?;
     let took = deadline.elapsed().as_secs_f64();
     reporter.step(match outcome {
         DeleteOutcome::Deleted => {
@@ -447,7 +440,7 @@ fn keygen_advice(
     let path = args.key_file.display();
     let user = &args.username;
     let kind = args.key_type;
-    let admin = format!("https://<site>/{}", crate::advice::ADMIN_ADD_KEY_PATH);
+    let admin = format!("https://<site>/{}", crate::urls::ADMIN_ADD_KEY_PATH);
     let (shown, at) = match &stdout_file {
         Some(file) => (
             format!("written to {}", file.display()),

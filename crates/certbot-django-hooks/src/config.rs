@@ -18,6 +18,7 @@ use crate::fail_closed::OnFailure;
 use crate::files::{self, FileProblem, MAX_CONFIG_FILE};
 use crate::resolve::ResolveRule;
 use crate::self_check::Node;
+use crate::urls;
 
 /// Default `--server`: the site being certified serves the API itself.
 pub const DEFAULT_SERVER: &str = "https://{domain}";
@@ -180,7 +181,7 @@ pub enum Verbosity {
 /// Validated settings for one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// Base URL template, `{domain}` unreplaced, no trailing slash.
+    /// Base URL template, `{domain}` unreplaced, as given.
     pub server: String,
     /// Where `server` came from, for messages: `--server (or CERTBOT_DJANGO_SERVER)`, or
     /// `config file F, key 'server'`.
@@ -195,7 +196,7 @@ pub struct Settings {
     pub timeout: Duration,
     /// Whether the auth hook self-checks.
     pub self_check: bool,
-    /// Self-check URL template.
+    /// Self-check URL template, as given.
     pub self_check_url: String,
     /// Where `self_check_url` came from, for messages.
     pub self_check_url_origin: String,
@@ -280,7 +281,7 @@ impl Settings {
             value: DEFAULT_SERVER.to_string(),
             origin: "default --server".into(),
         });
-        let server_value = validate_url_template(&server.value, &["domain"])
+        urls::validate_template(&server.value, &["domain"])
             .map_err(|problem| Error::config(&server.origin, problem))?;
 
         let username = pick(
@@ -355,9 +356,8 @@ impl Settings {
             value: DEFAULT_SELF_CHECK_URL.to_string(),
             origin: "default --self-check-url".into(),
         });
-        let self_check_url_value =
-            validate_url_template(&self_check_url.value, &["domain", "token"])
-                .map_err(|problem| Error::config(&self_check_url.origin, problem))?;
+        urls::validate_template(&self_check_url.value, &["domain", "token"])
+            .map_err(|problem| Error::config(&self_check_url.origin, problem))?;
 
         let resolve_values = if args.resolve.is_empty() {
             config.resolve.clone().map(|v| Sourced {
@@ -407,14 +407,14 @@ impl Settings {
         };
 
         Ok(Settings {
-            server: server_value,
+            server: server.value,
             server_origin: server.origin,
             username: username.value,
             key,
             ca_bundle,
             timeout: Duration::from_secs(timeout.value),
             self_check,
-            self_check_url: self_check_url_value,
+            self_check_url: self_check_url.value,
             self_check_url_origin: self_check_url.origin,
             resolve,
             self_check_nodes,
@@ -424,19 +424,16 @@ impl Settings {
         })
     }
 
-    /// The site's base URL for this identifier, without a trailing slash.
+    /// The site's base URL for this identifier, ending with `/` ([`urls::site_base`]).
     pub fn server_url(&self, identifier: &Identifier) -> Result<reqwest::Url, Error> {
-        let text = self.server.replace("{domain}", &identifier.url_host());
-        parse_http_url(&text).map_err(|problem| Error::config(&self.server_origin, problem))
+        urls::site_base(&self.server, identifier)
+            .map_err(|problem| Error::config(&self.server_origin, problem))
     }
 
     /// The URL the self-check polls for this challenge.
     pub fn self_check_url(&self, challenge: &Challenge) -> Result<reqwest::Url, Error> {
-        let text = self
-            .self_check_url
-            .replace("{domain}", &challenge.identifier.url_host())
-            .replace("{token}", &challenge.token);
-        parse_http_url(&text).map_err(|problem| Error::config(&self.self_check_url_origin, problem))
+        urls::self_check(&self.self_check_url, challenge)
+            .map_err(|problem| Error::config(&self.self_check_url_origin, problem))
     }
 
     /// The key file for this identifier: `--key-file`, or the legacy per-domain name in
@@ -500,53 +497,6 @@ fn validate_username(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks a URL template: only the given placeholders, and a valid http(s) URL once they are
-/// filled with sample values. Returns it without a trailing slash.
-fn validate_url_template(template: &str, placeholders: &[&str]) -> Result<String, String> {
-    let mut sample = template.to_string();
-    for name in placeholders {
-        sample = sample.replace(
-            &format!("{{{name}}}"),
-            if *name == "token" {
-                "tok"
-            } else {
-                "example.com"
-            },
-        );
-    }
-    if sample.contains('{') || sample.contains('}') {
-        let allowed: Vec<String> = placeholders.iter().map(|p| format!("{{{p}}}")).collect();
-        return Err(format!(
-            "{} has an unknown placeholder: only {} are replaced",
-            crate::text::echo(template),
-            allowed.join(" and ")
-        ));
-    }
-    parse_http_url(&sample)
-        .map_err(|problem| format!("{}: {problem}", crate::text::echo(template)))?;
-    Ok(template.trim_end_matches('/').to_string())
-}
-
-fn parse_http_url(text: &str) -> Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(text).map_err(|e| format!("not a valid URL ({e})"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("the URL must start with http:// or https://".into());
-    }
-    if url.host().is_none() {
-        return Err("the URL has no host".into());
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(
-            "the URL must not contain a user name or password: the hooks authenticate with the key"
-                .into(),
-        );
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("the URL must not have a query string or fragment".into());
-    }
-    Ok(url)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,7 +529,7 @@ mod tests {
             resolve = ["*:127.0.0.1"]
         "#;
         let s = settings(&HookArgs::default(), file).unwrap();
-        assert_eq!(s.server, "https://api.example.com/sub");
+        assert_eq!(s.server, "https://api.example.com/sub/");
         assert_eq!(s.username, "acme");
         assert_eq!(s.timeout, Duration::from_secs(30));
         assert!(!s.self_check);

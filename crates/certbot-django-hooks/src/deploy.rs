@@ -22,14 +22,13 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use x509_parser::extensions::GeneralName;
 
-use crate::api::ApiClient;
 use crate::challenge::Identifier;
 use crate::config::{HookArgs, Settings};
 use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::files::{self, FileProblem};
-use crate::key;
 use crate::output::Reporter;
+use crate::session::Session;
 use crate::text::plain_value;
 
 /// Largest `cert.pem` read. A leaf certificate with 100 names is under 8 KiB.
@@ -303,15 +302,8 @@ pub fn deploy(
         })?,
         None => facts.names[0].clone(),
     };
-    let key_path = settings.key_path(&identifier)?;
-    let signer = key::load_key_file(&key_path)?;
-    reporter.step(format_args!(
-        "loaded {} key {} (kid {})",
-        signer.key_type(),
-        key_path.display(),
-        signer.kid()
-    ));
-    let api = ApiClient::new(settings, &identifier, &signer, deadline, reporter)?;
+    let session = Session::open(settings, &identifier, deadline, reporter)?;
+    let api = session.api()?;
     let lineage_name = lineage
         .file_name()
         .map(|n| plain_value(&n.to_string_lossy(), 255));

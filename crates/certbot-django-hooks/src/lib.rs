@@ -40,7 +40,9 @@ mod random;
 pub mod reserved;
 pub mod resolve;
 pub mod self_check;
+pub mod session;
 pub mod text;
+pub mod urls;
 
 pub use api::{ApiClient, DeleteOutcome};
 pub use challenge::{Challenge, ChallengeError, Identifier};

@@ -21,16 +21,24 @@ fn check(port: u16, key: &Path, timeout: u64, extra: &[&str]) -> Outcome {
     run(BIN, &args, &[])
 }
 
-/// The step lines, checked to be exactly one per step, in order; keyed by step name. Indented
-/// lines (the self-check's one per address and node) are not step lines.
+/// The step lines after the domain's (which must pass), checked to be exactly one per step, in
+/// order. Indented lines (the self-check's one per address and node) are not step lines.
 fn step_lines(out: &Outcome) -> Vec<String> {
-    let lines: Vec<String> = out
+    let mut lines: Vec<String> = out
         .stdout
         .lines()
         .filter(|l| !l.starts_with("  "))
-        .take(5)
+        .take(6)
         .map(str::to_string)
         .collect();
+    assert!(
+        lines
+            .first()
+            .is_some_and(|l| l.starts_with(&format!("domain: ok ({DOMAIN}, probe token "))),
+        "{}",
+        out.stdout
+    );
+    lines.remove(0);
     for (line, step) in lines.iter().zip(STEPS) {
         assert!(
             line.starts_with(&format!("{step}: ")),
@@ -52,13 +60,13 @@ fn every_step_passes_against_a_site_that_stores_serves_and_deletes_and_the_probe
     let lines = step_lines(&out);
     assert_eq!(
         out.stdout.lines().count(),
-        6,
+        7,
         "nothing but the steps, and the self-check's line for its one address"
     );
     assert_eq!(
         out.stdout
             .lines()
-            .nth(4)
+            .nth(5)
             .and_then(|l| l.rsplit_once(" ("))
             .map(|(line, _)| line),
         Some("  via 127.0.0.1 (IPv4): served"),
@@ -303,7 +311,7 @@ fn verbose_check_reports_progress_on_stderr_only() {
     let site = fake_site(Serving::AtOnce, |req, _| refuse_without_jwt(req));
     let out = check(site.port(), &key, 10, &["-v"]);
     out.assert_success().assert_no_jwt();
-    assert_eq!(out.stdout.lines().count(), 6, "5 steps and 1 address");
+    assert_eq!(out.stdout.lines().count(), 7, "6 steps and 1 address");
     for step in [
         "probe challenge auth-hook-check-",
         "without a JWT answered 401 Unauthorized",

@@ -233,10 +233,10 @@ fn check_runs_the_same_per_address_and_per_node_checks_with_the_same_lines() {
     let out = check(&config);
     out.assert_success();
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert!(lines[3].starts_with("self-check: ok ("), "{}", out.stdout);
-    assert!(lines[4].starts_with("  via 127.0.0.1 (IPv4): served ("));
-    assert!(lines[5].starts_with(&format!("  via node {shared}: served (")));
-    assert!(lines[6].starts_with("delete: ok"), "{}", out.stdout);
+    assert!(lines[4].starts_with("self-check: ok ("), "{}", out.stdout);
+    assert!(lines[5].starts_with("  via 127.0.0.1 (IPv4): served ("));
+    assert!(lines[6].starts_with(&format!("  via node {shared}: served (")));
+    assert!(lines[7].starts_with("delete: ok"), "{}", out.stdout);
 
     std::fs::write(
         &config,
