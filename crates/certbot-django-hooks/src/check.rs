@@ -16,13 +16,10 @@
 use std::io::Write;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use clap::Args;
-
 use crate::api::{ApiClient, DeleteOutcome};
 use crate::challenge::{Challenge, ChallengeError, Identifier};
-use crate::config::{HookArgs, Settings, Verbosity};
+pub use crate::cli::CheckArgs;
+use crate::config::{Settings, Verbosity};
 use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::key::Signer;
@@ -30,6 +27,8 @@ use crate::output::Reporter;
 use crate::self_check::wait_until_served;
 use crate::session::Session;
 use crate::text::one_line;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// Probe tokens start with this, so a probe left behind is recognisable in the site's admin.
 pub const PROBE_TOKEN_PREFIX: &str = "auth-hook-check-";
@@ -37,18 +36,6 @@ pub const PROBE_TOKEN_PREFIX: &str = "auth-hook-check-";
 const MAX_DELETE_RESERVE: Duration = Duration::from_secs(10);
 /// Longest step line: an error quoting a site's body stays readable.
 const MAX_LINE: usize = 2000;
-
-/// `auth-hook check` options: the hook's own, plus the domain to probe.
-#[derive(Args, Debug, Clone)]
-pub struct CheckArgs {
-    /// The domain to check, as certbot would pass it with -d: the probe is pushed for it and
-    /// fetched from its public URL.
-    #[arg(long, value_name = "DOMAIN")]
-    pub domain: String,
-    /// The hook's options, exactly as on the auth hook's command line.
-    #[command(flatten)]
-    pub hook: HookArgs,
-}
 
 /// The six steps, in order; their names start the output lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,11 +131,7 @@ pub fn run_check(
     stderr: Box<dyn Write>,
 ) -> Result<(), Error> {
     // The same rule as Settings, which may itself be what fails.
-    let verbosity = match (args.hook.verbose, args.hook.quiet) {
-        (true, _) => Verbosity::Verbose,
-        (false, true) => Verbosity::Quiet,
-        _ => Verbosity::Normal,
-    };
+    let verbosity = Verbosity::from_flags(args.hook.verbose, args.hook.quiet);
     let reporter = Reporter::new("auth-hook", verbosity, stderr);
     let mut lines = Lines {
         out: stdout,
@@ -400,6 +383,7 @@ fn write_registration(
 mod tests {
     use super::*;
     use crate::challenge::{validate_token, validate_validation};
+    use crate::cli::HookArgs;
 
     #[test]
     fn probes_are_fresh_recognisable_and_valid_challenges() {

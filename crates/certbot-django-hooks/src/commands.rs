@@ -6,141 +6,18 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-
 use crate::api::DeleteOutcome;
 use crate::challenge::Challenge;
-use crate::check::{CheckArgs, run_check};
-use crate::config::{HookArgs, Settings};
+use crate::check::run_check;
+pub use crate::cli::{AuthCli, AuthCommand, CleanupCli, KeygenArgs, PublicKeyArgs};
+use crate::config::Settings;
 use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::fail_closed::{self, OnFailure};
-use crate::key::{self, KeyType};
+use crate::key;
 use crate::output::Reporter;
 use crate::self_check::wait_until_served;
 use crate::session::Session;
-
-const AUTH_ABOUT: &str = "certbot --manual-auth-hook: store the HTTP-01 challenge on a Django site \
-and wait until the site serves it.";
-const AUTH_LONG_ABOUT: &str =
-    "certbot --manual-auth-hook: store the HTTP-01 challenge on a Django \
-site and wait until the site serves it.
-
-certbot runs this once per domain with CERTBOT_DOMAIN (or CERTBOT_IDENTIFIER), CERTBOT_TOKEN and \
-CERTBOT_VALIDATION set. It POSTs the challenge to {server}/.well-known/challenges/, signed with \
-your private key (the site holds only the public key), then polls the URL the CA will fetch until \
-it answers with the validation. It prints one line on stdout on success and exits non-zero on any \
-failure, always within --timeout.
-
-Each setting comes from its option, else its environment variable (shown as [env: ...]), else the \
---config file, else its default. certbot saves the hook command line for renewals but not the \
-environment: put settings in options or in a config file.
-
-  certbot certonly --manual --preferred-challenges http \\
-    --manual-auth-hook 'auth-hook --key-file /etc/certbot-django/key.pem' \\
-    --manual-cleanup-hook 'cleanup-hook --key-file /etc/certbot-django/key.pem' -d example.com";
-
-/// `auth-hook`: the certbot auth hook, plus key management and the setup check.
-///
-/// The hook's options go either before a subcommand's name or after it, never both: options given
-/// before `check` would otherwise be silently ignored, so clap refuses them.
-#[derive(Parser, Debug)]
-#[command(
-    name = "auth-hook",
-    version,
-    about = AUTH_ABOUT,
-    long_about = AUTH_LONG_ABOUT,
-    args_conflicts_with_subcommands = true
-)]
-pub struct AuthCli {
-    /// Key management instead of the hook.
-    #[command(subcommand)]
-    pub command: Option<AuthCommand>,
-    /// The hook's options.
-    #[command(flatten)]
-    pub hook: HookArgs,
-}
-
-/// `auth-hook` subcommands.
-#[derive(Subcommand, Debug)]
-pub enum AuthCommand {
-    /// Create a private key (mode 0600, never overwriting) and print its public key to register
-    /// on the site.
-    Keygen(KeygenArgs),
-    /// Print the public key of a private key file, to register on the site.
-    PublicKey(PublicKeyArgs),
-    /// Prove the whole setup without the CA: key, server, a signed probe push, the self-check,
-    /// and the probe's delete, one line each.
-    #[command(long_about = CHECK_LONG_ABOUT)]
-    Check(Box<CheckArgs>),
-}
-
-const CHECK_LONG_ABOUT: &str = "Prove the whole setup without the CA, with the options the hooks \
-will get: the domain, the key, the server, a signed probe push, the self-check, and the probe's delete.
-
-Each step prints one line on stdout, starting with its name: 'key: ok (...)', 'server: failed: \
-... (the fix)', 'push: skipped (...)'. Steps after a failed one are skipped, except the delete, \
-which runs whenever the push may have stored the probe, so nothing is left behind. If the site \
-does not know the key, the public key and the command to register it follow. Exits 0 only when \
-every step passed.
-
-  1. domain      --domain is a name certbot could validate; a probe challenge (a random token)
-  2. key         the config file and the private key: readable, mode 0600, RSA or Ed25519
-  3. server      DNS, TLS, and the API at {server}/.well-known/challenges/ (401 without a JWT)
-  4. push        the probe, signed with the key
-  5. self-check  the public URL serves it, as the auth hook checks (unless --no-self-check)
-  6. delete      the probe is removed
-
-  auth-hook check --domain example.com --config /etc/letsencrypt/django-hooks.toml";
-
-/// `auth-hook keygen` options.
-#[derive(Args, Debug)]
-pub struct KeygenArgs {
-    /// Where to write the new private key. An existing file is never replaced.
-    #[arg(long, value_name = "PATH")]
-    pub key_file: PathBuf,
-    /// Ed25519 (the default) needs asymmetric-jwt-auth 1.0 or later on the site; RSA works with
-    /// older versions.
-    #[arg(long, value_enum, default_value_t = KeyType::Ed25519)]
-    pub key_type: KeyType,
-    /// RSA key size: 2048, 3072, 4096 or 8192.
-    #[arg(long, value_name = "N", default_value_t = 4096)]
-    pub rsa_bits: u32,
-    /// The Django user the key will be registered to (used in the instructions printed).
-    #[arg(long, value_name = "NAME", default_value = crate::config::DEFAULT_USERNAME)]
-    pub username: String,
-}
-
-/// `auth-hook public-key` options.
-#[derive(Args, Debug)]
-pub struct PublicKeyArgs {
-    /// The private key file.
-    #[arg(long, value_name = "PATH", env = "CERTBOT_DJANGO_KEY_FILE")]
-    pub key_file: PathBuf,
-}
-
-const CLEANUP_ABOUT: &str = "certbot --manual-cleanup-hook: delete the HTTP-01 challenge from the \
-Django site.";
-const CLEANUP_LONG_ABOUT: &str =
-    "certbot --manual-cleanup-hook: delete the HTTP-01 challenge from \
-the Django site.
-
-certbot runs this once per domain after validation, with the same CERTBOT_* variables as the auth \
-hook. It DELETEs {server}/.well-known/challenges/<CERTBOT_TOKEN>/ and nothing else; a challenge \
-that is already gone (404) counts as done. It exits non-zero on failure, always within --timeout.
-
-Takes the same options as auth-hook, so both can share a command line or config file; the \
-self-check options are accepted and ignored. Each setting comes from its option, else its \
-environment variable (shown as [env: ...]), else the --config file, else its default.";
-
-/// `cleanup-hook`: the certbot cleanup hook.
-#[derive(Parser, Debug)]
-#[command(name = "cleanup-hook", version, about = CLEANUP_ABOUT, long_about = CLEANUP_LONG_ABOUT)]
-pub struct CleanupCli {
-    /// The hook's options.
-    #[command(flatten)]
-    pub hook: HookArgs,
-}
 
 /// The end of a hook's `main`: success, or the error and its causes on stderr and exit 1.
 pub fn exit_code<T>(program: &str, result: Result<T, Error>) -> ExitCode {
@@ -474,6 +351,7 @@ fn keygen_advice(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::key::KeyType;
 
     fn keygen_args() -> KeygenArgs {
         KeygenArgs {

@@ -9,10 +9,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Args;
 use serde::Deserialize;
 
 use crate::challenge::{Challenge, Identifier};
+pub use crate::cli::HookArgs;
 use crate::error::Error;
 use crate::fail_closed::OnFailure;
 use crate::files::{self, FileProblem, MAX_CONFIG_FILE};
@@ -32,95 +32,6 @@ pub const MAX_TIMEOUT_SECS: u64 = 3600;
 pub const DEFAULT_SELF_CHECK_URL: &str = "http://{domain}/.well-known/acme-challenge/{token}";
 /// File name prefix of the older certbot-django plugin's keys in `--key-directory`.
 pub const LEGACY_KEY_PREFIX: &str = "certbot_django_id_rsa_";
-
-/// Options shared by both hooks.
-#[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
-pub struct HookArgs {
-    /// Base URL of the Django site that runs the challenge API. "{domain}" is replaced by the
-    /// domain being validated. Config key: server. [default: https://{domain}]
-    #[arg(long, value_name = "URL", env = "CERTBOT_DJANGO_SERVER")]
-    pub server: Option<String>,
-
-    /// Django user the key is registered to. Config key: username. [default: certbot]
-    #[arg(long, value_name = "NAME", env = "CERTBOT_DJANGO_USERNAME")]
-    pub username: Option<String>,
-
-    /// Private key (PEM: PKCS#8 Ed25519 or RSA, or PKCS#1 RSA) that signs the requests. Must be a
-    /// regular file, not accessible by group or others. Config key: key_file.
-    #[arg(
-        long,
-        value_name = "PATH",
-        env = "CERTBOT_DJANGO_KEY_FILE",
-        conflicts_with = "key_directory"
-    )]
-    pub key_file: Option<PathBuf>,
-
-    /// Directory of per-domain keys in the older certbot-django plugin's layout:
-    /// DIR/certbot_django_id_rsa_<domain without dots>. Config key: key_directory.
-    #[arg(long, value_name = "DIR", env = "CERTBOT_DJANGO_KEY_DIRECTORY")]
-    pub key_directory: Option<PathBuf>,
-
-    /// TOML file with any of these settings, keys in snake_case (server, username, key_file,
-    /// key_directory, ca_bundle, timeout, self_check, self_check_url, resolve = [..],
-    /// self_check_nodes = [..], on_failure). Relative
-    /// paths in it are relative to the file. Options and environment variables override it. Like
-    /// OpenSSH's ~/.ssh/config, it must be a regular file that neither group nor others may
-    /// write, owned by the user running the hook or root.
-    #[arg(long, value_name = "FILE", env = "CERTBOT_DJANGO_CONFIG")]
-    pub config: Option<PathBuf>,
-
-    /// Extra CA certificates (PEM) to trust for the site's https certificate, on top of the
-    /// system's. Config key: ca_bundle.
-    #[arg(long, value_name = "PEM")]
-    pub ca_bundle: Option<PathBuf>,
-
-    /// Deadline for the whole hook run, retries and self-check included (1 to 3600). Config key:
-    /// timeout. [default: 60]
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<u64>,
-
-    /// auth-hook: URL polled after the push until it serves the validation, as the CA will
-    /// fetch it. "{domain}" and "{token}" are replaced. Redirects are followed (at most 10) only
-    /// to ports 80 and 443 and this URL's own port. Config key: self_check_url.
-    /// [default: http://{domain}/.well-known/acme-challenge/{token}]
-    #[arg(long, value_name = "TEMPLATE")]
-    pub self_check_url: Option<String>,
-
-    /// Connect to ADDR instead of what DNS says for HOST, for the API requests and the
-    /// self-check (curl style; HOST may be "*" for every host; several ADDRs separated by ",";
-    /// curl's HOST:PORT:ADDR is accepted and applies to every port). Repeatable. Config key:
-    /// resolve = ["HOST:ADDR", ...].
-    #[arg(long = "resolve", value_name = "HOST:ADDR")]
-    pub resolve: Vec<String>,
-
-    /// auth-hook: also fetch the challenge from this app server directly (plain http, with the
-    /// Host the CA sends), as the load balancer may send the CA to any node; the check fails
-    /// naming a node that does not serve it. Repeatable. Config key: self_check_nodes =
-    /// ["HOST:PORT", ...].
-    #[arg(long = "self-check-node", value_name = "HOST[:PORT]")]
-    pub self_check_node: Vec<String>,
-
-    /// auth-hook: skip the self-check and trust the API's answer. Config key: self_check = false.
-    #[arg(long)]
-    pub no_self_check: bool,
-
-    /// auth-hook: when the validation is known to fail (push refused, self-check failed,
-    /// deadline passed), the hook deletes its challenge, then: stop-certbot sends certbot SIGINT
-    /// so it does not ask the CA (no failed validation counted; certbot exits 1); exit only exits
-    /// non-zero (certbot asks the CA anyway, which fails, but goes on with other certificates);
-    /// auto is exit under 'certbot renew' and stop-certbot otherwise. Config key: on_failure.
-    /// [default: auto]
-    #[arg(long, value_enum, value_name = "WHAT")]
-    pub on_failure: Option<OnFailure>,
-
-    /// Print one line per step, with timings, on stderr.
-    #[arg(short, long, conflicts_with = "quiet")]
-    pub verbose: bool,
-
-    /// Print no warnings; errors are still printed.
-    #[arg(short, long)]
-    pub quiet: bool,
-}
 
 /// The config file's keys: the options' names in snake_case. Unknown keys are errors, so a typo
 /// does not silently fall back to a default.
@@ -178,6 +89,17 @@ pub enum Verbosity {
     Verbose,
 }
 
+impl Verbosity {
+    /// From `-v` and `-q` (clap keeps them apart).
+    pub fn from_flags(verbose: bool, quiet: bool) -> Self {
+        match (verbose, quiet) {
+            (true, _) => Verbosity::Verbose,
+            (false, true) => Verbosity::Quiet,
+            _ => Verbosity::Normal,
+        }
+    }
+}
+
 /// Validated settings for one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -216,6 +138,96 @@ pub struct Settings {
 struct Sourced<T> {
     value: T,
     origin: String,
+    from_file: bool,
+}
+
+/// The layers a setting comes from, highest first: its option (clap folds the option's
+/// `CERTBOT_DJANGO_*` variable into it), the config file, the default. Each pick records where
+/// the value came from, so an error names the option or the file and key.
+struct Layers<'a> {
+    config_path: Option<&'a Path>,
+}
+
+impl Layers<'_> {
+    /// Where a config file key is.
+    fn file_origin(&self, key: &str) -> String {
+        match self.config_path {
+            Some(path) => format!("config file {}, key '{key}'", path.display()),
+            None => format!("config key '{key}'"),
+        }
+    }
+
+    /// The option if given, else the file's key, else nothing.
+    fn pick<T>(
+        &self,
+        option: Option<T>,
+        flag: &str,
+        file: Option<T>,
+        key: &str,
+    ) -> Option<Sourced<T>> {
+        match (option, file) {
+            (Some(value), _) => Some(Sourced {
+                value,
+                origin: flag.to_string(),
+                from_file: false,
+            }),
+            (None, Some(value)) => Some(Sourced {
+                value,
+                origin: self.file_origin(key),
+                from_file: true,
+            }),
+            (None, None) => None,
+        }
+    }
+
+    /// [`Self::pick`], else the default, named `default FLAG`.
+    fn pick_or<T>(
+        &self,
+        option: Option<T>,
+        flag: &str,
+        file: Option<T>,
+        key: &str,
+        default: T,
+    ) -> Sourced<T> {
+        self.pick(option, flag, file, key)
+            .unwrap_or_else(|| Sourced {
+                value: default,
+                origin: format!("default {}", flag.split(' ').next().unwrap_or(flag)),
+                from_file: false,
+            })
+    }
+
+    /// A path: relative paths in the file are relative to the file, so the file can move with
+    /// its keys.
+    fn path(&self, sourced: Sourced<PathBuf>) -> PathBuf {
+        let base = self.config_path.and_then(Path::parent);
+        match base {
+            Some(base) if sourced.from_file && sourced.value.is_relative() => {
+                base.join(sourced.value)
+            }
+            _ => sourced.value,
+        }
+    }
+
+    /// A list option (repeatable, so empty means not given), each entry parsed.
+    fn list<T>(
+        &self,
+        option: &[String],
+        flag: &str,
+        file: Option<&Vec<String>>,
+        key: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, Error> {
+        let option = (!option.is_empty()).then_some(option);
+        match self.pick(option, flag, file.map(Vec::as_slice), key) {
+            None => Ok(Vec::new()),
+            Some(s) => s
+                .value
+                .iter()
+                .map(|v| parse(v).map_err(|problem| Error::config(&s.origin, problem)))
+                .collect(),
+        }
+    }
 }
 
 impl Settings {
@@ -241,99 +253,79 @@ impl Settings {
             Some((path, config)) => (Some(path), config),
             None => (None, FileConfig::default()),
         };
-        let file_origin = |key: &str| match &config_path {
-            Some(path) => format!("config file {}, key '{key}'", path.display()),
-            None => format!("config key '{key}'"),
+        let layers = Layers {
+            config_path: config_path.as_deref(),
         };
-        // Relative paths in the file are relative to the file, so the file can move with its keys.
-        let base = config_path
-            .as_deref()
-            .and_then(Path::parent)
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let file_path = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
-        fn pick<T>(
-            flag: Option<T>,
-            flag_name: &str,
-            file: Option<T>,
-            file_origin: String,
-        ) -> Option<Sourced<T>> {
-            match (flag, file) {
-                (Some(value), _) => Some(Sourced {
-                    value,
-                    origin: flag_name.to_string(),
-                }),
-                (None, Some(value)) => Some(Sourced {
-                    value,
-                    origin: file_origin,
-                }),
-                (None, None) => None,
-            }
-        }
 
-        let server = pick(
+        let server = layers.pick_or(
             args.server.clone(),
             "--server (or CERTBOT_DJANGO_SERVER)",
             config.server.clone(),
-            file_origin("server"),
-        )
-        .unwrap_or(Sourced {
-            value: DEFAULT_SERVER.to_string(),
-            origin: "default --server".into(),
-        });
-        urls::validate_template(&server.value, &["domain"])
-            .map_err(|problem| Error::config(&server.origin, problem))?;
+            "server",
+            DEFAULT_SERVER.to_string(),
+        );
+        validate_server(&server.value).map_err(|problem| Error::config(&server.origin, problem))?;
 
-        let username = pick(
+        let username = layers.pick_or(
             args.username.clone(),
             "--username (or CERTBOT_DJANGO_USERNAME)",
             config.username.clone(),
-            file_origin("username"),
-        )
-        .unwrap_or(Sourced {
-            value: DEFAULT_USERNAME.to_string(),
-            origin: "default --username".into(),
-        });
+            "username",
+            DEFAULT_USERNAME.to_string(),
+        );
         validate_username(&username.value)
             .map_err(|problem| Error::config(&username.origin, problem))?;
 
         // The key is one setting with two forms: the highest layer that names either wins.
-        let key = if args.key_file.is_some() || args.key_directory.is_some() {
-            match (&args.key_file, &args.key_directory) {
-                (Some(f), _) => Some(KeySource::File(f.clone())),
-                (None, Some(d)) => Some(KeySource::Directory(d.clone())),
-                (None, None) => None,
-            }
-        } else {
-            match (config.key_file.clone(), config.key_directory.clone()) {
-                (Some(_), Some(_)) => {
-                    return Err(Error::config(
-                        file_origin("key_file"),
-                        "key_file and key_directory are both set: keep one",
-                    ));
-                }
-                (Some(f), None) => Some(KeySource::File(file_path(f))),
-                (None, Some(d)) => Some(KeySource::Directory(file_path(d))),
-                (None, None) => None,
-            }
-        };
-
-        let ca_bundle = match (&args.ca_bundle, config.ca_bundle.clone()) {
-            (Some(p), _) => Some(p.clone()),
-            (None, Some(p)) => Some(file_path(p)),
+        let option_key = match (&args.key_file, &args.key_directory) {
+            (Some(f), _) => Some(KeySource::File(f.clone())),
+            (None, Some(d)) => Some(KeySource::Directory(d.clone())),
             (None, None) => None,
         };
+        let file_key = match (config.key_file.clone(), config.key_directory.clone()) {
+            (Some(_), Some(_)) => {
+                return Err(Error::config(
+                    layers.file_origin("key_file"),
+                    "key_file and key_directory are both set: keep one",
+                ));
+            }
+            (Some(f), None) => Some(KeySource::File(f)),
+            (None, Some(d)) => Some(KeySource::Directory(d)),
+            (None, None) => None,
+        };
+        let key = layers
+            .pick(option_key, "--key-file", file_key, "key_file")
+            .map(|s| {
+                let from_file = s.from_file;
+                let path = |value: PathBuf| {
+                    layers.path(Sourced {
+                        value,
+                        origin: s.origin.clone(),
+                        from_file,
+                    })
+                };
+                match s.value {
+                    KeySource::File(f) => KeySource::File(path(f)),
+                    KeySource::Directory(d) => KeySource::Directory(path(d)),
+                }
+            });
 
-        let timeout = pick(
+        let ca_bundle = layers
+            .pick(
+                args.ca_bundle.clone(),
+                "--ca-bundle",
+                config.ca_bundle.clone(),
+                "ca_bundle",
+            )
+            .map(|s| layers.path(s));
+
+        let timeout = layers.pick_or(
             args.timeout,
             "--timeout",
             config.timeout,
-            file_origin("timeout"),
-        )
-        .unwrap_or(Sourced {
-            value: DEFAULT_TIMEOUT_SECS,
-            origin: "default --timeout".into(),
-        });
+            "timeout",
+            DEFAULT_TIMEOUT_SECS,
+        );
         if !(1..=MAX_TIMEOUT_SECS).contains(&timeout.value) {
             return Err(Error::config(
                 &timeout.origin,
@@ -344,67 +336,51 @@ impl Settings {
             ));
         }
 
-        let self_check = !args.no_self_check && config.self_check.unwrap_or(true);
+        let self_check = layers
+            .pick_or(
+                args.no_self_check.then_some(false),
+                "--no-self-check",
+                config.self_check,
+                "self_check",
+                true,
+            )
+            .value;
 
-        let self_check_url = pick(
+        let self_check_url = layers.pick_or(
             args.self_check_url.clone(),
             "--self-check-url",
             config.self_check_url.clone(),
-            file_origin("self_check_url"),
-        )
-        .unwrap_or(Sourced {
-            value: DEFAULT_SELF_CHECK_URL.to_string(),
-            origin: "default --self-check-url".into(),
-        });
+            "self_check_url",
+            DEFAULT_SELF_CHECK_URL.to_string(),
+        );
         urls::validate_template(&self_check_url.value, &["domain", "token"])
             .map_err(|problem| Error::config(&self_check_url.origin, problem))?;
 
-        let resolve_values = if args.resolve.is_empty() {
-            config.resolve.clone().map(|v| Sourced {
-                value: v,
-                origin: file_origin("resolve"),
-            })
-        } else {
-            Some(Sourced {
-                value: args.resolve.clone(),
-                origin: "--resolve".into(),
-            })
-        };
-        let resolve = match resolve_values {
-            None => Vec::new(),
-            Some(s) => s
-                .value
-                .iter()
-                .map(|v| ResolveRule::parse(v).map_err(|problem| Error::config(&s.origin, problem)))
-                .collect::<Result<_, _>>()?,
-        };
+        let resolve = layers.list(
+            &args.resolve,
+            "--resolve",
+            config.resolve.as_ref(),
+            "resolve",
+            ResolveRule::parse,
+        )?;
+        let self_check_nodes = layers.list(
+            &args.self_check_node,
+            "--self-check-node",
+            config.self_check_nodes.as_ref(),
+            "self_check_nodes",
+            Node::parse,
+        )?;
+        let on_failure = layers
+            .pick_or(
+                args.on_failure,
+                "--on-failure",
+                config.on_failure,
+                "on_failure",
+                OnFailure::default(),
+            )
+            .value;
 
-        let node_values = if args.self_check_node.is_empty() {
-            config.self_check_nodes.clone().map(|v| Sourced {
-                value: v,
-                origin: file_origin("self_check_nodes"),
-            })
-        } else {
-            Some(Sourced {
-                value: args.self_check_node.clone(),
-                origin: "--self-check-node".into(),
-            })
-        };
-        let self_check_nodes = match node_values {
-            None => Vec::new(),
-            Some(s) => s
-                .value
-                .iter()
-                .map(|v| Node::parse(v).map_err(|problem| Error::config(&s.origin, problem)))
-                .collect::<Result<_, _>>()?,
-        };
-        let on_failure = args.on_failure.or(config.on_failure).unwrap_or_default();
-
-        let verbosity = match (args.verbose, args.quiet) {
-            (true, _) => Verbosity::Verbose,
-            (false, true) => Verbosity::Quiet,
-            _ => Verbosity::Normal,
-        };
+        let verbosity = Verbosity::from_flags(args.verbose, args.quiet);
 
         Ok(Settings {
             server: server.value,
@@ -482,6 +458,29 @@ fn read_config_file(path: &Path) -> Result<String, Error> {
         .map_err(|p| fail(p.describe("a TOML file")))?;
     String::from_utf8(bytes)
         .map_err(|_| fail("it is not UTF-8 text, so it is not a TOML file".into()))
+}
+
+/// Checks the `--server` template, catching the two first-run mistakes with their fix: a host
+/// without a scheme, and the API's own URL instead of the site's base URL.
+fn validate_server(template: &str) -> Result<(), String> {
+    if !template.contains("://") {
+        return Err(format!(
+            "{} has no scheme: did you mean {}?",
+            crate::text::echo(template),
+            crate::text::echo(&format!("https://{}", template.trim_start_matches('/')))
+        ));
+    }
+    let trimmed = template.trim_end_matches('/');
+    if let Some(base) = trimmed.strip_suffix(urls::CHALLENGES_PATH.trim_end_matches('/')) {
+        return Err(format!(
+            "{} ends in /{}, but it must be the site's base URL (the hooks add that path \
+             themselves): use {}",
+            crate::text::echo(template),
+            urls::CHALLENGES_PATH.trim_end_matches('/'),
+            crate::text::echo(base.trim_end_matches('/'))
+        ));
+    }
+    urls::validate_template(template, &["domain"])
 }
 
 fn validate_username(name: &str) -> Result<(), String> {
@@ -663,6 +662,35 @@ mod tests {
             let err = Settings::from_parts(&args, None).unwrap_err().to_string();
             assert!(err.starts_with("--server"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn a_server_without_a_scheme_or_with_the_api_path_says_what_to_write() {
+        let err = |server: &str| {
+            let args = HookArgs {
+                server: Some(server.into()),
+                ..HookArgs::default()
+            };
+            Settings::from_parts(&args, None).unwrap_err().to_string()
+        };
+        assert_eq!(
+            err("example.com"),
+            "--server (or CERTBOT_DJANGO_SERVER): \"example.com\" has no scheme: did you mean \
+             \"https://example.com\"?"
+        );
+        assert_eq!(
+            err("https://example.com/app/.well-known/challenges/"),
+            "--server (or CERTBOT_DJANGO_SERVER): \"https://example.com/app/.well-known/challenges/\" \
+             ends in /.well-known/challenges, but it must be the site's base URL (the hooks add \
+             that path themselves): use \"https://example.com/app\""
+        );
+        let file_err = settings(&HookArgs::default(), "server = \"{domain}\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            file_err.starts_with("config file /etc/hooks/cfg.toml, key 'server': \"{domain}\" has no scheme: did you mean \"https://{domain}\"?"),
+            "{file_err}"
+        );
     }
 
     #[test]

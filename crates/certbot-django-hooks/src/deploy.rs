@@ -17,13 +17,13 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use clap::Parser;
 use x509_parser::extensions::GeneralName;
 
 use crate::challenge::Identifier;
-use crate::config::{HookArgs, Settings};
+pub use crate::cli::DeployCli;
+use crate::config::Settings;
 use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::files::{self, FileProblem};
@@ -37,47 +37,6 @@ pub const MAX_CERT_FILE: u64 = 256 * 1024;
 pub const MAX_NAMES: usize = 100;
 /// Longest issuer text sent.
 const MAX_ISSUER: usize = 500;
-
-const DEPLOY_ABOUT: &str = "certbot --deploy-hook: report a new certificate's public facts \
-(serial, names, validity, issuer, SHA-256 fingerprint) to the Django site.";
-const DEPLOY_LONG_ABOUT: &str = "certbot --deploy-hook: report a new certificate's public \
-facts (serial, names, validity, issuer, SHA-256 fingerprint) to the Django site, which then \
-knows when each of its names expires and says when a renewal is late (manage.py \
-acme_challenge_status).
-
-certbot runs this after each successful issuance or renewal, with RENEWED_LINEAGE (the live \
-directory of the certificate) and RENEWED_DOMAINS set. It reads RENEWED_LINEAGE/cert.pem, never \
-the private key, and POSTs the facts to {server}/.well-known/certificates/, signed with the same \
-key as the other hooks; {domain} in --server is the first name of RENEWED_DOMAINS. The site \
-refuses names outside the key's scope. Exits non-zero on any failure, always within --timeout; \
-certbot logs a failed deploy hook but keeps the certificate.
-
-Takes the same options and config file as auth-hook and cleanup-hook (the self-check options are \
-accepted and ignored). To add it to certificates certbot already manages:
-
-  certbot reconfigure --cert-name example.com \\
-    --deploy-hook 'deploy-hook --config /etc/letsencrypt/django-hooks.toml'
-
-To report an existing certificate now, run it by hand:
-
-  deploy-hook --config /etc/letsencrypt/django-hooks.toml --lineage /etc/letsencrypt/live/example.com";
-
-/// `deploy-hook`: the certbot deploy hook.
-#[derive(Parser, Debug)]
-#[command(name = "deploy-hook", version, about = DEPLOY_ABOUT, long_about = DEPLOY_LONG_ABOUT)]
-pub struct DeployCli {
-    /// The certificate's live directory; its cert.pem is reported. certbot sets
-    /// RENEWED_LINEAGE.
-    #[arg(long, value_name = "DIR", env = "RENEWED_LINEAGE")]
-    pub lineage: Option<PathBuf>,
-    /// The certificate's names, space-separated; the first one is {domain} in --server. certbot
-    /// sets RENEWED_DOMAINS. [default: the certificate's first name]
-    #[arg(long, value_name = "NAMES", env = "RENEWED_DOMAINS")]
-    pub domains: Option<String>,
-    /// The hook's options.
-    #[command(flatten)]
-    pub hook: HookArgs,
-}
 
 /// The public facts of one certificate, as the site records them.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,6 +22,7 @@ pub mod api;
 pub mod ca_policy;
 pub mod challenge;
 pub mod check;
+pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod config;

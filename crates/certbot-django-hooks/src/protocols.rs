@@ -17,9 +17,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::challenge::{Challenge, ChallengeError};
+pub use crate::cli::{DehydratedCli, UacmeCli};
 use crate::commands::{authenticate, cleanup, exit_code};
 use crate::config::{HookArgs, Settings};
 use crate::error::Error;
@@ -32,118 +31,6 @@ pub const DEHYDRATED_DEFAULT_CONFIG: &str = "/etc/dehydrated/django-hooks.toml";
 /// Where `uacme-hook` reads its settings when `CERTBOT_DJANGO_CONFIG` is not set: uacme's default
 /// configuration directory (`uacme -c`).
 pub const UACME_DEFAULT_CONFIG: &str = "/etc/ssl/uacme/django-hooks.toml";
-
-const DEHYDRATED_ABOUT: &str = "dehydrated HOOK: store HTTP-01 challenges on a Django site, wait \
-until the site serves them, and delete them after validation.";
-const DEHYDRATED_LONG_ABOUT: &str = "dehydrated HOOK: store HTTP-01 challenges on a Django site, \
-wait until the site serves them, and delete them after validation.
-
-dehydrated runs the hook as HOOK HANDLER ARGS... This one handles two handlers and exits 0, \
-doing nothing, on every other (deploy_cert, startup_hook, exit_hook, generate_csr, ...):
-
-  deploy_challenge DOMAIN TOKEN_FILENAME TOKEN_VALUE
-      push each challenge, then poll the URL the CA will fetch until it answers TOKEN_VALUE, as \
-auth-hook does
-  clean_challenge DOMAIN TOKEN_FILENAME TOKEN_VALUE
-      delete each challenge, as cleanup-hook does; one already gone counts as done
-
-With HOOK_CHAIN=yes dehydrated passes every challenge of the certificate in one call, as \
-repeated DOMAIN TOKEN_FILENAME TOKEN_VALUE triplets. Every argument is checked before anything \
-is sent. --timeout applies to each challenge. If deploy_challenge fails, the challenges it stored \
-are deleted again, because dehydrated does not run clean_challenge after a failed deploy. Only \
-CHALLENGETYPE=http-01 is supported.
-
-dehydrated passes no options, so the settings come from the config file that \
-CERTBOT_DJANGO_CONFIG names (export it in dehydrated's config), else from \
-/etc/dehydrated/django-hooks.toml; CERTBOT_DJANGO_* variables override the file. The keys are \
-the options below in snake_case, as for auth-hook. In dehydrated's config (dehydrated still \
-writes each challenge file into WELLKNOWN, which must exist but need not be served):
-
-  CHALLENGETYPE=http-01
-  HOOK=/usr/local/bin/dehydrated-hook
-  HOOK_CHAIN=yes
-  export CERTBOT_DJANGO_CONFIG=/etc/dehydrated/django-hooks.toml";
-
-/// `dehydrated-hook`: dehydrated's `HOOK`.
-#[derive(Parser, Debug)]
-#[command(
-    name = "dehydrated-hook",
-    version,
-    about = DEHYDRATED_ABOUT,
-    long_about = DEHYDRATED_LONG_ABOUT
-)]
-pub struct DehydratedCli {
-    /// The hook's options; dehydrated passes none, so they normally come from the config file.
-    #[command(flatten)]
-    pub hook: HookArgs,
-    /// The handler dehydrated runs: deploy_challenge and clean_challenge are handled, every other
-    /// name exits 0 without doing anything.
-    #[arg(value_name = "HANDLER")]
-    pub handler: String,
-    /// The handler's arguments: DOMAIN TOKEN_FILENAME TOKEN_VALUE, repeated with HOOK_CHAIN=yes.
-    /// Taken as they come, even when they start with '-' (a token may).
-    #[arg(
-        value_name = "ARGS",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
-    pub args: Vec<OsString>,
-}
-
-const UACME_ABOUT: &str = "uacme -h hook: store the HTTP-01 challenge on a Django site, wait until \
-the site serves it, and delete it after validation.";
-const UACME_LONG_ABOUT: &str = "uacme -h hook: store the HTTP-01 challenge on a Django site, wait \
-until the site serves it, and delete it after validation.
-
-uacme runs the hook as HOOK METHOD TYPE IDENT TOKEN AUTH, once for each challenge it is offered \
-until one is accepted:
-
-  begin http-01 IDENT TOKEN AUTH
-      push the challenge, then poll the URL the CA will fetch until it answers AUTH, as auth-hook \
-does; exit 0 to accept it
-  done http-01 IDENT TOKEN AUTH, failed http-01 IDENT TOKEN AUTH
-      delete it, as cleanup-hook does; one already gone counts as done
-  any other TYPE (dns-01, tls-alpn-01)
-      declined: exit 1 without a word, and uacme tries the next challenge
-
-Every argument is checked before anything is sent. If begin fails after storing the challenge, it \
-is deleted again, because uacme calls neither done nor failed for a challenge it counts as \
-declined.
-
-uacme passes no options, so the settings come from the config file that CERTBOT_DJANGO_CONFIG \
-names, else from /etc/ssl/uacme/django-hooks.toml; CERTBOT_DJANGO_* variables override the file. \
-The keys are the options below in snake_case, as for auth-hook.
-
-  uacme -h /usr/local/bin/uacme-hook issue example.com www.example.com";
-
-/// `uacme-hook`: uacme's `-h` hook program.
-#[derive(Parser, Debug)]
-#[command(
-    name = "uacme-hook",
-    version,
-    about = UACME_ABOUT,
-    long_about = UACME_LONG_ABOUT
-)]
-pub struct UacmeCli {
-    /// The hook's options; uacme passes none, so they normally come from the config file.
-    #[command(flatten)]
-    pub hook: HookArgs,
-    /// begin, done or failed.
-    #[arg(value_name = "METHOD")]
-    pub method: OsString,
-    /// The challenge type: http-01 is handled, every other is declined.
-    #[arg(value_name = "TYPE")]
-    pub challenge_type: OsString,
-    /// The identifier (domain name or IP address) being validated.
-    #[arg(value_name = "IDENT", allow_hyphen_values = true)]
-    pub ident: OsString,
-    /// The challenge token; taken as it comes, even when it starts with '-'.
-    #[arg(value_name = "TOKEN", allow_hyphen_values = true)]
-    pub token: OsString,
-    /// The key authorization the URL must serve: TOKEN.THUMBPRINT.
-    #[arg(value_name = "AUTH", allow_hyphen_values = true)]
-    pub auth: OsString,
-}
 
 /// What `uacme-hook` tells uacme: accepted (exit 0), or declined (exit 1, nothing printed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -446,6 +333,7 @@ fn clean(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     const TOKEN: &str = "-vaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA";
     const THUMB: &str = "nP1qzpXGymHBrUEepNY9HCsQk7K8KhOypzEt62jcerQ";
