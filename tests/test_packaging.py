@@ -25,6 +25,9 @@ import harness as h
 from conftest import hook_args
 
 DEB_NAME = "certbot-django-hooks"
+# The oldest glibc the hooks' wheel runs on, and its tag: maturin --zig builds for manylinux2014.
+OLDEST_GLIBC = (2, 17)
+WHEEL_PLATFORM = "manylinux2014_x86_64.manylinux_2_17_x86_64"
 WORKSPACE = tomllib.loads((h.ROOT / "Cargo.toml").read_text())["workspace"]["package"]
 
 
@@ -71,11 +74,35 @@ def test_every_package_carries_the_workspace_version(dist: Path) -> None:
     assert names == sorted(
         [
             f"{DEB_NAME}_{version}-1_amd64.deb",
-            only(dist, f"certbot_django_hooks-{version}-py3-none-manylinux_*_x86_64.whl").name,
+            f"certbot_django_hooks-{version}-py3-none-{WHEEL_PLATFORM}.whl",
             f"django_acme_challenge-{version}-py3-none-any.whl",
             f"django_acme_challenge-{version}.tar.gz",
         ]
     ), names
+
+
+def glibc_versions(binary: Path) -> set[tuple[int, ...]]:
+    """The glibc symbol versions a binary needs (objdump -T: its dynamic symbols' GLIBC_x.y)."""
+    symbols = run(["objdump", "-T", str(binary)])
+    assert symbols.returncode == 0, symbols.stderr
+    return {tuple(int(n) for n in v.split(".")) for v in re.findall(r"\bGLIBC_(\d+(?:\.\d+)+)\b", symbols.stdout)}
+
+
+def test_every_hook_in_the_wheel_needs_no_glibc_newer_than_its_manylinux_tag(dist: Path, tmp_path: Path) -> None:
+    wheel = only(dist, "certbot_django_hooks-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        scripts = [n for n in z.namelist() if ".data/scripts/" in n]
+        wheel_tags = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/WHEEL"))).decode()
+        z.extractall(tmp_path, members=scripts)
+
+    assert sorted(n.rsplit("/", 1)[1] for n in scripts) == hook_binaries()
+    assert [line for line in wheel_tags.splitlines() if line.startswith("Tag: ")] == [
+        f"Tag: py3-none-{platform}" for platform in WHEEL_PLATFORM.split(".")
+    ], wheel_tags
+    for name in scripts:
+        versions = glibc_versions(tmp_path / name)
+        assert versions, f"{name} names no GLIBC_ symbol version: is it dynamically linked against glibc?"
+        assert max(versions) <= OLDEST_GLIBC, f"{name} needs glibc {'.'.join(map(str, max(versions)))}"
 
 
 def test_the_hooks_wheel_installs_offline_and_certbot_issues_with_the_hooks_on_its_path(
