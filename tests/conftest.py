@@ -13,9 +13,6 @@ import pytest
 
 import harness as h
 
-# tests/test_packaging.py still imports hook_args from here; the other tests take it from harness.
-from harness import hook_args  # noqa: F401
-
 
 @pytest.fixture(scope="session")
 def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[h.Pebble]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import harness as h
-from conftest import hook_args
+from harness import hook_args
 
 DEB_NAME = "certbot-django-hooks"
 # The oldest glibc the hooks' wheel runs on, and its tag: maturin --zig builds for manylinux2014.
