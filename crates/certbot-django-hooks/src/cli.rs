@@ -120,8 +120,8 @@ Each setting comes from its option, else its environment variable (shown as [env
 environment: put settings in options or in a config file.
 
   certbot certonly --manual --preferred-challenges http \\
-    --manual-auth-hook 'auth-hook --key-file /etc/certbot-django/key.pem' \\
-    --manual-cleanup-hook 'cleanup-hook --key-file /etc/certbot-django/key.pem' -d example.com";
+    --manual-auth-hook 'auth-hook --key-file /etc/letsencrypt/django-hooks/key.pem' \\
+    --manual-cleanup-hook 'cleanup-hook --key-file /etc/letsencrypt/django-hooks/key.pem' -d example.com";
 
 /// `auth-hook`: the certbot auth hook, plus key management and the setup check.
 ///

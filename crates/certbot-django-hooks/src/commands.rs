@@ -355,7 +355,7 @@ mod tests {
 
     fn keygen_args() -> KeygenArgs {
         KeygenArgs {
-            key_file: "/etc/letsencrypt/django-hooks.key".into(),
+            key_file: "/etc/letsencrypt/django-hooks/key.pem".into(),
             key_type: KeyType::Ed25519,
             rsa_bits: 4096,
             username: "certbot".into(),
@@ -388,7 +388,7 @@ mod tests {
         let text = keygen_advice(&keygen_args(), None, &env);
         assert!(
             text.ends_with(
-                "Then set key_file = \"/etc/letsencrypt/django-hooks.key\" in \
+                "Then set key_file = \"/etc/letsencrypt/django-hooks/key.pem\" in \
                  /etc/letsencrypt/h.toml (CERTBOT_DJANGO_CONFIG names it), which both hooks \
                  read.\n"
             ),
@@ -396,7 +396,9 @@ mod tests {
         );
         let text = keygen_advice(&keygen_args(), None, &|_| None);
         assert!(
-            text.contains("Then pass --key-file /etc/letsencrypt/django-hooks.key to both hooks"),
+            text.contains(
+                "Then pass --key-file /etc/letsencrypt/django-hooks/key.pem to both hooks"
+            ),
             "{text}"
         );
     }

@@ -65,7 +65,7 @@ pub struct FileConfig {
 impl FileConfig {
     /// Parses config file text. Pure, for tests and fuzzing.
     pub fn parse(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))
+        toml::from_str(text).map_err(|e| crate::text::report_lines(&e.to_string()))
     }
 }
 
@@ -579,6 +579,19 @@ mod tests {
     }
 
     #[test]
+    fn a_toml_error_keeps_its_caret_drawing_on_separate_lines() {
+        let err = FileConfig::parse("timeout = 5\nservr = \"x\"\n").unwrap_err();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines[0], "TOML parse error at line 2, column 1", "{err}");
+        assert_eq!(lines[2], "2 | servr = \"x\"", "{err}");
+        assert_eq!(lines[3], "  | ^^^^^", "{err}");
+        assert!(lines[4].starts_with("unknown field `servr`"), "{err}");
+        // A control character in the echoed line becomes a space, so the carets stay aligned.
+        let err = FileConfig::parse("a\u{1b}b = 1").unwrap_err();
+        assert!(!err.contains('\u{1b}'), "{err:?}");
+    }
+
+    #[test]
     fn unknown_or_mistyped_config_keys_are_errors() {
         let err = FileConfig::parse("servr = \"x\"").unwrap_err();
         assert!(err.contains("servr"), "{err}");
@@ -799,7 +812,9 @@ mod tests {
         let defaults = Settings::from_parts(&HookArgs::default(), None).unwrap();
         assert_eq!(
             s.key,
-            Some(KeySource::File("/etc/letsencrypt/django-hooks.key".into()))
+            Some(KeySource::File(
+                "/etc/letsencrypt/django-hooks/key.pem".into()
+            ))
         );
         assert_eq!(s.server, defaults.server);
         assert_eq!(s.username, defaults.username);

@@ -54,6 +54,31 @@ pub fn plain_value(text: &str, max: usize) -> String {
     collapse(text).chars().take(max).collect()
 }
 
+/// Most lines [`report_lines`] keeps, and most characters per line.
+const MAX_REPORT_LINES: usize = 8;
+const MAX_REPORT_LINE: usize = 200;
+
+/// A parser's multi-line report (the TOML parser's caret drawing under the offending line),
+/// kept on its lines: in each, control characters become spaces (one for one, so the carets
+/// stay under what they point at) and anything shaped like a JWT is removed; trailing
+/// whitespace goes; at most 8 lines of 200 characters.
+pub fn report_lines(text: &str) -> String {
+    text.lines()
+        .take(MAX_REPORT_LINES)
+        .map(|line| {
+            let cleaned: String = line
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .take(MAX_REPORT_LINE)
+                .collect();
+            redact_jwts(cleaned.trim_end(), &[])
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim_end()
+        .to_string()
+}
+
 /// A body as a quoted line of plain text for a message: control characters replaced,
 /// whitespace collapsed, JWTs removed, at most `max` characters. An HTML page is reduced to its
 /// `<title>`. Empty for an empty body.
