@@ -41,6 +41,26 @@ def ed25519_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 
 
+#: The two permissions the hooks need, as certbot_client grants them.
+HOOK_PERMISSIONS = ("add_challenge", "delete_challenge")
+
+
+@pytest.fixture(scope="module")
+def alice_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture(scope="module")
+def bob_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture
+def alice(alice_key: Ed25519PrivateKey) -> User:
+    """A user with the hooks' permissions and one Ed25519 key, alice_key."""
+    return make_user("alice", [alice_key], HOOK_PERMISSIONS)
+
+
 @pytest.fixture(params=["rsa", "ed25519"])
 def any_key(request, rsa_key, ed25519_key) -> FacadePrivateKey:
     return rsa_key if request.param == "rsa" else ed25519_key

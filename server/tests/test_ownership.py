@@ -4,31 +4,13 @@ the owner by user name only) nor delete it (the same 404 as an unknown token, wh
 from __future__ import annotations
 
 import pytest
-from asymmetric_jwt_auth.keys import Ed25519PrivateKey
 from django.test import Client
 
 from acme_challenge.models import Challenge
 
-from .conftest import TOKEN, VALIDATION, delete, make_user, push
+from .conftest import HOOK_PERMISSIONS, TOKEN, VALIDATION, delete, make_user, push
 
 pytestmark = pytest.mark.django_db
-
-HOOK_PERMISSIONS = ("add_challenge", "delete_challenge")
-
-
-@pytest.fixture(scope="module")
-def alice_key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
-
-
-@pytest.fixture(scope="module")
-def bob_key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
-
-
-@pytest.fixture
-def alice(db, alice_key):
-    return make_user("alice", [alice_key], HOOK_PERMISSIONS)
 
 
 @pytest.fixture

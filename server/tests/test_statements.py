@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from asymmetric_jwt_auth.keys import Ed25519PrivateKey
 from asymmetric_jwt_auth.models import PublicKey
 from django.contrib.auth.models import Group, Permission
 from django.db import connection
@@ -18,27 +17,10 @@ from django.test.utils import CaptureQueriesContext
 from acme_challenge import audit, models, nonce
 from acme_challenge.models import AuditRecord, Challenge, KeyScope, UsedNonce
 
-from .conftest import TOKEN, VALIDATION, delete, make_user, push
+from .conftest import HOOK_PERMISSIONS, TOKEN, VALIDATION, delete, make_user, push
 
 # A real transaction per call (not a savepoint inside the test's), as the site runs it.
 pytestmark = pytest.mark.django_db(transaction=True)
-
-HOOK_PERMISSIONS = ("add_challenge", "delete_challenge")
-
-
-@pytest.fixture(scope="module")
-def alice_key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
-
-
-@pytest.fixture(scope="module")
-def bob_key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
-
-
-@pytest.fixture
-def alice(alice_key):
-    return make_user("alice", [alice_key], HOOK_PERMISSIONS)
 
 
 @pytest.fixture
