@@ -37,7 +37,17 @@ from .paths import (
 )
 from .pebble import Pebble, openssl
 from .postgres import Postgres
-from .process import HarnessError, Process, ensure_port_free, free_port, port_open, running, wait_for
+from .process import (
+    HarnessError,
+    Process,
+    ensure_port_free,
+    free_port,
+    port_open,
+    run_checked,
+    running,
+    start_server,
+    wait_for,
+)
 from .site import Site
 
 __all__ = [
@@ -69,6 +79,8 @@ __all__ = [
     "port_open",
     "require_built_hooks",
     "run_hook",
+    "run_checked",
     "running",
+    "start_server",
     "wait_for",
 ]

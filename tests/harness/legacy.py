@@ -21,7 +21,6 @@ import os
 import shutil
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 from .certbot import Certbot
 from .paths import ROOT
 from .pebble import Pebble
-from .process import HarnessError, Process, ensure_port_free, running, wait_for
+from .process import HarnessError, Process, ensure_port_free, run_checked, running, start_server
 
 LEGACY_SITE_DIR = ROOT / "tests" / "legacy_site"
 
@@ -245,34 +244,25 @@ class LegacyServer:
         return env
 
     def manage(self, *args: str, env: dict[str, str] | None = None) -> str:
-        result = subprocess.run(
+        return run_checked(
+            f"legacy manage.py {' '.join(args)}",
             [str(SERVER.python), "manage.py", *args],
             cwd=LEGACY_SITE_DIR,
             env={**self.env(), **(env or {})},
-            capture_output=True,
-            text=True,
-            check=False,
         )
-        if result.returncode != 0:
-            raise HarnessError(f"legacy manage.py {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
-        return result.stdout
 
     def start(self) -> LegacyServer:
         ensure_venv(SERVER)
         self.workdir.mkdir(parents=True, exist_ok=True)
         ensure_port_free(self.port, "legacy certbot-django site")
         self.manage("migrate", "--noinput", "-v", "0")
-        self.process = Process(
-            f"legacy-site:{self.port}",
+        self.process = start_server(
+            f"legacy site on port {self.port}",
             [str(SERVER.bin("gunicorn")), "--bind", f"127.0.0.1:{self.port}", "--workers", "1", "legacy_site.wsgi"],
             self.workdir / "legacy-site.log",
+            f"{self.url}/admin/login/",
             env=self.env(),
             cwd=LEGACY_SITE_DIR,
-        )
-        wait_for(
-            f"legacy site on port {self.port}",
-            lambda: urllib.request.urlopen(f"{self.url}/admin/login/", timeout=1).status == 200,
-            proc=self.process,
         )
         return self
 

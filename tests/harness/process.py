@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -110,3 +111,26 @@ def running(*services) -> Iterator[None]:
     finally:
         for s in reversed(started):
             s.stop()
+
+
+def run_checked(what: str, args: Sequence[str], *, cwd: Path, env: dict[str, str], input: str | None = None) -> str:
+    """Run a command to completion and return its stdout; if it fails, :class:`HarnessError` with its stderr."""
+    result = subprocess.run(list(args), check=False, cwd=cwd, env=env, capture_output=True, text=True, input=input)
+    if result.returncode != 0:
+        raise HarnessError(f"{what} failed ({result.returncode}):\n{result.stderr}")
+    return result.stdout
+
+
+def start_server(
+    what: str, args: Sequence[str], log: Path, ready_url: str, *, env: dict[str, str], cwd: Path, timeout: float = 30.0
+) -> Process:
+    """Start an HTTP server and wait until ``ready_url`` answers 200; stopped again if it never does."""
+    process = Process(what, args, log, env=env, cwd=cwd)
+    try:
+        wait_for(
+            what, lambda: urllib.request.urlopen(ready_url, timeout=1).status == 200, timeout=timeout, proc=process
+        )
+    except BaseException:
+        process.stop()
+        raise
+    return process

@@ -7,15 +7,13 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
 import tempfile
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .paths import HTTP01_PORT, PYTHON, SITE_DIR
-from .process import HarnessError, Process, ensure_port_free, wait_for
+from .process import Process, ensure_port_free, run_checked, start_server
 
 _sqlite_template: Path | None = None
 
@@ -67,18 +65,13 @@ class Site:
         return env
 
     def manage(self, *args: str, input: str | None = None) -> str:
-        result = subprocess.run(
+        return run_checked(
+            f"manage.py {' '.join(args)}",
             [str(self.python), "manage.py", *args],
-            check=False,
             cwd=SITE_DIR,
             env=self.env(),
-            capture_output=True,
-            text=True,
             input=input,
         )
-        if result.returncode != 0:
-            raise HarnessError(f"manage.py {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
-        return result.stdout
 
     def start(self) -> Site:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -96,18 +89,14 @@ class Site:
                 str(self.python), "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
                 "--workers", str(self.workers), "--threads", "4", "--graceful-timeout", "2", "django_site.wsgi",
             ]  # fmt: skip
-        self.process = Process(
-            f"site:{self.port}",
+        self.process = start_server(
+            f"example site ({self.server}) on port {self.port}",
             [*command, *self.server_args],
             self.workdir / f"site-{self.port}.log",
+            f"{self.url}/healthz",
             env=self.env(),
             cwd=SITE_DIR,
-        )
-        wait_for(
-            f"example site ({self.server}) on port {self.port}",
-            lambda: urllib.request.urlopen(f"{self.url}/healthz", timeout=1).status == 200,
             timeout=self.start_timeout,
-            proc=self.process,
         )
         return self
 
