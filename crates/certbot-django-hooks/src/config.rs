@@ -624,9 +624,11 @@ mod tests {
     #[test]
     fn a_config_file_others_may_write_is_refused_and_chmod_go_w_fixes_it() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("cdh-config-mode-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("cdh-config-mode-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         let path = dir.join("hooks.toml");
         std::fs::write(&path, "timeout = 5\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
@@ -641,7 +643,6 @@ mod tests {
         );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert_eq!(load(&path).unwrap().timeout, Duration::from_secs(5));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -184,16 +184,18 @@ mod tests {
     use super::*;
     use std::time::{Duration, Instant};
 
-    fn temp_dir(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("cdh-files-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    /// A directory removed with its contents when the test ends.
+    fn temp_dir(name: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(&format!("cdh-files-{name}-"))
+            .tempdir()
+            .unwrap()
     }
 
     #[test]
     fn a_fifo_is_refused_at_once_without_waiting_for_a_writer() {
-        let dir = temp_dir("fifo");
+        let tmp = temp_dir("fifo");
+        let dir = tmp.path();
         let fifo = dir.join("key.pem");
         let status = std::process::Command::new("mkfifo")
             .arg(&fifo)
@@ -207,7 +209,6 @@ mod tests {
             matches!(problem, FileProblem::NotRegular("a FIFO (named pipe)")),
             "{problem:?}"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -224,7 +225,8 @@ mod tests {
 
     #[test]
     fn files_over_the_cap_are_refused_and_files_at_the_cap_are_read() {
-        let dir = temp_dir("cap");
+        let tmp = temp_dir("cap");
+        let dir = tmp.path();
         let path = dir.join("big");
         std::fs::write(&path, vec![b'x'; 1025]).unwrap();
         let problem = read_regular(&path, 1024).unwrap_err();
@@ -238,7 +240,6 @@ mod tests {
             read_regular(&dir.join("absent"), 1024).unwrap_err(),
             FileProblem::NotFound
         ));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

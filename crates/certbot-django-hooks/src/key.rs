@@ -408,11 +408,12 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn temp_dir(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("cdh-key-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    /// A directory removed with its contents when the test ends.
+    fn temp_dir(name: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(&format!("cdh-key-{name}-"))
+            .tempdir()
+            .unwrap()
     }
 
     #[test]
@@ -519,7 +520,8 @@ mod tests {
 
     #[test]
     fn keygen_writes_mode_0600_and_never_overwrites() {
-        let dir = temp_dir("write");
+        let tmp = temp_dir("write");
+        let dir = tmp.path();
         let path = dir.join("key.pem");
         let key = generate_key(KeyType::Ed25519, 0).unwrap();
         write_new_key_file(&path, &key.private_pem).unwrap();
@@ -533,7 +535,8 @@ mod tests {
 
     #[test]
     fn group_or_world_accessible_keys_are_refused_with_chmod_advice() {
-        let dir = temp_dir("mode");
+        let tmp = temp_dir("mode");
+        let dir = tmp.path();
         let path = dir.join("key.pem");
         let key = generate_key(KeyType::Ed25519, 0).unwrap();
         write_new_key_file(&path, &key.private_pem).unwrap();
@@ -563,7 +566,8 @@ mod tests {
 
     #[test]
     fn openssl_traditional_pkcs1_keys_load() {
-        let dir = temp_dir("pkcs1");
+        let tmp = temp_dir("pkcs1");
+        let dir = tmp.path();
         let path = dir.join("legacy.pem");
         let status = std::process::Command::new("openssl")
             .args(["genrsa", "-traditional", "-out"])

@@ -61,9 +61,11 @@ fn asymmetric_jwt_auth_accepts_request_bound_tokens_from_ed25519_rsa_and_pkcs1_k
     let ed = generate_key(KeyType::Ed25519, 0).unwrap();
     let rsa = generate_key(KeyType::Rsa, 2048).unwrap();
 
-    let dir = std::env::temp_dir().join(format!("cdh-verifier-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("cdh-verifier-")
+        .tempdir()
+        .unwrap();
+    let dir = tmp.path();
     let legacy = dir.join("legacy.pem");
     let status = Command::new("openssl")
         .args(["genrsa", "-traditional", "-out"])
@@ -109,7 +111,6 @@ fn asymmetric_jwt_auth_accepts_request_bound_tokens_from_ed25519_rsa_and_pkcs1_k
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(out.status.success(), "verifier failed:\n{stdout}\n{stderr}");
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),

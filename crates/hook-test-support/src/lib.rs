@@ -545,12 +545,72 @@ pub fn certbot_env_with<'a>(name: &'a str, value: Option<&'a str>) -> Vec<(&'a s
     env
 }
 
-/// A fresh, empty directory for one test.
-pub fn temp_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cdh-cli-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A test's own directory (`cdh-cli-TEST-XXXXXX` in the system's temporary directory), removed
+/// with everything in it when the test ends, passed or failed: the private keys first, then the
+/// rest.
+pub struct TestDir(Option<tempfile::TempDir>);
+
+impl TestDir {
+    fn path(&self) -> &Path {
+        self.0.as_ref().expect("present until dropped").path()
+    }
+}
+
+impl std::ops::Deref for TestDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.path()
+    }
+}
+
+impl AsRef<Path> for TestDir {
+    fn as_ref(&self) -> &Path {
+        self.path()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let Some(dir) = self.0.take() else { return };
+        remove_private_keys(dir.path());
+        // TempDir's own drop removes the rest; a failure there is only a leftover empty file.
+        drop(dir);
+    }
+}
+
+/// Removes every file below `dir` that holds a PEM private key.
+fn remove_private_keys(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => remove_private_keys(&path),
+            Ok(t) if t.is_file() => {
+                let mut head = [0u8; 64];
+                let is_key = std::fs::File::open(&path)
+                    .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+                    .is_ok_and(|n| {
+                        let head = String::from_utf8_lossy(&head[..n]);
+                        head.starts_with("-----BEGIN") && head.contains("PRIVATE KEY")
+                    });
+                if is_key {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A fresh, empty directory for one test, removed when the returned [`TestDir`] drops.
+pub fn temp_dir(test: &str) -> TestDir {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("cdh-cli-{test}-"))
+        .tempdir()
+        .expect("a temporary directory");
+    TestDir(Some(dir))
 }
 
 /// Writes a new Ed25519 key (mode 0600) in `dir` and returns its path.

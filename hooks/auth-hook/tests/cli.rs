@@ -216,7 +216,8 @@ fn a_server_that_never_answers_fails_within_the_deadline() {
 
 #[test]
 fn a_refused_connection_is_retried_then_names_the_host_port_and_what_to_check() {
-    let key = key_file(&temp_dir("refused"));
+    let dir = temp_dir("refused");
+    let key = key_file(&dir);
     let port = closed_port();
     let out = auth_hook(port, &key, 3, &[]);
     out.assert_failure()

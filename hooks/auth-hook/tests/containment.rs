@@ -182,7 +182,6 @@ fn a_fifo_as_key_file_is_refused_at_once_well_within_the_timeout() {
     out.assert_failure();
     assert!(out.elapsed < AT_ONCE, "took {:?}", out.elapsed);
     out.assert_stderr_contains("it is a FIFO (named pipe), not a regular file");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -242,7 +241,6 @@ fn a_config_file_group_or_others_may_write_is_refused_naming_the_mode_and_the_fi
     // The fix the message names is enough.
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
     run(BIN, &args, &certbot_env()).assert_success();
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -272,7 +270,6 @@ fn a_config_file_of_another_user_is_refused_naming_the_owner_and_the_fix() {
     assert_eq!(site.count(), 0);
     std::os::unix::fs::chown(&config, Some(0), Some(0)).unwrap();
     run(BIN, &args, &certbot_env()).assert_success();
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -305,7 +302,6 @@ fn dev_zero_or_a_fifo_as_config_file_is_refused_at_once() {
             )
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -370,7 +366,6 @@ fn through_public_proxy(
         args.extend(["--resolve".into(), rule.to_string()]);
     }
     let out = run(BIN, &args, &env);
-    std::fs::remove_dir_all(&dir).unwrap();
     (out, proxy)
 }
 
@@ -446,7 +441,6 @@ fn a_self_check_that_starts_on_loopback_may_be_redirected_to_another_loopback_na
     });
     auth_hook(site.port(), &key, 5, &[]).assert_success();
     assert!(site.requests().iter().any(|r| r.path == "/moved"));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

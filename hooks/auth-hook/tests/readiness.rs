@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use hook_test_support::{
-    DOMAIN, Outcome, Reply, Serving, Store, TOKEN, TestServer, VALIDATION, certbot_env,
+    DOMAIN, Outcome, Reply, Serving, Store, TOKEN, TestDir, TestServer, VALIDATION, certbot_env,
     fake_site_at, key_file, refuse_without_jwt, run, temp_dir,
 };
 
@@ -85,7 +85,6 @@ fn a_name_with_two_addresses_one_answering_404_fails_naming_that_address() {
             Some(format!("{DOMAIN}:{port}").as_str())
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -107,7 +106,6 @@ fn a_bad_ipv6_address_fails_naming_ipv6_and_that_the_ca_tries_it_first() {
         "An IPv6 address (AAAA record) that answers wrongly fails the validation even when every \
          IPv4 address serves it.",
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -142,7 +140,6 @@ fn every_address_serving_passes_with_one_line_each_ipv6_first() {
     for server in [&a, &b, &c] {
         assert_eq!(challenge_gets(server).len(), 1);
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Three app servers: the first two share the API's database, the third has its own.
@@ -201,7 +198,6 @@ fn a_node_with_its_own_database_fails_naming_that_node() {
     assert_eq!(lines.len(), 2, "{}", out.stdout);
     assert!(lines[0].starts_with("  via 127.0.0.1 (IPv4): served"));
     assert!(lines[1].starts_with(&format!("  via node {shared}: served")));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -256,7 +252,6 @@ fn check_runs_the_same_per_address_and_per_node_checks_with_the_same_lines() {
         "{line}"
     );
     assert!(out.stdout.contains("delete: ok (probe removed)"));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A site on 127.0.0.1 whose challenge URL answers with `first`, then `/r/N` as `hop(N)`.
@@ -289,9 +284,7 @@ fn scripted(
 fn run_against(server: &TestServer, test: &str, timeout: u64) -> Outcome {
     let dir = temp_dir(test);
     let key = key_file(&dir);
-    let out = auth_hook(server.port(), &key, timeout, &["127.0.0.1"], &[]);
-    std::fs::remove_dir_all(&dir).unwrap();
-    out
+    auth_hook(server.port(), &key, timeout, &["127.0.0.1"], &[])
 }
 
 #[test]
@@ -375,7 +368,6 @@ fn a_redirect_from_a_public_name_to_a_reserved_ipv6_address_is_not_followed() {
     );
     out.assert_stderr_contains("(via 93.184.215.14 (IPv4))");
     assert!(proxy.requests().iter().all(|r| !r.path.contains("fd00")));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -459,7 +451,6 @@ fn ip_address_identifiers_work_with_ipv4_and_bracketed_ipv6_urls() {
             Some(format!("{url_host}:{port}").as_str())
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A stand-in for certbot: a Python script named `certbot` that runs the hook line through
@@ -478,7 +469,7 @@ print("signals:", got)
 "#;
 
 struct FakeCertbot {
-    dir: PathBuf,
+    dir: TestDir,
     hook: PathBuf,
     key: PathBuf,
 }
@@ -519,12 +510,6 @@ impl FakeCertbot {
 
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("letsencrypt.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for FakeCertbot {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -74,7 +74,8 @@ fn cleanup_against_a_hanging_server_ends_within_the_deadline() {
 
 #[test]
 fn cleanup_against_a_closed_port_names_the_host_port_and_what_to_check() {
-    let key = key_file(&temp_dir("cleanup-refused"));
+    let dir = temp_dir("cleanup-refused");
+    let key = key_file(&dir);
     let port = closed_port();
     let out = run(BIN, &hook_args(port, &key, 2), &certbot_env());
     out.assert_failure()
@@ -171,5 +172,4 @@ fn a_fifo_as_key_file_is_refused_at_once() {
         fifo.display()
     ));
     assert_eq!(site.count(), 0);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
