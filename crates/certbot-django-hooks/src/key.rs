@@ -509,12 +509,18 @@ mod tests {
     }
 
     #[test]
-    fn der_reader_survives_truncation_everywhere() {
+    fn every_truncation_of_a_key_is_refused_and_only_the_whole_key_loads() {
         let key = generate_key(KeyType::Ed25519, 0).unwrap();
         let der = pem::parse(&key.private_pem).unwrap().into_contents();
+        assert!(pkcs8_parts(&der).is_some());
+        assert_eq!(Signer::from_pkcs8(&der).unwrap().kid(), key.signer.kid());
         for cut in 0..der.len() {
-            let _ = pkcs8_parts(&der[..cut]);
-            let _ = Signer::from_pkcs8(&der[..cut]);
+            assert_eq!(pkcs8_parts(&der[..cut]), None, "cut at {cut}");
+            assert_eq!(
+                Signer::from_pkcs8(&der[..cut]).unwrap_err(),
+                KeyError::Malformed,
+                "cut at {cut}"
+            );
         }
     }
 

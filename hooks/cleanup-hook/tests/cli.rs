@@ -70,6 +70,13 @@ fn cleanup_against_a_hanging_server_ends_within_the_deadline() {
     let site = TestServer::start(|_, _| Reply::Hang);
     let out = run(BIN, &hook_args(site.port(), &key, 2), &certbot_env());
     out.assert_failure().assert_within(Duration::from_secs(2));
+    out.assert_stderr_contains(&format!(
+        "cleanup-hook: error: DELETE http://{DOMAIN}:{}/.well-known/challenges/{TOKEN}/ failed: no \
+         answer within",
+        site.port()
+    ));
+    out.assert_stderr_contains("gave up after");
+    out.assert_stderr_contains("(--timeout 2 s)");
 }
 
 #[test]
