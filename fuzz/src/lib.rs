@@ -21,13 +21,11 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use certbot_django_hooks::challenge::{
-    Challenge, Identifier, MAX_TOKEN_LEN, MAX_VALIDATION_LEN, validate_token, validate_validation,
+use certbot_django_hooks::{
+    Challenge, FileConfig, HookArgs, Identifier, KeyError, KeySource, KeyType, MAX_TOKEN_LEN,
+    MAX_VALIDATION_LEN, ResolveHost, ResolveRule, Settings, Signer, one_line, validate_token,
+    validate_validation,
 };
-use certbot_django_hooks::config::{FileConfig, HookArgs, KeySource, Settings};
-use certbot_django_hooks::key::{KeyError, KeyType, Signer};
-use certbot_django_hooks::resolve::{ResolveHost, ResolveRule};
-use certbot_django_hooks::text::one_line;
 use url::{Host, Url};
 
 /// Longest error message accepted: the longest fixed text plus 64 escaped characters of input
@@ -240,7 +238,7 @@ fn check_challenge(challenge: &Challenge, text: &dyn Fn(&str) -> Option<Result<S
         .expect("an accepted identifier makes a valid server URL");
     check_url_host(&base, &challenge.identifier);
     // The DELETE target.
-    let delete = certbot_django_hooks::urls::challenge(&base, token);
+    let delete = certbot_django_hooks::challenge_url(&base, token);
     check_url_host(&delete, &challenge.identifier);
     assert_eq!(delete.path(), format!("/.well-known/challenges/{token}/"));
 
@@ -379,10 +377,9 @@ pub fn key_pem(data: &[u8]) -> bool {
         };
     assert_eq!(signer.algorithm(), algorithm);
     let url = Url::parse("https://example.com/.well-known/challenges/").expect("URL");
-    let binding = certbot_django_hooks::jwt::RequestBinding::new("POST", &url, b"challenge=t");
-    let jwt =
-        certbot_django_hooks::jwt::sign(&signer, "certbot", 1_700_000_000, "fuzz-nonce", &binding)
-            .expect("a loaded key signs");
+    let binding = certbot_django_hooks::RequestBinding::new("POST", &url, b"challenge=t");
+    let jwt = certbot_django_hooks::sign(&signer, "certbot", 1_700_000_000, "fuzz-nonce", &binding)
+        .expect("a loaded key signs");
     let token = jwt.expose();
     let header = jsonwebtoken::decode_header(token).expect("our JWT header decodes");
     assert_eq!(header.alg, algorithm);

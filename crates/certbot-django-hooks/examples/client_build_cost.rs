@@ -10,7 +10,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use certbot_django_hooks::client::{TlsMode, build_client};
+use certbot_django_hooks::{TlsMode, build_client};
 
 fn one(mode: &str) {
     let tls = match mode {

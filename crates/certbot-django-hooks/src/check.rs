@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::api::{ApiClient, DeleteOutcome};
 use crate::challenge::{Challenge, ChallengeError, Identifier};
-pub use crate::cli::CheckArgs;
+use crate::cli::CheckArgs;
 use crate::config::{Settings, Verbosity};
 use crate::deadline::Deadline;
 use crate::error::Error;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use crate::api::DeleteOutcome;
 use crate::challenge::Challenge;
 use crate::check::run_check;
-pub use crate::cli::{AuthCli, AuthCommand, CleanupCli, KeygenArgs, PublicKeyArgs};
+use crate::cli::{AuthCli, AuthCommand, CleanupCli, KeygenArgs};
 use crate::config::Settings;
 use crate::deadline::Deadline;
 use crate::error::Error;

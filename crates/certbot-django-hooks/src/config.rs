@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::challenge::{Challenge, Identifier};
-pub use crate::cli::HookArgs;
+use crate::cli::HookArgs;
 use crate::error::Error;
 use crate::fail_closed::OnFailure;
 use crate::files::{self, FileProblem, MAX_CONFIG_FILE};
@@ -400,7 +400,7 @@ impl Settings {
         })
     }
 
-    /// The site's base URL for this identifier, ending with `/` ([`urls::site_base`]).
+    /// The site's base URL for this identifier, ending with `/` (`urls::site_base`).
     pub fn server_url(&self, identifier: &Identifier) -> Result<reqwest::Url, Error> {
         urls::site_base(&self.server, identifier)
             .map_err(|problem| Error::config(&self.server_origin, problem))

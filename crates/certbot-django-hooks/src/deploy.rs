@@ -22,7 +22,7 @@ use std::path::Path;
 use x509_parser::extensions::GeneralName;
 
 use crate::challenge::Identifier;
-pub use crate::cli::DeployCli;
+use crate::cli::DeployCli;
 use crate::config::Settings;
 use crate::deadline::Deadline;
 use crate::error::Error;

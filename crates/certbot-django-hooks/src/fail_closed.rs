@@ -108,11 +108,6 @@ impl Certbot {
     pub fn is_renew(&self) -> bool {
         self.verb() == "renew"
     }
-
-    /// Whether `--dry-run` was given.
-    pub fn is_dry_run(&self) -> bool {
-        self.args().iter().any(|a| a == "--dry-run")
-    }
 }
 
 /// Where certbot's own arguments start in `argv`, if `argv` runs certbot: `certbot ...` (a
@@ -281,10 +276,10 @@ mod tests {
     fn the_verb_is_the_first_argument_naming_one_as_certbot_reads_it() {
         let c = certbot("/v/bin/python3 /v/bin/certbot -q renew --dry-run");
         assert_eq!(c.verb(), "renew");
-        assert!(c.is_renew() && c.is_dry_run());
+        assert!(c.is_renew());
         let c = certbot("/v/bin/python3 /v/bin/certbot --config-dir /x certonly -d renew.example");
         assert_eq!(c.verb(), "certonly");
-        assert!(!c.is_renew() && !c.is_dry_run());
+        assert!(!c.is_renew());
         assert_eq!(certbot("python3 /usr/bin/certbot --manual").verb(), "run");
     }
 

@@ -1,56 +1,72 @@
 //! The library behind the hooks for Django sites: certbot's `auth-hook`, `cleanup-hook` and
-//! `deploy-hook`, and the same hooks for dehydrated and uacme.
+//! `deploy-hook`, and the same hooks for dehydrated and uacme. The binaries only parse their
+//! command line ([`AuthCli`], ...) and call a `run_*` function; everything they do is here.
 //!
-//! certbot runs the hooks once per domain. They read the challenge from the `CERTBOT_*`
-//! environment ([`challenge`]), sign a request-bound JWT ([`jwt`]) with a private key ([`key`]),
-//! store or delete the challenge through the site's API ([`api`]), and, for the auth hook, wait
-//! until the public URL serves it wherever the CA may fetch it ([`self_check`], by the CA's
-//! rules in [`ca_policy`]).
-//!
-//! Around them: [`config`] builds the settings; [`deadline`] bounds every wait; [`resolve`]
-//! holds the `--resolve` rules and the resolver, [`client`] builds the HTTP clients, [`failure`]
-//! classifies requests that got no answer, [`http_date`] reads `Date` and `Retry-After`,
-//! [`reserved`] knows loopback and the addresses the CA refuses, and [`text`] makes outside text
-//! safe for a message; [`files`] reads the key, config and CA files; [`output`] the stderr
-//! reporting; [`error`] the one error type; [`commands`] the command lines and the `run_*`
-//! entry points the binaries call; [`check`] the `auth-hook check` doctor; [`protocols`]
-//! dehydrated and uacme; [`deploy`] the deploy hook; [`fail_closed`] how a failing auth hook
-//! keeps certbot from asking the CA for a validation that would fail.
+//! One module per concern, so that a newcomer knows which file to open:
+//! - the run: `cli` (every command line and help text), `config` (options, environment and
+//!   config file layered into `Settings`), `commands` (the certbot hooks and keygen), `check`
+//!   (the `auth-hook check` doctor), `protocols` (dehydrated and uacme), `deploy` (the deploy
+//!   hook), `session` (deadline, key and API client, opened the same way by all of them),
+//!   `fail_closed` (stopping certbot before a validation that would fail);
+//! - the challenge and its credentials: `challenge` (the `CERTBOT_*` environment as a validated
+//!   challenge), `key` (a key file as a signer), `jwt` (the request-bound token), `random`;
+//! - talking to the site: `urls` (every URL built), `api` (the challenge API client),
+//!   `self_check` (polling until the challenge is served everywhere) and `ca_policy` (the CA's
+//!   redirect and body rules it follows);
+//! - HTTP plumbing: `deadline`, `resolve` (`--resolve` rules and the resolver), `client`,
+//!   `failure` (why a request got no answer), `http_date`, `reserved` (loopback and the
+//!   addresses the CA refuses);
+//! - what the operator reads: `error` (the one error type), `advice` (fixes several messages
+//!   share), `text` (outside text made safe for a message), `output` (stderr reporting); and
+//!   `files` (reading the key, config and CA files without blocking).
 
+// Private modules: the binaries, the tests, the fuzz targets and the example use only what is
+// re-exported below, so everything else can change without breaking them.
 mod advice;
-pub mod api;
-pub mod ca_policy;
-pub mod challenge;
-pub mod check;
-pub mod cli;
-pub mod client;
-pub mod commands;
-pub mod config;
-pub mod deadline;
-pub mod deploy;
-pub mod error;
-pub mod fail_closed;
-pub mod failure;
-pub mod files;
-pub mod http_date;
-pub mod jwt;
-pub mod key;
-pub mod output;
-pub mod protocols;
+mod api;
+mod ca_policy;
+mod challenge;
+mod check;
+mod cli;
+mod client;
+mod commands;
+mod config;
+mod deadline;
+mod deploy;
+mod error;
+mod fail_closed;
+mod failure;
+mod files;
+mod http_date;
+mod jwt;
+mod key;
+mod output;
+mod protocols;
 mod random;
-pub mod reserved;
-pub mod resolve;
-pub mod self_check;
-pub mod session;
-pub mod text;
-pub mod urls;
+mod reserved;
+mod resolve;
+mod self_check;
+mod session;
+mod text;
+mod urls;
 
-pub use api::{ApiClient, DeleteOutcome};
-pub use challenge::{Challenge, ChallengeError, Identifier};
-pub use check::{CheckArgs, run_check};
-pub use commands::{AuthCli, CleanupCli, authenticate, cleanup, exit_code, run_auth, run_cleanup};
-pub use config::{HookArgs, Settings};
-pub use deploy::{CertificateFacts, DeployCli, run_deploy};
+// What the binaries (and hook-docs, for the help texts) use.
+pub use cli::{AuthCli, CleanupCli, DehydratedCli, DeployCli, UacmeCli};
+pub use commands::{exit_code, run_auth, run_cleanup};
+pub use deploy::run_deploy;
 pub use error::Error;
-pub use key::{KeyError, KeyType, Signer, load_key_file};
-pub use protocols::{DehydratedCli, UacmeCli, run_dehydrated, run_uacme, uacme_exit_code};
+pub use protocols::{run_dehydrated, run_uacme, uacme_exit_code};
+
+// What the tests, the fuzz targets and the client_build_cost example use.
+pub use challenge::{
+    Challenge, ChallengeError, Identifier, MAX_TOKEN_LEN, MAX_VALIDATION_LEN, validate_token,
+    validate_validation,
+};
+pub use cli::HookArgs;
+pub use client::{TlsMode, build_client};
+pub use config::{FileConfig, KeySource, Settings};
+pub use jwt::{RequestBinding, fresh_token, sign};
+pub use key::{KeyError, KeyType, Signer, generate_key, load_key_file, write_new_key_file};
+pub use resolve::{ResolveHost, ResolveRule};
+pub use text::one_line;
+pub use urls::challenge as challenge_url;

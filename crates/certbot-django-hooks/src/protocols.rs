@@ -18,9 +18,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::challenge::{Challenge, ChallengeError};
-pub use crate::cli::{DehydratedCli, UacmeCli};
+use crate::cli::HookArgs;
+use crate::cli::{DehydratedCli, UacmeCli};
 use crate::commands::{authenticate, cleanup, exit_code};
-use crate::config::{HookArgs, Settings};
+use crate::config::Settings;
 use crate::error::Error;
 use crate::output::Reporter;
 use crate::text::echo;

@@ -52,11 +52,6 @@ impl<'a> Session<'a> {
         })
     }
 
-    /// The run's deadline.
-    pub fn deadline(&self) -> Deadline {
-        self.deadline
-    }
-
     /// The key file in use.
     pub fn key_path(&self) -> &Path {
         &self.key_path

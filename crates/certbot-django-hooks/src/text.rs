@@ -120,7 +120,7 @@ pub fn body_excerpt_hiding(
 }
 
 /// Replaces control characters with spaces, collapses runs of whitespace, removes anything
-/// shaped like a JWT (see [`redact_jwts`]) and truncates.
+/// shaped like a JWT (see `redact_jwts`) and truncates.
 pub fn one_line(text: &str, max: usize) -> String {
     one_line_hiding(text, max, &[])
 }

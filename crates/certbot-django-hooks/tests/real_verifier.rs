@@ -11,8 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use certbot_django_hooks::jwt::{RequestBinding, fresh_token};
-use certbot_django_hooks::key::{KeyType, generate_key, load_key_file};
+use certbot_django_hooks::{KeyType, RequestBinding, fresh_token, generate_key, load_key_file};
 
 fn python() -> PathBuf {
     if let Some(python) = std::env::var_os("CERTBOT_DJANGO_TEST_PYTHON") {

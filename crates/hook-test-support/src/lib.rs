@@ -617,8 +617,8 @@ pub fn temp_dir(test: &str) -> TestDir {
 pub fn key_file(dir: &Path) -> PathBuf {
     let path = dir.join("key.pem");
     let key =
-        certbot_django_hooks::key::generate_key(certbot_django_hooks::KeyType::Ed25519, 0).unwrap();
-    certbot_django_hooks::key::write_new_key_file(&path, &key.private_pem).unwrap();
+        certbot_django_hooks::generate_key(certbot_django_hooks::KeyType::Ed25519, 0).unwrap();
+    certbot_django_hooks::write_new_key_file(&path, &key.private_pem).unwrap();
     path
 }
 
