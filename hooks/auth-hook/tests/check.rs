@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hook_test_support::{
     DOMAIN, Outcome, Reply, Serving, TestServer, closed_port, connection_refused, fake_site,
-    hook_args, key_command, key_file, refuse_without_jwt, run, temp_dir,
+    hook_args, key_command, keyed_dir, refuse_without_jwt, run,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-hook");
@@ -52,8 +52,7 @@ fn step_lines(out: &Outcome) -> Vec<String> {
 
 #[test]
 fn every_step_passes_against_a_site_that_stores_serves_and_deletes_and_the_probe_is_gone() {
-    let dir = temp_dir("check-ok");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("check-ok");
     let site = fake_site(Serving::AtOnce, |req, _| refuse_without_jwt(req));
     let out = check(site.port(), &key, 10, &[]);
     out.assert_success().assert_no_jwt();
@@ -115,8 +114,7 @@ fn every_step_passes_against_a_site_that_stores_serves_and_deletes_and_the_probe
 
 #[test]
 fn an_unregistered_key_fails_at_push_and_shows_the_public_key_and_how_to_register_it() {
-    let dir = temp_dir("check-401");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("check-401");
     // What the real app answers for a key it does not know: 401 to every API request.
     let site = TestServer::start(|_, _| {
         Reply::text(401, "authentication required").header("WWW-Authenticate", "JWT")
@@ -175,8 +173,7 @@ fn an_unregistered_key_fails_at_push_and_shows_the_public_key_and_how_to_registe
 
 #[test]
 fn an_api_that_is_not_mounted_fails_at_server_naming_urls_py() {
-    let dir = temp_dir("check-404");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("check-404");
     let site = TestServer::start(|_, _| Reply::text(404, "Not Found"));
     let out = check(site.port(), &key, 10, &[]);
     out.assert_failure().assert_no_jwt();
@@ -203,8 +200,7 @@ fn an_api_that_is_not_mounted_fails_at_server_naming_urls_py() {
 
 #[test]
 fn a_closed_port_fails_at_server_naming_the_connection_problem_at_once() {
-    let dir = temp_dir("check-closed");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("check-closed");
     let port = closed_port();
     let out = check(port, &key, 30, &[]);
     out.assert_failure().assert_no_jwt();
@@ -225,8 +221,7 @@ fn a_closed_port_fails_at_server_naming_the_connection_problem_at_once() {
 
 #[test]
 fn a_probe_that_is_never_served_fails_the_self_check_and_is_still_deleted_in_time() {
-    let dir = temp_dir("check-never");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("check-never");
     let site = fake_site(Serving::Never, |req, _| refuse_without_jwt(req));
     let out = check(site.port(), &key, 3, &[]);
     out.assert_failure()
@@ -250,8 +245,7 @@ fn a_probe_that_is_never_served_fails_the_self_check_and_is_still_deleted_in_tim
 
 #[test]
 fn a_push_that_gets_no_answer_is_followed_by_a_delete_within_the_deadline() {
-    let dir = temp_dir("check-hang");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("check-hang");
     let site = fake_site(Serving::AtOnce, |req, _| {
         refuse_without_jwt(req).or_else(|| (req.method == "POST").then_some(Reply::Hang))
     });
@@ -268,8 +262,7 @@ fn a_push_that_gets_no_answer_is_followed_by_a_delete_within_the_deadline() {
 
 #[test]
 fn no_self_check_skips_step_4_with_a_line_saying_so_and_still_passes() {
-    let dir = temp_dir("check-noself");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("check-noself");
     let site = fake_site(Serving::Never, |req, _| refuse_without_jwt(req));
     let out = check(site.port(), &key, 5, &["--no-self-check"]);
     out.assert_success();
@@ -285,8 +278,7 @@ fn no_self_check_skips_step_4_with_a_line_saying_so_and_still_passes() {
 
 #[test]
 fn a_key_open_to_others_fails_the_key_step_and_nothing_is_sent() {
-    let dir = temp_dir("check-mode");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("check-mode");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let site = fake_site(Serving::AtOnce, |req, _| refuse_without_jwt(req));
     let out = check(site.port(), &key, 5, &[]);
@@ -306,8 +298,7 @@ fn a_key_open_to_others_fails_the_key_step_and_nothing_is_sent() {
 
 #[test]
 fn verbose_check_reports_progress_on_stderr_only() {
-    let dir = temp_dir("check-verbose");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("check-verbose");
     let site = fake_site(Serving::AtOnce, |req, _| refuse_without_jwt(req));
     let out = check(site.port(), &key, 10, &["-v"]);
     out.assert_success().assert_no_jwt();

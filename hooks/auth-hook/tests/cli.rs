@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use hook_test_support::{
     DOMAIN, Outcome, Reply, Serving, TOKEN, TestServer, VALIDATION, assert_refused_before_sending,
     certbot_env, certbot_env_with, closed_port, connection_refused, fake_site, hook_args,
-    key_command, key_file, run, temp_dir,
+    key_command, key_file, keyed_dir, run, temp_dir,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-hook");
@@ -29,8 +29,7 @@ fn auth_hook(port: u16, key: &Path, timeout: u64, extra: &[&str]) -> Outcome {
 
 #[test]
 fn a_stored_and_served_challenge_prints_one_line_and_exits_0() {
-    let dir = temp_dir("happy");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("happy");
     let site = fake_site(Serving::AtOnce, |_, _| None);
     let out = auth_hook(site.port(), &key, 10, &[]);
     out.assert_success()
@@ -75,8 +74,7 @@ fn a_stored_and_served_challenge_prints_one_line_and_exits_0() {
 
 #[test]
 fn verbose_prints_timed_steps_but_never_the_jwt() {
-    let dir = temp_dir("verbose");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("verbose");
     let site = fake_site(Serving::AtOnce, |_, _| None);
     let out = auth_hook(site.port(), &key, 10, &["-v"]);
     out.assert_success().assert_no_jwt();
@@ -109,8 +107,7 @@ fn verbose_prints_timed_steps_but_never_the_jwt() {
 
 #[test]
 fn verbose_without_self_check_still_ends_with_a_done_line() {
-    let dir = temp_dir("verbose-noself");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("verbose-noself");
     let site = fake_site(Serving::Never, |_, _| None);
     let out = auth_hook(site.port(), &key, 5, &["--no-self-check", "-v"]);
     out.assert_success().assert_no_jwt();
@@ -125,8 +122,7 @@ fn verbose_without_self_check_still_ends_with_a_done_line() {
 
 #[test]
 fn no_self_check_trusts_the_api_answer() {
-    let dir = temp_dir("noself");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("noself");
     let site = fake_site(Serving::Never, |_, _| None);
     let out = auth_hook(site.port(), &key, 5, &["--no-self-check"]);
     out.assert_success();
@@ -140,8 +136,7 @@ fn no_self_check_trusts_the_api_answer() {
 
 #[test]
 fn redirects_on_post_fail_naming_the_location_and_are_not_followed() {
-    let dir = temp_dir("redirect");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("redirect");
     for status in [301, 302, 307, 308] {
         let site = TestServer::start(move |_, _| {
             Reply::status(status).header(
@@ -169,8 +164,7 @@ fn redirects_on_post_fail_naming_the_location_and_are_not_followed() {
 
 #[test]
 fn two_503s_then_201_succeeds_with_a_fresh_jwt_per_attempt() {
-    let dir = temp_dir("503");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("503");
     let site = fake_site(Serving::AtOnce, |req, earlier| {
         let posts = earlier.iter().filter(|r| r.method == "POST").count();
         (req.method == "POST" && posts < 2).then(|| Reply::text(503, "busy"))
@@ -188,8 +182,7 @@ fn two_503s_then_201_succeeds_with_a_fresh_jwt_per_attempt() {
 
 #[test]
 fn a_persistent_500_fails_within_the_deadline_saying_what_the_site_answered() {
-    let dir = temp_dir("500");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("500");
     let site = TestServer::start(|_, _| Reply::text(500, "database is down"));
     let out = auth_hook(site.port(), &key, 3, &[]);
     out.assert_failure()
@@ -202,8 +195,7 @@ fn a_persistent_500_fails_within_the_deadline_saying_what_the_site_answered() {
 
 #[test]
 fn a_server_that_never_answers_fails_within_the_deadline() {
-    let dir = temp_dir("hang");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("hang");
     let site = TestServer::start(|_, _| Reply::Hang);
     let out = auth_hook(site.port(), &key, 3, &[]);
     out.assert_failure()
@@ -216,8 +208,7 @@ fn a_server_that_never_answers_fails_within_the_deadline() {
 
 #[test]
 fn a_refused_connection_is_retried_then_names_the_host_port_and_what_to_check() {
-    let dir = temp_dir("refused");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("refused");
     let port = closed_port();
     let out = auth_hook(port, &key, 3, &[]);
     out.assert_failure()
@@ -235,8 +226,7 @@ fn a_refused_connection_is_retried_then_names_the_host_port_and_what_to_check() 
 
 #[test]
 fn a_10_mb_error_body_is_read_capped_and_shown_as_one_clean_line() {
-    let dir = temp_dir("bigbody");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("bigbody");
     let mut body = b"bad \x1b[31mthing\r\n".to_vec();
     body.resize(10 * 1024 * 1024, b'x');
     let site = TestServer::start(move |_, _| Reply::Respond {
@@ -288,8 +278,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 
 #[test]
 fn a_403_from_a_site_whose_clock_is_5_minutes_off_shows_the_skew() {
-    let dir = temp_dir("skew");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("skew");
     let site = TestServer::start(|_, _| {
         let date = http_date(SystemTime::now() - Duration::from_secs(300));
         Reply::text(
@@ -312,8 +301,7 @@ fn a_403_from_a_site_whose_clock_is_5_minutes_off_shows_the_skew() {
 
 #[test]
 fn a_401_explains_how_to_register_the_key() {
-    let dir = temp_dir("401");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("401");
     let site = TestServer::start(|_, _| Reply::text(401, "").header("WWW-Authenticate", "JWT"));
     let out = auth_hook(site.port(), &key, 10, &["--username", "acme"]);
     out.assert_failure().assert_no_jwt();
@@ -327,8 +315,7 @@ fn a_401_explains_how_to_register_the_key() {
 
 #[test]
 fn a_404_on_the_api_says_the_app_is_not_mounted() {
-    let dir = temp_dir("404");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("404");
     let site = TestServer::start(|_, _| Reply::text(404, "Not Found"));
     let out = auth_hook(site.port(), &key, 10, &[]);
     out.assert_failure();
@@ -340,8 +327,7 @@ fn a_404_on_the_api_says_the_app_is_not_mounted() {
 
 #[test]
 fn a_429_with_retry_after_is_honoured() {
-    let dir = temp_dir("429");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("429");
     let site = fake_site(Serving::AtOnce, |req, earlier| {
         (req.method == "POST" && earlier.is_empty())
             .then(|| Reply::text(429, "slow down").header("Retry-After", "2"))
@@ -355,8 +341,7 @@ fn a_429_with_retry_after_is_honoured() {
 
 #[test]
 fn a_challenge_visible_only_after_3_s_is_waited_for() {
-    let dir = temp_dir("lag");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("lag");
     let site = fake_site(Serving::After(Duration::from_secs(3)), |_, _| None);
     let out = auth_hook(site.port(), &key, 15, &["-v"]);
     out.assert_success().assert_no_jwt();
@@ -369,8 +354,7 @@ fn a_challenge_visible_only_after_3_s_is_waited_for() {
 
 #[test]
 fn a_challenge_never_served_fails_within_the_deadline_saying_what_the_url_answered() {
-    let dir = temp_dir("never");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("never");
     let site = fake_site(Serving::Never, |_, _| None);
     let out = auth_hook(site.port(), &key, 4, &[]);
     out.assert_failure()
@@ -386,8 +370,7 @@ fn a_challenge_never_served_fails_within_the_deadline_saying_what_the_url_answer
 
 #[test]
 fn a_self_check_served_with_the_wrong_body_says_so() {
-    let dir = temp_dir("wrongbody");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("wrongbody");
     let site = fake_site(Serving::AtOnce, |req, _| {
         (req.method == "GET").then(|| Reply::text(200, "<html>welcome</html>"))
     });
@@ -400,8 +383,7 @@ fn a_self_check_served_with_the_wrong_body_says_so() {
 
 #[test]
 fn self_check_redirects_are_followed_only_to_allowed_ports() {
-    let dir = temp_dir("selfredirect");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("selfredirect");
     // To the URL's own port: followed.
     let port = Arc::new(AtomicU16::new(0));
     let p = Arc::clone(&port);
@@ -458,8 +440,7 @@ fn hostile_domains_never_reach_the_server() {
 
 #[test]
 fn a_missing_token_means_dns01_and_says_to_use_http01() {
-    let dir = temp_dir("notoken");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("notoken");
     let site = fake_site(Serving::AtOnce, |_, _| None);
     let out = run(
         BIN,
@@ -493,8 +474,7 @@ fn a_malformed_validation_never_reaches_the_server() {
 
 #[test]
 fn keys_readable_by_group_or_others_are_refused_with_chmod_advice() {
-    let dir = temp_dir("keymode");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("keymode");
     let site = fake_site(Serving::AtOnce, |_, _| None);
     for mode in [0o644, 0o640] {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -792,8 +772,7 @@ enum Trust {
 /// auth-hook (without the self-check) against a fresh [`TlsSite`] reached as `host`, a
 /// `--server` host template resolving to 127.0.0.1. Returns the outcome and the site's port.
 fn against_tls_site(test: &str, host: &str, trust: Trust) -> (Outcome, u16) {
-    let dir = temp_dir(test);
-    let key = key_file(&dir);
+    let (dir, key) = keyed_dir(test);
     let site = TlsSite::start(&dir);
     let mut args: Vec<String> = [
         "--server",
@@ -851,8 +830,7 @@ fn a_certificate_for_another_name_is_named() {
 
 #[test]
 fn plain_http_to_a_host_that_is_not_this_machine_warns_once_unless_quiet() {
-    let dir = temp_dir("plainwarn");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("plainwarn");
     let site = fake_site(Serving::AtOnce, |_, _| None);
     // example.test resolves to this machine first, but also to an outside address.
     let mut a = args(site.port(), &key, 10, &[]);
@@ -882,8 +860,7 @@ fn plain_http_to_a_host_that_is_not_this_machine_warns_once_unless_quiet() {
 
 #[test]
 fn the_usual_proxy_variables_are_honoured() {
-    let dir = temp_dir("proxy");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("proxy");
     // The proxy is a scripted server: it sees absolute-form request targets.
     let proxy = TestServer::start(|req, _| match req.method.as_str() {
         "POST" => Reply::text(201, "created"),

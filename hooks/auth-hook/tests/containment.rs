@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use hook_test_support::{
     DOMAIN, Outcome, Reply, Serving, TOKEN, TestServer, VALIDATION, assert_refused_before_sending,
-    body_sha256, certbot_env, fake_site, hook_args, key_file, make_fifo, refuse_without_jwt, run,
-    running_as_root, temp_dir,
+    body_sha256, certbot_env, fake_site, hook_args, key_file, keyed_dir, make_fifo,
+    refuse_without_jwt, run, running_as_root, temp_dir,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-hook");
@@ -31,8 +31,7 @@ fn signature(auth: &str) -> &str {
 
 #[test]
 fn every_push_carries_a_token_bound_to_its_method_url_and_exact_body() {
-    let dir = temp_dir("bound-push");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("bound-push");
     // One 503 first: the retry must carry a new token, bound to the same request.
     let site = fake_site(Serving::AtOnce, |req, earlier| {
         (req.method == "POST" && earlier.is_empty()).then(|| Reply::text(503, "busy"))
@@ -67,8 +66,7 @@ fn every_push_carries_a_token_bound_to_its_method_url_and_exact_body() {
 
 #[test]
 fn check_binds_its_push_and_its_delete_too() {
-    let dir = temp_dir("bound-check");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("bound-check");
     let site = fake_site(Serving::AtOnce, |req, _| refuse_without_jwt(req));
     let mut args = vec!["check".to_string(), "--domain".into(), DOMAIN.into()];
     args.extend(hook_args(site.port(), &key, 10));
@@ -104,8 +102,7 @@ fn echoing_site(status: u16) -> TestServer {
 
 #[test]
 fn an_api_that_echoes_the_authorization_header_never_puts_the_jwt_on_stderr() {
-    let dir = temp_dir("echo");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("echo");
     for status in [400, 401, 403, 409, 500, 302] {
         let site = echoing_site(status);
         let out = auth_hook(site.port(), &key, 2, &["-v"]);
@@ -131,8 +128,7 @@ fn an_api_that_echoes_the_authorization_header_never_puts_the_jwt_on_stderr() {
 
 #[test]
 fn check_against_an_echoing_api_shows_no_jwt_either() {
-    let dir = temp_dir("echo-check");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("echo-check");
     let site = TestServer::start(|req, _| {
         refuse_without_jwt(req).unwrap_or_else(|| {
             let auth = req.header("authorization").unwrap_or("none");
@@ -332,8 +328,7 @@ fn through_public_proxy(
     redirect_to: &'static str,
     resolve: &[&str],
 ) -> (Outcome, TestServer) {
-    let dir = temp_dir(test);
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir(test);
     let proxy = TestServer::start(move |req, _| {
         if req.method == "POST" {
             return Reply::text(201, "created");
@@ -426,8 +421,7 @@ fn a_self_check_redirect_to_another_public_address_is_followed() {
 
 #[test]
 fn a_self_check_that_starts_on_loopback_may_be_redirected_to_another_loopback_name() {
-    let dir = temp_dir("redirect-local");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("redirect-local");
     let site = fake_site(Serving::AtOnce, |req, _| {
         (req.method == "GET" && req.path.starts_with("/.well-known/acme-challenge/"))
             .then(|| {
@@ -445,8 +439,7 @@ fn a_self_check_that_starts_on_loopback_may_be_redirected_to_another_loopback_na
 
 #[test]
 fn a_401_for_a_binding_mismatch_points_at_the_proxy_not_at_the_key() {
-    let dir = temp_dir("binding-401");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("binding-401");
     // What the site says when a proxy rewrote the Host header on the way.
     let site = TestServer::start(|_, _| {
         Reply::text(
@@ -469,8 +462,7 @@ fn a_401_for_a_binding_mismatch_points_at_the_proxy_not_at_the_key() {
 
 #[test]
 fn a_409_says_another_users_key_owns_the_challenge() {
-    let dir = temp_dir("owned-409");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("owned-409");
     let site = TestServer::start(|_, _| {
         Reply::text(409, &format!("challenge {TOKEN} belongs to user 'alice'"))
     });

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use hook_test_support::{
     DOMAIN, Outcome, Reply, Serving, Store, TOKEN, TestDir, TestServer, VALIDATION, certbot_env,
-    fake_site_at, key_file, refuse_without_jwt, run, temp_dir,
+    fake_site_at, key_file, keyed_dir, refuse_without_jwt, run, temp_dir,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-hook");
@@ -55,8 +55,7 @@ fn challenge_gets(server: &TestServer) -> Vec<hook_test_support::Request> {
 
 #[test]
 fn a_name_with_two_addresses_one_answering_404_fails_naming_that_address() {
-    let dir = temp_dir("ready-two-v4");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("ready-two-v4");
     let good = fake_site_at("127.0.0.1:0", &Store::default(), Serving::AtOnce, |_, _| {
         None
     });
@@ -89,8 +88,7 @@ fn a_name_with_two_addresses_one_answering_404_fails_naming_that_address() {
 
 #[test]
 fn a_bad_ipv6_address_fails_naming_ipv6_and_that_the_ca_tries_it_first() {
-    let dir = temp_dir("ready-v6");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("ready-v6");
     let good = fake_site_at("127.0.0.1:0", &Store::default(), Serving::AtOnce, |_, _| {
         None
     });
@@ -110,8 +108,7 @@ fn a_bad_ipv6_address_fails_naming_ipv6_and_that_the_ca_tries_it_first() {
 
 #[test]
 fn every_address_serving_passes_with_one_line_each_ipv6_first() {
-    let dir = temp_dir("ready-all");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("ready-all");
     let db = Store::default();
     let a = fake_site_at("127.0.0.1:0", &db, Serving::AtOnce, |_, _| None);
     let port = a.port();
@@ -167,8 +164,7 @@ fn nodes() -> Nodes {
 
 #[test]
 fn a_node_with_its_own_database_fails_naming_that_node() {
-    let dir = temp_dir("ready-nodes");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("ready-nodes");
     let n = nodes();
     let port = n.api.port();
     let shared = format!("127.0.0.2:{}", n.shared.port());
@@ -202,8 +198,7 @@ fn a_node_with_its_own_database_fails_naming_that_node() {
 
 #[test]
 fn check_runs_the_same_per_address_and_per_node_checks_with_the_same_lines() {
-    let dir = temp_dir("ready-check");
-    let key = key_file(&dir);
+    let (dir, key) = keyed_dir("ready-check");
     let n = nodes();
     let port = n.api.port();
     let shared = format!("127.0.0.2:{}", n.shared.port());
@@ -282,8 +277,7 @@ fn scripted(
 }
 
 fn run_against(server: &TestServer, test: &str, timeout: u64) -> Outcome {
-    let dir = temp_dir(test);
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir(test);
     auth_hook(server.port(), &key, timeout, &["127.0.0.1"], &[])
 }
 
@@ -331,8 +325,7 @@ fn ten_redirects_are_followed_and_the_eleventh_fails_as_too_many() {
 
 #[test]
 fn a_redirect_from_a_public_name_to_a_reserved_ipv6_address_is_not_followed() {
-    let dir = temp_dir("ready-reserved");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("ready-reserved");
     // A proxy stands in for the internet: the self-check starts from a public address (from
     // --resolve, never connected to) and is answered here.
     let proxy = TestServer::start(|req, _| {
@@ -406,8 +399,7 @@ fn a_body_with_trailing_whitespace_passes_as_the_ca_trims_it() {
 
 #[test]
 fn ip_address_identifiers_work_with_ipv4_and_bracketed_ipv6_urls() {
-    let dir = temp_dir("ready-ip");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("ready-ip");
     for (ident, bind, url_host, via) in [
         ("127.0.0.1", "127.0.0.1:0", "127.0.0.1", "127.0.0.1 (IPv4)"),
         ("::1", "[::1]:0", "[::1]", "::1 (IPv6)"),

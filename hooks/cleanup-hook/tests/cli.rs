@@ -4,15 +4,14 @@ use std::time::Duration;
 
 use hook_test_support::{
     DOMAIN, Reply, Serving, TOKEN, TestServer, assert_refused_before_sending, certbot_env,
-    closed_port, connection_refused, fake_site, hook_args, key_file, make_fifo, run, temp_dir,
+    closed_port, connection_refused, fake_site, hook_args, keyed_dir, make_fifo, run, temp_dir,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_cleanup-hook");
 
 #[test]
 fn cleanup_deletes_only_its_own_token_and_a_second_run_still_exits_0() {
-    let dir = temp_dir("cleanup-own");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("cleanup-own");
     let site = fake_site(Serving::AtOnce, |_, _| None);
     let args = hook_args(site.port(), &key, 5);
     let first = run(BIN, &args, &certbot_env());
@@ -31,8 +30,7 @@ fn cleanup_deletes_only_its_own_token_and_a_second_run_still_exits_0() {
 
 #[test]
 fn cleanup_treats_404_as_done() {
-    let dir = temp_dir("cleanup-404");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("cleanup-404");
     let site = TestServer::start(|_, _| Reply::text(404, "no such challenge"));
     let mut args = hook_args(site.port(), &key, 5);
     args.push("-v".into());
@@ -49,8 +47,7 @@ fn cleanup_treats_404_as_done() {
 
 #[test]
 fn cleanup_against_a_persistent_500_fails_within_the_deadline() {
-    let dir = temp_dir("cleanup-500");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("cleanup-500");
     let site = TestServer::start(|_, _| Reply::text(500, "oops"));
     let out = run(BIN, &hook_args(site.port(), &key, 3), &certbot_env());
     out.assert_failure()
@@ -65,8 +62,7 @@ fn cleanup_against_a_persistent_500_fails_within_the_deadline() {
 
 #[test]
 fn cleanup_against_a_hanging_server_ends_within_the_deadline() {
-    let dir = temp_dir("cleanup-hang");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("cleanup-hang");
     let site = TestServer::start(|_, _| Reply::Hang);
     let out = run(BIN, &hook_args(site.port(), &key, 2), &certbot_env());
     out.assert_failure().assert_within(Duration::from_secs(2));
@@ -81,8 +77,7 @@ fn cleanup_against_a_hanging_server_ends_within_the_deadline() {
 
 #[test]
 fn cleanup_against_a_closed_port_names_the_host_port_and_what_to_check() {
-    let dir = temp_dir("cleanup-refused");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("cleanup-refused");
     let port = closed_port();
     let out = run(BIN, &hook_args(port, &key, 2), &certbot_env());
     out.assert_failure()
@@ -109,8 +104,7 @@ fn cleanup_with_a_hostile_token_sends_nothing() {
 
 #[test]
 fn cleanup_logs_the_auth_output_but_deletes_only_certbot_token() {
-    let dir = temp_dir("cleanup-authout");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("cleanup-authout");
     let site = fake_site(Serving::AtOnce, |_, _| None);
     let mut env = certbot_env();
     env.push(("CERTBOT_AUTH_OUTPUT", "challenge other-token\x1b[2J stored"));
@@ -128,8 +122,7 @@ fn cleanup_logs_the_auth_output_but_deletes_only_certbot_token() {
 
 #[test]
 fn the_delete_carries_a_token_bound_to_delete_its_url_and_the_empty_body() {
-    let dir = temp_dir("cleanup-bound");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("cleanup-bound");
     let site = TestServer::start(|_, _| Reply::status(204));
     run(BIN, &hook_args(site.port(), &key, 5), &certbot_env()).assert_success();
     let delete = &site.requests()[0];
@@ -150,8 +143,7 @@ fn the_delete_carries_a_token_bound_to_delete_its_url_and_the_empty_body() {
 
 #[test]
 fn a_site_that_echoes_the_authorization_header_never_gets_the_jwt_onto_stderr() {
-    let dir = temp_dir("cleanup-echo");
-    let key = key_file(&dir);
+    let (_dir, key) = keyed_dir("cleanup-echo");
     let site = TestServer::start(|req, _| {
         let auth = req.header("authorization").unwrap_or("none");
         Reply::text(403, &format!("no: {auth}"))

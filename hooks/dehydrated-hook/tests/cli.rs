@@ -2,35 +2,15 @@
 //! scripted local site. The settings come from the config file CERTBOT_DJANGO_CONFIG names, as
 //! dehydrated passes no options.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use hook_test_support::{
-    DOMAIN, Outcome, Reply, Serving, TOKEN, TestDir, VALIDATION, fake_site, key_file, run, temp_dir,
+    DOMAIN, Outcome, Reply, Serving, TOKEN, VALIDATION, config_file, fake_site, run,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_dehydrated-hook");
 const THUMBPRINT: &str = "nP1qzpXGymHBrUEepNY9HCsQk7K8KhOypzEt62jcerQ";
-
-/// A config file for the site on `port`, with a fresh key beside it, in a directory that lives
-/// as long as the returned [`TestDir`].
-fn config(test: &str, port: u16, timeout: u64) -> (TestDir, PathBuf) {
-    let dir = temp_dir(test);
-    key_file(&dir);
-    let path = dir.join("django-hooks.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "server = \"http://{{domain}}:{port}\"\n\
-             self_check_url = \"http://{{domain}}:{port}/.well-known/acme-challenge/{{token}}\"\n\
-             resolve = [\"*:127.0.0.1\"]\n\
-             key_file = \"key.pem\"\n\
-             timeout = {timeout}\n"
-        ),
-    )
-    .unwrap();
-    (dir, path)
-}
 
 /// `HANDLER ARGS...` as dehydrated runs it, with the environment dehydrated exports.
 fn dehydrated(config: &Path, argv: &[&str]) -> Outcome {
@@ -74,7 +54,7 @@ fn refs(argv: &[String]) -> Vec<&str> {
 #[test]
 fn deploy_challenge_pushes_and_waits_until_served_then_clean_challenge_deletes() {
     let site = fake_site(Serving::After(Duration::from_millis(300)), |_, _| None);
-    let (_dir, config) = config("dh-deploy", site.port(), 10);
+    let (_dir, config) = config_file("dh-deploy", site.port(), 10);
     let deploy = dehydrated(&config, &["deploy_challenge", DOMAIN, TOKEN, VALIDATION]);
     deploy.assert_success().assert_no_jwt();
     assert_eq!(
@@ -108,7 +88,7 @@ fn deploy_challenge_pushes_and_waits_until_served_then_clean_challenge_deletes()
 #[test]
 fn hook_chain_triplets_are_each_pushed_and_each_deleted() {
     let site = fake_site(Serving::AtOnce, |_, _| None);
-    let (_dir, config) = config("dh-chain", site.port(), 10);
+    let (_dir, config) = config_file("dh-chain", site.port(), 10);
     let triplets = triplets();
     let deploy = dehydrated(&config, &refs(&flat("deploy_challenge", &triplets)));
     deploy.assert_success().assert_no_jwt();
@@ -196,7 +176,7 @@ fn every_other_handler_exits_0_silently_without_reading_the_config_or_sending() 
 #[test]
 fn a_bad_argument_anywhere_in_the_chain_is_refused_before_anything_is_sent() {
     let site = fake_site(Serving::AtOnce, |_, _| None);
-    let (_dir, config) = config("dh-bad", site.port(), 5);
+    let (_dir, config) = config_file("dh-bad", site.port(), 5);
     let good = triplets();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
@@ -246,7 +226,7 @@ fn a_bad_argument_anywhere_in_the_chain_is_refused_before_anything_is_sent() {
 #[test]
 fn a_challenge_type_other_than_http_01_is_refused_with_the_fix() {
     let site = fake_site(Serving::AtOnce, |_, _| None);
-    let (_dir, config) = config("dh-dns", site.port(), 5);
+    let (_dir, config) = config_file("dh-dns", site.port(), 5);
     let config = config.display().to_string();
     let argv: Vec<String> = ["deploy_challenge", DOMAIN, TOKEN, VALIDATION]
         .map(String::from)
@@ -293,7 +273,7 @@ fn a_failed_deploy_deletes_what_it_stored_since_dehydrated_will_not_clean_up() {
     let site = fake_site(Serving::AtOnce, move |req, _| {
         (req.method == "GET" && req.path.ends_with(&second)).then(|| Reply::text(404, "nope"))
     });
-    let (_dir, config) = config("dh-rollback", site.port(), 2);
+    let (_dir, config) = config_file("dh-rollback", site.port(), 2);
     let triplets = triplets();
     let out = dehydrated(&config, &refs(&flat("deploy_challenge", &triplets)));
     out.assert_failure()
@@ -330,7 +310,7 @@ fn an_unregistered_key_fails_naming_the_fix_and_deletes_nothing_it_did_not_store
     let site = fake_site(Serving::AtOnce, |req, _| {
         (req.method != "GET").then(|| Reply::text(401, "no valid JWT"))
     });
-    let (_dir, config) = config("dh-401", site.port(), 5);
+    let (_dir, config) = config_file("dh-401", site.port(), 5);
     let out = dehydrated(&config, &["deploy_challenge", DOMAIN, TOKEN, VALIDATION]);
     out.assert_failure().assert_no_jwt();
     out.assert_stderr_contains("the site answered 401 Unauthorized");

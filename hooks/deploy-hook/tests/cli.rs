@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hook_test_support::{
-    DOMAIN, Reply, TestServer, closed_port, connection_refused, hook_args, key_file, make_fifo,
-    run, temp_dir,
+    DOMAIN, Reply, TestServer, closed_port, connection_refused, hook_args, keyed_dir, make_fifo,
+    run,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_deploy-hook");
@@ -59,8 +59,7 @@ fn fields(body: &[u8], name: &str) -> Vec<String> {
 
 #[test]
 fn deploy_reports_the_certificates_public_facts_with_a_bound_jwt_and_never_the_key() {
-    let dir = temp_dir("deploy-report");
-    let key = key_file(&dir);
+    let (dir, key) = keyed_dir("deploy-report");
     let live = lineage(&dir, "cert.pem");
     let site = TestServer::start(|req, _| match req.check_binding() {
         Ok(()) if req.method == "POST" && req.path == REPORTS => Reply::text(201, "recorded"),
@@ -119,8 +118,7 @@ fn deploy_reports_the_certificates_public_facts_with_a_bound_jwt_and_never_the_k
 
 #[test]
 fn deploy_reads_every_setting_from_the_config_file_the_other_hooks_share() {
-    let dir = temp_dir("deploy-config");
-    let key = key_file(&dir);
+    let (dir, key) = keyed_dir("deploy-config");
     let live = lineage(&dir, "cert.pem");
     let site = TestServer::start(|req, _| match req.check_binding() {
         Ok(()) if req.path == REPORTS => Reply::text(201, "recorded"),
@@ -150,8 +148,7 @@ fn deploy_reads_every_setting_from_the_config_file_the_other_hooks_share() {
 
 #[test]
 fn deploy_without_renewed_lineage_sends_nothing_and_says_how_to_run_it() {
-    let dir = temp_dir("deploy-no-lineage");
-    let key = key_file(&dir);
+    let (dir, key) = keyed_dir("deploy-no-lineage");
     let site = TestServer::start(|_, _| Reply::text(201, "recorded"));
     let out = run(BIN, &hook_args(site.port(), &key, 5), &[]);
     out.assert_failure();
@@ -165,8 +162,7 @@ fn deploy_without_renewed_lineage_sends_nothing_and_says_how_to_run_it() {
 
 #[test]
 fn deploy_refuses_a_missing_fifo_or_wildcard_certificate_before_sending() {
-    let dir = temp_dir("deploy-bad-cert");
-    let key = key_file(&dir);
+    let (dir, key) = keyed_dir("deploy-bad-cert");
     let site = TestServer::start(|_, _| Reply::text(201, "recorded"));
     let args = hook_args(site.port(), &key, 5);
 
@@ -197,8 +193,7 @@ fn deploy_refuses_a_missing_fifo_or_wildcard_certificate_before_sending() {
 
 #[test]
 fn deploy_says_what_a_403_and_a_404_mean_for_a_report() {
-    let dir = temp_dir("deploy-refused");
-    let key = key_file(&dir);
+    let (dir, key) = keyed_dir("deploy-refused");
     let live = lineage(&dir, "cert.pem");
     let env = deploy_env(&live);
 
@@ -227,8 +222,7 @@ fn deploy_says_what_a_403_and_a_404_mean_for_a_report() {
 
 #[test]
 fn deploy_retries_a_5xx_and_gives_up_within_the_deadline() {
-    let dir = temp_dir("deploy-500");
-    let key = key_file(&dir);
+    let (dir, key) = keyed_dir("deploy-500");
     let live = lineage(&dir, "cert.pem");
     let site = TestServer::start(|_, _| Reply::text(503, "busy"));
     let out = run(

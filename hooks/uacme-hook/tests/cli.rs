@@ -2,34 +2,14 @@
 //! AUTH), against the scripted local site. The settings come from the config file
 //! CERTBOT_DJANGO_CONFIG names, as uacme passes no options.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use hook_test_support::{
-    DOMAIN, Outcome, Reply, Serving, TOKEN, TestDir, VALIDATION, fake_site, key_file, run, temp_dir,
+    DOMAIN, Outcome, Reply, Serving, TOKEN, VALIDATION, config_file, fake_site, run,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_uacme-hook");
-
-/// A config file for the site on `port`, with a fresh key beside it, in a directory that lives
-/// as long as the returned [`TestDir`].
-fn config(test: &str, port: u16, timeout: u64) -> (TestDir, PathBuf) {
-    let dir = temp_dir(test);
-    key_file(&dir);
-    let path = dir.join("django-hooks.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "server = \"http://{{domain}}:{port}\"\n\
-             self_check_url = \"http://{{domain}}:{port}/.well-known/acme-challenge/{{token}}\"\n\
-             resolve = [\"*:127.0.0.1\"]\n\
-             key_file = \"key.pem\"\n\
-             timeout = {timeout}\n"
-        ),
-    )
-    .unwrap();
-    (dir, path)
-}
 
 /// `METHOD TYPE IDENT TOKEN AUTH` as uacme runs it, with the variables uacme sets too.
 fn uacme(config: &Path, method: &str, kind: &str, ident: &str, token: &str, auth: &str) -> Outcome {
@@ -54,7 +34,7 @@ fn uacme(config: &Path, method: &str, kind: &str, ident: &str, token: &str, auth
 #[test]
 fn begin_pushes_and_waits_until_served_and_done_or_failed_deletes() {
     let site = fake_site(Serving::After(Duration::from_millis(300)), |_, _| None);
-    let (_dir, config) = config("uacme-begin", site.port(), 10);
+    let (_dir, config) = config_file("uacme-begin", site.port(), 10);
     let begin = uacme(&config, "begin", "http-01", DOMAIN, TOKEN, VALIDATION);
     begin.assert_success().assert_no_jwt();
     assert_eq!(
@@ -88,7 +68,7 @@ fn begin_pushes_and_waits_until_served_and_done_or_failed_deletes() {
 #[test]
 fn other_challenge_types_are_declined_silently_with_a_non_zero_exit_and_nothing_sent() {
     let site = fake_site(Serving::AtOnce, |_, _| None);
-    let (_dir, config) = config("uacme-decline", site.port(), 5);
+    let (_dir, config) = config_file("uacme-decline", site.port(), 5);
     let digest = "nP1qzpXGymHBrUEepNY9HCsQk7K8KhOypzEt62jcerQ";
     for (method, kind) in [
         ("begin", "dns-01"),
@@ -108,7 +88,7 @@ fn other_challenge_types_are_declined_silently_with_a_non_zero_exit_and_nothing_
 #[test]
 fn bad_arguments_are_refused_before_anything_is_sent() {
     let site = fake_site(Serving::AtOnce, |_, _| None);
-    let (_dir, config) = config("uacme-bad", site.port(), 5);
+    let (_dir, config) = config_file("uacme-bad", site.port(), 5);
     for (method, ident, token, auth, message) in [
         (
             "begin",
@@ -160,7 +140,7 @@ fn bad_arguments_are_refused_before_anything_is_sent() {
 #[test]
 fn a_begin_that_fails_after_storing_deletes_it_since_uacme_will_not_call_failed() {
     let site = fake_site(Serving::Never, |_, _| None);
-    let (_dir, config) = config("uacme-rollback", site.port(), 2);
+    let (_dir, config) = config_file("uacme-rollback", site.port(), 2);
     let out = uacme(&config, "begin", "http-01", DOMAIN, TOKEN, VALIDATION);
     out.assert_failure()
         .assert_no_jwt()
@@ -197,7 +177,7 @@ fn an_unregistered_key_fails_naming_the_fix_and_stores_nothing() {
     let site = fake_site(Serving::AtOnce, |req, _| {
         (req.method != "GET").then(|| Reply::text(401, "no valid JWT"))
     });
-    let (_dir, config) = config("uacme-401", site.port(), 5);
+    let (_dir, config) = config_file("uacme-401", site.port(), 5);
     let out = uacme(&config, "begin", "http-01", DOMAIN, TOKEN, VALIDATION);
     out.assert_failure().assert_no_jwt();
     out.assert_stderr_contains("the site answered 401 Unauthorized");
