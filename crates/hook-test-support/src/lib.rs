@@ -16,7 +16,7 @@ pub use fixtures::{
 };
 pub use runner::{
     Outcome, assert_refused_before_sending, certbot_env, certbot_env_with, connection_refused,
-    hook_args, key_command, run,
+    hook_args, hook_args_with, key_command, run, run_hook,
 };
 pub use server::{Reply, Request, TestServer, body_sha256, closed_port};
 

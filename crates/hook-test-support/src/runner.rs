@@ -143,6 +143,22 @@ pub fn hook_args(port: u16, key: &Path, timeout_secs: u64) -> Vec<String> {
     ]
 }
 
+/// [`hook_args`] followed by `extra`.
+pub fn hook_args_with(port: u16, key: &Path, timeout_secs: u64, extra: &[&str]) -> Vec<String> {
+    let mut args = hook_args(port, key, timeout_secs);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// The hook `bin` with [`hook_args_with`] in the certbot environment: the usual run.
+pub fn run_hook(bin: &str, port: u16, key: &Path, timeout_secs: u64, extra: &[&str]) -> Outcome {
+    run(
+        bin,
+        &hook_args_with(port, key, timeout_secs, extra),
+        &certbot_env(),
+    )
+}
+
 /// `SUBCOMMAND --key-file PATH`: the arguments of `auth-hook keygen` and `auth-hook public-key`.
 pub fn key_command(subcommand: &str, key: &Path) -> Vec<String> {
     vec![

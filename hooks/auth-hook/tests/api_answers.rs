@@ -7,22 +7,16 @@ use std::time::Duration;
 use std::time::SystemTime;
 
 use hook_test_support::{
-    DOMAIN, Outcome, Reply, Serving, TestServer, certbot_env, closed_port, connection_refused,
-    fake_site, hook_args, keyed_dir, run,
+    DOMAIN, Outcome, Reply, Serving, TestServer, closed_port, connection_refused, fake_site,
+    keyed_dir, run_hook,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-hook");
 
-fn args(port: u16, key: &Path, timeout: u64, extra: &[&str]) -> Vec<String> {
-    let mut a = hook_args(port, key, timeout);
-    a.extend(extra.iter().map(|s| s.to_string()));
-    a
-}
-
 /// auth-hook with the usual arguments for the site on `port`, plus `extra`, in the certbot
 /// environment.
 fn auth_hook(port: u16, key: &Path, timeout: u64, extra: &[&str]) -> Outcome {
-    run(BIN, &args(port, key, timeout, extra), &certbot_env())
+    run_hook(BIN, port, key, timeout, extra)
 }
 
 #[test]

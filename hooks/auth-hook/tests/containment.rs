@@ -10,7 +10,7 @@ use std::time::Duration;
 use hook_test_support::{
     DOMAIN, Outcome, Reply, Serving, TOKEN, TestServer, VALIDATION, assert_refused_before_sending,
     body_sha256, certbot_env, fake_site, hook_args, key_file, keyed_dir, make_fifo,
-    refuse_without_jwt, run, running_as_root, temp_dir,
+    refuse_without_jwt, run, run_hook, running_as_root, temp_dir,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-hook");
@@ -19,9 +19,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_auth-hook");
 const AT_ONCE: Duration = Duration::from_secs(2);
 
 fn auth_hook(port: u16, key: &Path, timeout: u64, extra: &[&str]) -> Outcome {
-    let mut args = hook_args(port, key, timeout);
-    args.extend(extra.iter().map(|s| s.to_string()));
-    run(BIN, &args, &certbot_env())
+    run_hook(BIN, port, key, timeout, extra)
 }
 
 /// The signature of the JWT in a request: what a replay would need and no message may show.

@@ -6,21 +6,15 @@ use std::time::Duration;
 
 use hook_test_support::{
     DOMAIN, Outcome, Reply, Serving, TOKEN, TestServer, VALIDATION, certbot_env, fake_site,
-    hook_args, keyed_dir, run,
+    hook_args_with, keyed_dir, run, run_hook,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-hook");
 
-fn args(port: u16, key: &Path, timeout: u64, extra: &[&str]) -> Vec<String> {
-    let mut a = hook_args(port, key, timeout);
-    a.extend(extra.iter().map(|s| s.to_string()));
-    a
-}
-
 /// auth-hook with the usual arguments for the site on `port`, plus `extra`, in the certbot
 /// environment.
 fn auth_hook(port: u16, key: &Path, timeout: u64, extra: &[&str]) -> Outcome {
-    run(BIN, &args(port, key, timeout, extra), &certbot_env())
+    run_hook(BIN, port, key, timeout, extra)
 }
 
 #[test]
@@ -135,7 +129,7 @@ fn plain_http_to_a_host_that_is_not_this_machine_warns_once_unless_quiet() {
     let (_dir, key) = keyed_dir("plainwarn");
     let site = fake_site(Serving::AtOnce, |_, _| None);
     // example.test resolves to this machine first, but also to an outside address.
-    let mut a = args(site.port(), &key, 10, &[]);
+    let mut a = hook_args_with(site.port(), &key, 10, &[]);
     let at = a.iter().position(|x| x == "--resolve").unwrap();
     a[at + 1] = format!("{DOMAIN}:127.0.0.1,192.0.2.1");
     // The self-check fetches through every address, so aim it at this machine only.

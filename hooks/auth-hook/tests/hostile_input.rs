@@ -1,19 +1,12 @@
 //! Hostile or malformed certbot input (tokens, domains, validations, a DNS-01 run) is refused
 //! before anything reaches the site.
 
-use std::path::Path;
-
 use hook_test_support::{
-    Serving, assert_refused_before_sending, certbot_env_with, fake_site, hook_args, keyed_dir, run,
+    Serving, assert_refused_before_sending, certbot_env_with, fake_site, hook_args_with, keyed_dir,
+    run,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-hook");
-
-fn args(port: u16, key: &Path, timeout: u64, extra: &[&str]) -> Vec<String> {
-    let mut a = hook_args(port, key, timeout);
-    a.extend(extra.iter().map(|s| s.to_string()));
-    a
-}
 
 #[test]
 fn hostile_tokens_never_reach_the_server() {
@@ -51,7 +44,7 @@ fn a_missing_token_means_dns01_and_says_to_use_http01() {
     let site = fake_site(Serving::AtOnce, |_, _| None);
     let out = run(
         BIN,
-        &args(site.port(), &key, 5, &[]),
+        &hook_args_with(site.port(), &key, 5, &[]),
         &certbot_env_with("CERTBOT_TOKEN", None),
     );
     out.assert_failure();

@@ -6,21 +6,15 @@ use std::path::Path;
 use std::os::unix::fs::PermissionsExt;
 
 use hook_test_support::{
-    Outcome, Serving, certbot_env, fake_site, hook_args, key_command, keyed_dir, run, temp_dir,
+    Outcome, Serving, fake_site, key_command, keyed_dir, run, run_hook, temp_dir,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-hook");
 
-fn args(port: u16, key: &Path, timeout: u64, extra: &[&str]) -> Vec<String> {
-    let mut a = hook_args(port, key, timeout);
-    a.extend(extra.iter().map(|s| s.to_string()));
-    a
-}
-
 /// auth-hook with the usual arguments for the site on `port`, plus `extra`, in the certbot
 /// environment.
 fn auth_hook(port: u16, key: &Path, timeout: u64, extra: &[&str]) -> Outcome {
-    run(BIN, &args(port, key, timeout, extra), &certbot_env())
+    run_hook(BIN, port, key, timeout, extra)
 }
 
 #[test]
