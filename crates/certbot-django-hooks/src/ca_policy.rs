@@ -132,14 +132,14 @@ impl RedirectPolicy {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn url(s: &str) -> Url {
+    pub(crate) fn url(s: &str) -> Url {
         Url::parse(s).unwrap()
     }
 
-    fn rules(list: &[&str]) -> Vec<ResolveRule> {
+    pub(crate) fn rules(list: &[&str]) -> Vec<ResolveRule> {
         list.iter()
             .map(|r| ResolveRule::parse(r).unwrap())
             .collect()

@@ -624,10 +624,7 @@ mod tests {
     #[test]
     fn a_config_file_others_may_write_is_refused_and_chmod_go_w_fixes_it() {
         use std::os::unix::fs::PermissionsExt;
-        let tmp = tempfile::Builder::new()
-            .prefix("cdh-config-mode-")
-            .tempdir()
-            .unwrap();
+        let tmp = crate::files::tests::temp_dir("config-mode");
         let dir = tmp.path();
         let path = dir.join("hooks.toml");
         std::fs::write(&path, "timeout = 5\n").unwrap();

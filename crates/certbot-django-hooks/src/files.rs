@@ -180,14 +180,14 @@ pub fn stdout_file() -> Option<std::path::PathBuf> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::time::{Duration, Instant};
 
     /// A directory removed with its contents when the test ends.
-    fn temp_dir(name: &str) -> tempfile::TempDir {
+    pub(crate) fn temp_dir(name: &str) -> tempfile::TempDir {
         tempfile::Builder::new()
-            .prefix(&format!("cdh-files-{name}-"))
+            .prefix(&format!("cdh-{name}-"))
             .tempdir()
             .unwrap()
     }

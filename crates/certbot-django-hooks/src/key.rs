@@ -406,15 +406,8 @@ pub fn write_new_key_file(path: &Path, private_pem: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::files::tests::temp_dir;
     use std::os::unix::fs::PermissionsExt;
-
-    /// A directory removed with its contents when the test ends.
-    fn temp_dir(name: &str) -> tempfile::TempDir {
-        tempfile::Builder::new()
-            .prefix(&format!("cdh-key-{name}-"))
-            .tempdir()
-            .unwrap()
-    }
 
     #[test]
     fn a_generated_ed25519_key_loads_back_with_the_same_kid() {

@@ -551,16 +551,7 @@ fn fetch_raw(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn url(s: &str) -> Url {
-        Url::parse(s).unwrap()
-    }
-
-    fn rules(list: &[&str]) -> Vec<ResolveRule> {
-        list.iter()
-            .map(|r| ResolveRule::parse(r).unwrap())
-            .collect()
-    }
+    use crate::ca_policy::tests::{rules, url};
 
     #[test]
     fn nodes_are_host_and_port_with_80_by_default() {
