@@ -2,22 +2,15 @@
 //! redirects, 5xx and retries, hangs, refused connections, huge bodies, 401, 403 with a clock
 //! skew, 404, 429 with Retry-After.
 
-use std::path::Path;
 use std::time::Duration;
 use std::time::SystemTime;
 
 use hook_test_support::{
-    DOMAIN, Outcome, Reply, Serving, TestServer, closed_port, connection_refused, fake_site,
-    keyed_dir, run_hook,
+    DOMAIN, Reply, Serving, TestServer, closed_port, connection_refused, fake_site, keyed_dir,
+    run_hook,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-hook");
-
-/// auth-hook with the usual arguments for the site on `port`, plus `extra`, in the certbot
-/// environment.
-fn auth_hook(port: u16, key: &Path, timeout: u64, extra: &[&str]) -> Outcome {
-    run_hook(BIN, port, key, timeout, extra)
-}
 
 #[test]
 fn redirects_on_post_fail_naming_the_location_and_are_not_followed() {
@@ -29,7 +22,7 @@ fn redirects_on_post_fail_naming_the_location_and_are_not_followed() {
                 "https://www.example.test/.well-known/challenges/",
             )
         });
-        let out = auth_hook(site.port(), &key, 5, &[]);
+        let out = run_hook(BIN, site.port(), &key, 5, &[]);
         out.assert_failure().assert_no_jwt();
         out.assert_stderr_contains(&format!(
             "auth-hook: error: POST http://{DOMAIN}:{}/.well-known/challenges/ failed: the site answered {status}",
@@ -54,7 +47,7 @@ fn two_503s_then_201_succeeds_with_a_fresh_jwt_per_attempt() {
         let posts = earlier.iter().filter(|r| r.method == "POST").count();
         (req.method == "POST" && posts < 2).then(|| Reply::text(503, "busy"))
     });
-    let out = auth_hook(site.port(), &key, 20, &[]);
+    let out = run_hook(BIN, site.port(), &key, 20, &[]);
     out.assert_success().assert_no_jwt();
     let posts = site.with_method("POST");
     assert_eq!(posts.len(), 3);
@@ -69,7 +62,7 @@ fn two_503s_then_201_succeeds_with_a_fresh_jwt_per_attempt() {
 fn a_persistent_500_fails_within_the_deadline_saying_what_the_site_answered() {
     let (_dir, key) = keyed_dir("500");
     let site = TestServer::start(|_, _| Reply::text(500, "database is down"));
-    let out = auth_hook(site.port(), &key, 3, &[]);
+    let out = run_hook(BIN, site.port(), &key, 3, &[]);
     out.assert_failure()
         .assert_no_jwt()
         .assert_within(Duration::from_secs(3));
@@ -82,7 +75,7 @@ fn a_persistent_500_fails_within_the_deadline_saying_what_the_site_answered() {
 fn a_server_that_never_answers_fails_within_the_deadline() {
     let (_dir, key) = keyed_dir("hang");
     let site = TestServer::start(|_, _| Reply::Hang);
-    let out = auth_hook(site.port(), &key, 3, &[]);
+    let out = run_hook(BIN, site.port(), &key, 3, &[]);
     out.assert_failure()
         .assert_no_jwt()
         .assert_within(Duration::from_secs(3));
@@ -95,7 +88,7 @@ fn a_server_that_never_answers_fails_within_the_deadline() {
 fn a_refused_connection_is_retried_then_names_the_host_port_and_what_to_check() {
     let (_dir, key) = keyed_dir("refused");
     let port = closed_port();
-    let out = auth_hook(port, &key, 3, &[]);
+    let out = run_hook(BIN, port, &key, 3, &[]);
     out.assert_failure()
         .assert_no_jwt()
         .assert_within(Duration::from_secs(3));
@@ -119,7 +112,7 @@ fn a_10_mb_error_body_is_read_capped_and_shown_as_one_clean_line() {
         headers: vec![("Content-Type".into(), "text/plain".into())],
         body: body.clone(),
     });
-    let out = auth_hook(site.port(), &key, 10, &[]);
+    let out = run_hook(BIN, site.port(), &key, 10, &[]);
     out.assert_failure().assert_no_jwt();
     out.assert_stderr_contains("400 Bad Request \"bad [31mthing xxxx");
     assert!(
@@ -172,7 +165,7 @@ fn a_403_from_a_site_whose_clock_is_5_minutes_off_shows_the_skew() {
         )
         .header("Date", &date)
     });
-    let out = auth_hook(site.port(), &key, 10, &[]);
+    let out = run_hook(BIN, site.port(), &key, 10, &[]);
     out.assert_failure().assert_no_jwt();
     out.assert_stderr_contains("the site answered 403 Forbidden \"domain example.test is not in ACME_CHALLENGE_ALLOWED_DOMAINS\"");
     out.assert_stderr_contains("user 'certbot' lacks the permission to add challenges");
@@ -188,7 +181,7 @@ fn a_403_from_a_site_whose_clock_is_5_minutes_off_shows_the_skew() {
 fn a_401_explains_how_to_register_the_key() {
     let (_dir, key) = keyed_dir("401");
     let site = TestServer::start(|_, _| Reply::text(401, "").header("WWW-Authenticate", "JWT"));
-    let out = auth_hook(site.port(), &key, 10, &["--username", "acme"]);
+    let out = run_hook(BIN, site.port(), &key, 10, &["--username", "acme"]);
     out.assert_failure().assert_no_jwt();
     out.assert_stderr_contains("401 Unauthorized: it accepted no valid JWT");
     out.assert_stderr_contains(
@@ -202,7 +195,7 @@ fn a_401_explains_how_to_register_the_key() {
 fn a_404_on_the_api_says_the_app_is_not_mounted() {
     let (_dir, key) = keyed_dir("404");
     let site = TestServer::start(|_, _| Reply::text(404, "Not Found"));
-    let out = auth_hook(site.port(), &key, 10, &[]);
+    let out = run_hook(BIN, site.port(), &key, 10, &[]);
     out.assert_failure();
     out.assert_stderr_contains(&format!(
         "the challenge API is not mounted at http://{DOMAIN}:{}/.well-known/challenges/",
@@ -217,7 +210,7 @@ fn a_429_with_retry_after_is_honoured() {
         (req.method == "POST" && earlier.is_empty())
             .then(|| Reply::text(429, "slow down").header("Retry-After", "2"))
     });
-    let out = auth_hook(site.port(), &key, 10, &[]);
+    let out = run_hook(BIN, site.port(), &key, 10, &[]);
     out.assert_success();
     let posts = site.with_method("POST");
     assert_eq!(posts.len(), 2);

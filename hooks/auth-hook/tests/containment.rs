@@ -18,10 +18,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_auth-hook");
 /// A refusal of a file the hook reads must come at once, not at the deadline.
 const AT_ONCE: Duration = Duration::from_secs(2);
 
-fn auth_hook(port: u16, key: &Path, timeout: u64, extra: &[&str]) -> Outcome {
-    run_hook(BIN, port, key, timeout, extra)
-}
-
 /// The signature of the JWT in a request: what a replay would need and no message may show.
 fn signature(auth: &str) -> &str {
     auth.rsplit('.').next().unwrap()
@@ -34,7 +30,7 @@ fn every_push_carries_a_token_bound_to_its_method_url_and_exact_body() {
     let site = fake_site(Serving::AtOnce, |req, earlier| {
         (req.method == "POST" && earlier.is_empty()).then(|| Reply::text(503, "busy"))
     });
-    let out = auth_hook(site.port(), &key, 20, &[]);
+    let out = run_hook(BIN, site.port(), &key, 20, &[]);
     out.assert_success().assert_no_jwt();
     let posts = site.with_method("POST");
     assert_eq!(posts.len(), 2);
@@ -103,7 +99,7 @@ fn an_api_that_echoes_the_authorization_header_never_puts_the_jwt_on_stderr() {
     let (_dir, key) = keyed_dir("echo");
     for status in [400, 401, 403, 409, 500, 302] {
         let site = echoing_site(status);
-        let out = auth_hook(site.port(), &key, 2, &["-v"]);
+        let out = run_hook(BIN, site.port(), &key, 2, &["-v"]);
         out.assert_failure().assert_no_jwt();
         for request in site.requests() {
             let auth = request.header("authorization").unwrap();
@@ -151,7 +147,7 @@ fn a_fifo_as_key_file_is_refused_at_once_well_within_the_timeout() {
     let fifo = dir.join("key.pem");
     make_fifo(&fifo);
     let site = fake_site(Serving::AtOnce, |_, _| None);
-    let out = auth_hook(site.port(), &fifo, 30, &[]);
+    let out = run_hook(BIN, site.port(), &fifo, 30, &[]);
     out.assert_failure();
     assert!(out.elapsed < AT_ONCE, "took {:?}", out.elapsed);
     assert_eq!(
@@ -182,7 +178,7 @@ fn a_fifo_as_key_file_is_refused_at_once_well_within_the_timeout() {
 fn a_directory_or_a_device_as_key_file_is_refused() {
     let site = fake_site(Serving::AtOnce, |_, _| None);
     for (path, kind) in [("/tmp", "a directory"), ("/dev/zero", "a character device")] {
-        let out = auth_hook(site.port(), Path::new(path), 30, &[]);
+        let out = run_hook(BIN, site.port(), Path::new(path), 30, &[]);
         out.assert_failure();
         assert!(out.elapsed < AT_ONCE, "{path} took {:?}", out.elapsed);
         out.assert_stderr_contains(&format!(
@@ -431,7 +427,7 @@ fn a_self_check_that_starts_on_loopback_may_be_redirected_to_another_loopback_na
             })
             .or_else(|| (req.path == "/moved").then(|| Reply::text(200, VALIDATION)))
     });
-    auth_hook(site.port(), &key, 5, &[]).assert_success();
+    run_hook(BIN, site.port(), &key, 5, &[]).assert_success();
     assert!(site.requests().iter().any(|r| r.path == "/moved"));
 }
 
@@ -447,7 +443,7 @@ fn a_401_for_a_binding_mismatch_points_at_the_proxy_not_at_the_key() {
         )
         .header("WWW-Authenticate", "JWT")
     });
-    let out = auth_hook(site.port(), &key, 5, &[]);
+    let out = run_hook(BIN, site.port(), &key, 5, &[]);
     out.assert_failure().assert_no_jwt();
     out.assert_stderr_contains(
         "but this request is POST to host '127.0.0.1' path '/.well-known/challenges/'\": the \
@@ -464,7 +460,7 @@ fn a_409_says_another_users_key_owns_the_challenge() {
     let site = TestServer::start(|_, _| {
         Reply::text(409, &format!("challenge {TOKEN} belongs to user 'alice'"))
     });
-    let out = auth_hook(site.port(), &key, 5, &[]);
+    let out = run_hook(BIN, site.port(), &key, 5, &[]);
     out.assert_failure().assert_no_jwt();
     out.assert_stderr_contains(&format!(
         "the site answered 409 Conflict \"challenge {TOKEN} belongs to user 'alice'\": another \

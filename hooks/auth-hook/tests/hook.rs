@@ -1,27 +1,20 @@
 //! auth-hook through the built binary on the happy path: the result line, `-v` and `-q`,
 //! `--no-self-check`, `--help`, the plain-http warning and the proxy variables.
 
-use std::path::Path;
 use std::time::Duration;
 
 use hook_test_support::{
-    DOMAIN, Outcome, Reply, Serving, TOKEN, TestServer, VALIDATION, certbot_env, fake_site,
-    hook_args_with, keyed_dir, run, run_hook,
+    DOMAIN, Reply, Serving, TOKEN, TestServer, VALIDATION, certbot_env, fake_site, hook_args_with,
+    keyed_dir, run, run_hook,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-hook");
-
-/// auth-hook with the usual arguments for the site on `port`, plus `extra`, in the certbot
-/// environment.
-fn auth_hook(port: u16, key: &Path, timeout: u64, extra: &[&str]) -> Outcome {
-    run_hook(BIN, port, key, timeout, extra)
-}
 
 #[test]
 fn a_stored_and_served_challenge_prints_one_line_and_exits_0() {
     let (_dir, key) = keyed_dir("happy");
     let site = fake_site(Serving::AtOnce, |_, _| None);
-    let out = auth_hook(site.port(), &key, 10, &[]);
+    let out = run_hook(BIN, site.port(), &key, 10, &[]);
     out.assert_success()
         .assert_no_jwt()
         .assert_within(Duration::from_secs(10));
@@ -66,7 +59,7 @@ fn a_stored_and_served_challenge_prints_one_line_and_exits_0() {
 fn verbose_prints_timed_steps_but_never_the_jwt() {
     let (_dir, key) = keyed_dir("verbose");
     let site = fake_site(Serving::AtOnce, |_, _| None);
-    let out = auth_hook(site.port(), &key, 10, &["-v"]);
+    let out = run_hook(BIN, site.port(), &key, 10, &["-v"]);
     out.assert_success().assert_no_jwt();
     // Issue 6: the push, each self-check attempt and the end, one line each, with timings.
     let line = |needle: &str| -> String {
@@ -99,7 +92,7 @@ fn verbose_prints_timed_steps_but_never_the_jwt() {
 fn verbose_without_self_check_still_ends_with_a_done_line() {
     let (_dir, key) = keyed_dir("verbose-noself");
     let site = fake_site(Serving::Never, |_, _| None);
-    let out = auth_hook(site.port(), &key, 5, &["--no-self-check", "-v"]);
+    let out = run_hook(BIN, site.port(), &key, 5, &["--no-self-check", "-v"]);
     out.assert_success().assert_no_jwt();
     let last = out.stderr.lines().last().unwrap_or_default();
     assert!(
@@ -114,7 +107,7 @@ fn verbose_without_self_check_still_ends_with_a_done_line() {
 fn no_self_check_trusts_the_api_answer() {
     let (_dir, key) = keyed_dir("noself");
     let site = fake_site(Serving::Never, |_, _| None);
-    let out = auth_hook(site.port(), &key, 5, &["--no-self-check"]);
+    let out = run_hook(BIN, site.port(), &key, 5, &["--no-self-check"]);
     out.assert_success();
     assert!(
         out.stdout.ends_with("(self-check skipped)\n"),

@@ -1,21 +1,11 @@
 //! Keys through the built binary: refused files (mode, missing, encrypted, EC) with nothing
 //! sent, and `keygen`.
 
-use std::path::Path;
-
 use std::os::unix::fs::PermissionsExt;
 
-use hook_test_support::{
-    Outcome, Serving, fake_site, key_command, keyed_dir, run, run_hook, temp_dir,
-};
+use hook_test_support::{Serving, fake_site, key_command, keyed_dir, run, run_hook, temp_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_auth-hook");
-
-/// auth-hook with the usual arguments for the site on `port`, plus `extra`, in the certbot
-/// environment.
-fn auth_hook(port: u16, key: &Path, timeout: u64, extra: &[&str]) -> Outcome {
-    run_hook(BIN, port, key, timeout, extra)
-}
 
 #[test]
 fn keys_readable_by_group_or_others_are_refused_with_chmod_advice() {
@@ -23,7 +13,7 @@ fn keys_readable_by_group_or_others_are_refused_with_chmod_advice() {
     let site = fake_site(Serving::AtOnce, |_, _| None);
     for mode in [0o644, 0o640] {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
-        let out = auth_hook(site.port(), &key, 5, &[]);
+        let out = run_hook(BIN, site.port(), &key, 5, &[]);
         out.assert_failure();
         assert_eq!(
             out.stderr,
@@ -42,7 +32,7 @@ fn a_missing_key_is_named_and_nothing_is_sent() {
     let dir = temp_dir("nokey");
     let missing = dir.join("absent.pem");
     let site = fake_site(Serving::AtOnce, |_, _| None);
-    let out = auth_hook(site.port(), &missing, 5, &[]);
+    let out = run_hook(BIN, site.port(), &missing, 5, &[]);
     out.assert_failure();
     out.assert_stderr_contains(&format!(
         "auth-hook: error: private key {}: it does not exist",
@@ -91,7 +81,7 @@ fn encrypted_and_ec_keys_are_named_and_nothing_is_sent() {
             .expect("openssl is needed for this test");
         assert!(status.success());
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let out = auth_hook(site.port(), &path, 5, &[]);
+        let out = run_hook(BIN, site.port(), &path, 5, &[]);
         out.assert_failure();
         out.assert_stderr_contains(&format!(
             "private key {} cannot be used\n  caused by: {message}",
