@@ -112,8 +112,9 @@ site and wait until the site serves it.
 certbot runs this once per domain with CERTBOT_DOMAIN (or CERTBOT_IDENTIFIER), CERTBOT_TOKEN and \
 CERTBOT_VALIDATION set. It POSTs the challenge to {server}/.well-known/challenges/, signed with \
 your private key (the site holds only the public key), then polls the URL the CA will fetch until \
-it answers with the validation. It prints one line on stdout on success and exits non-zero on any \
-failure, always within --timeout.
+it answers with the validation, through every address of the name and every --self-check-node. \
+On success it prints one result line on stdout, then one indented line per address and node \
+checked; it exits non-zero on any failure, always within --timeout (see --on-failure).
 
 Each setting comes from its option, else its environment variable (shown as [env: ...]), else the \
 --config file, else its default. certbot saves the hook command line for renewals but not the \
