@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench_floor import FloorServer
+from bench_floor import floor_server
 from bench_report import Figure, Run, Target, fmt
 
 import harness as h
@@ -134,7 +134,7 @@ def p1_push(site: h.Site, hooks: Hooks, key: Path, timings: SiteTimings, work: P
         "cleanup": [],
         "cleanup-floor": [],
     }
-    floor = FloorServer(work / "floor")
+    floor = floor_server(work / "floor")
     with h.running(floor):
         push = {
             "hook": [str(hooks.auth), "--server", site.url, *common],

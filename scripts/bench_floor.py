@@ -9,60 +9,14 @@ process was slower to answer (a push took 2.55 ms against it, 2.24 ms against ng
 
 from __future__ import annotations
 
-import signal
-from dataclasses import dataclass
 from pathlib import Path
 
 import harness as h
 
+#: Every request answered at once, whatever its path and body.
+DO_NOTHING = "location / { if ($request_method = DELETE) { return 204; } return 201; }"
 
-@dataclass
-class FloorServer:
+
+def floor_server(workdir: Path) -> h.Nginx:
     """nginx on a free loopback port answering every API request at once; start() and stop() as the harness's."""
-
-    workdir: Path
-    port: int = 0
-    process: h.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FloorServer:
-        w = self.workdir
-        w.mkdir(parents=True, exist_ok=True)
-        self.port = self.port or h.free_port()
-        (w / "nginx.conf").write_text(
-            f"""
-worker_processes 1;
-user root root;
-pid {w}/nginx.pid;
-error_log {w}/nginx-error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {w}/body;
-    proxy_temp_path {w}/proxy;
-    fastcgi_temp_path {w}/fastcgi;
-    uwsgi_temp_path {w}/uwsgi;
-    scgi_temp_path {w}/scgi;
-    server {{
-        listen 127.0.0.1:{self.port};
-        location / {{
-            if ($request_method = DELETE) {{ return 204; }}
-            return 201;
-        }}
-    }}
-}}
-"""
-        )
-        self.process = h.Process(
-            "floor", ["nginx", "-p", str(w), "-c", str(w / "nginx.conf"), "-g", "daemon off;"], w / "nginx.log"
-        )
-        h.wait_for("the do-nothing server (nginx)", lambda: h.port_open(self.port), proc=self.process)
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop(signal.SIGQUIT)
-            self.process = None
+    return h.Nginx(workdir, backends=(), port=h.free_port(), location=DO_NOTHING)

@@ -22,6 +22,8 @@ class Nginx:
     webroot: Path | None = None
     # False: like many PaaS routers, never replay an API request on another node; the hooks must retry.
     api_failover: bool = True
+    # A location block of its own instead of the balancer or the static server (the benchmark's do-nothing API).
+    location: str | None = None
     process: Process | None = None
 
     @property
@@ -35,8 +37,8 @@ class Nginx:
         servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=0;" for p in self.backends)
         upstream = f"upstream django_nodes {{\n{servers}\n    }}" if self.backends else ""
         proxy = "proxy_pass http://django_nodes; proxy_set_header Host $host; proxy_connect_timeout 2s;"
-        location = f"location / {{ {f'root {self.webroot};' if self.webroot else proxy} }}"
-        if not self.api_failover:
+        location = self.location or f"location / {{ {f'root {self.webroot};' if self.webroot else proxy} }}"
+        if not self.api_failover and self.location is None:
             location += f"\n        location /.well-known/challenges/ {{ {proxy} proxy_next_upstream off; }}"
         (w / "nginx.conf").write_text(
             f"""
