@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import signal
+import socket
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from .paths import HTTP01_PORT
 from .process import Process, ensure_port_free, port_open, wait_for
@@ -24,6 +30,11 @@ class Nginx:
     api_failover: bool = True
     # A location block of its own instead of the balancer or the static server (the benchmark's do-nothing API).
     location: str | None = None
+    # A TLS server on this port presenting this certificate chain and key, whatever the SNI (the probe's stories):
+    # nginx reads the files when it starts and when it reloads, never in between.
+    tls_port: int | None = None
+    tls_certificate: Path | None = None
+    tls_key: Path | None = None
     process: Process | None = None
 
     @property
@@ -40,6 +51,12 @@ class Nginx:
         location = self.location or f"location / {{ {f'root {self.webroot};' if self.webroot else proxy} }}"
         if not self.api_failover and self.location is None:
             location += f"\n        location /.well-known/challenges/ {{ {proxy} proxy_next_upstream off; }}"
+        tls = ""
+        if self.tls_port is not None:
+            tls = (
+                f"server {{ listen 127.0.0.1:{self.tls_port} ssl; ssl_certificate {self.tls_certificate}; "
+                f"ssl_certificate_key {self.tls_key}; location / {{ return 204; }} }}"
+            )
         (w / "nginx.conf").write_text(
             f"""
 worker_processes 1;
@@ -59,6 +76,7 @@ http {{
         listen 127.0.0.1:{self.port};
         {location}
     }}
+    {tls}
 }}
 """
         )
@@ -66,9 +84,39 @@ http {{
             "nginx", ["nginx", "-p", str(w), "-c", str(w / "nginx.conf"), "-g", "daemon off;"], w / "nginx.log"
         )
         wait_for("nginx", lambda: port_open(self.port), proc=self.process)
+        if self.tls_port is not None:
+            wait_for("nginx's TLS port", lambda: port_open(self.tls_port or 0), proc=self.process)
         return self
+
+    def reload(self) -> None:
+        """Reload the configuration and the certificate files (SIGHUP), as ``systemctl reload nginx`` does, and wait
+        until the TLS port presents the certificate now in ``tls_certificate``."""
+        assert self.process is not None and self.tls_port is not None and self.tls_certificate is not None
+        wanted = _fingerprint(self.tls_certificate.read_bytes())
+        self.process.proc.send_signal(signal.SIGHUP)
+        wait_for("nginx to present the reloaded certificate", lambda: self.presented() == wanted, proc=self.process)
+
+    def presented(self) -> str | None:
+        """SHA-256 (hex) of the certificate the TLS port presents, read with Python's ssl (trusting nothing)."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        try:
+            with (
+                socket.create_connection(("127.0.0.1", self.tls_port or 0), timeout=2) as sock,
+                context.wrap_socket(sock) as tls,
+            ):
+                der = tls.getpeercert(binary_form=True)
+        except OSError:
+            return None
+        return hashlib.sha256(der).hexdigest() if der else None
 
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop(signal.SIGQUIT)
             self.process = None
+
+
+def _fingerprint(pem: bytes) -> str:
+    """SHA-256 (hex) of the first certificate of a PEM chain."""
+    return x509.load_pem_x509_certificate(pem).fingerprint(hashes.SHA256()).hex()
