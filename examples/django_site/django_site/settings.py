@@ -13,6 +13,8 @@
 * ``ACME_CHALLENGE_METRICS_TOKEN``: the bearer token that opens ``/.well-known/acme-challenge-metrics`` (default: unset,
   and the endpoint answers 404 unless ``ACME_CHALLENGE_METRICS_ADDRESSES`` is set).
 * ``ACME_CHALLENGE_METRICS_ADDRESSES``: comma-separated addresses and networks that may read the metrics.
+* ``ACME_CHALLENGE_PROBE_ADDRESSES``: where ``acme_challenge_status --probe`` connects for a name instead of its
+  port 443, comma-separated ``name=host:port`` entries (e.g. ``www.example.com=10.0.0.5:443``).
 * ``DJANGO_LOG_LEVEL``: the root log level (default ``INFO``); asymmetric_jwt_auth never logs below INFO.
 """
 
@@ -111,6 +113,9 @@ ACME_CHALLENGE_LEGACY_CLIENTS = _env_flag("ACME_CHALLENGE_LEGACY_CLIENTS")
 ACME_CHALLENGE_AUDIT_RETENTION = int(os.environ.get("ACME_CHALLENGE_AUDIT_RETENTION", "90"))
 ACME_CHALLENGE_METRICS_TOKEN = os.environ.get("ACME_CHALLENGE_METRICS_TOKEN") or None
 ACME_CHALLENGE_METRICS_ADDRESSES = _env_list("ACME_CHALLENGE_METRICS_ADDRESSES") or None
+ACME_CHALLENGE_PROBE_ADDRESSES = dict(
+    entry.split("=", 1) for entry in _env_list("ACME_CHALLENGE_PROBE_ADDRESSES") if "=" in entry
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
