@@ -54,7 +54,7 @@ pub fn run_auth(
                     let reporter =
                         Reporter::new("auth-hook", crate::config::Verbosity::Normal, stderr);
                     let mode = cli.hook.on_failure.unwrap_or_default();
-                    fail_closed_after(mode, &err, || None, &reporter);
+                    fail_closed_after(mode, &err, env, || None, &reporter);
                     return Err(err);
                 }
             };
@@ -68,7 +68,7 @@ pub fn run_auth(
                 }
                 Err(err) => {
                     let delete = || delete_after_failure(&settings, env, &err, &reporter);
-                    fail_closed_after(settings.on_failure, &err, delete, &reporter);
+                    fail_closed_after(settings.on_failure, &err, env, delete, &reporter);
                     Err(err)
                 }
             }
@@ -120,12 +120,14 @@ fn delete_after_failure(
 
 /// After a failed run: under certbot, and unless `--on-failure exit` (or `auto` under
 /// `certbot renew`), delete this run's challenge (`delete`), write the reason into certbot's
-/// output and log, and stop certbot with SIGINT, so that it does not ask the CA for a
-/// validation that would fail. See [`fail_closed`]. Otherwise certbot's cleanup hook deletes the
-/// challenge, and only a note is added under certbot.
+/// output and log, and stop certbot with a signal it handles, so that it does not ask the CA
+/// for a validation that would fail; what came of it is checked and written there too. See
+/// [`fail_closed`]. Otherwise certbot's cleanup hook deletes the challenge, and only a note is
+/// added under certbot.
 fn fail_closed_after(
     mode: OnFailure,
     err: &Error,
+    env: &dyn Fn(&str) -> Option<OsString>,
     delete: impl FnOnce() -> Option<String>,
     reporter: &Reporter,
 ) {
@@ -150,23 +152,26 @@ fn fail_closed_after(
         return;
     };
     let deleted = delete();
-    let mut message = Vec::new();
-    crate::error::write_chain(&mut message, "auth-hook", err);
-    let mut message = String::from_utf8_lossy(&message).into_owned();
+    let mut reason = Vec::new();
+    crate::error::write_chain(&mut reason, "auth-hook", err);
+    let mut reason = String::from_utf8_lossy(&reason).into_owned();
     if let Some(deleted) = deleted {
-        message.push_str(&deleted);
-        message.push('\n');
+        reason.push_str(&deleted);
+        reason.push('\n');
     }
-    message.push_str(&format!(
-        "auth-hook: stopping certbot (pid {}) with SIGINT so that it does not ask the CA for a \
-         validation that would fail (each failure counts against the CA's limit of 5 per name \
-         per hour); certbot will say \"Exiting due to user request.\" Fix the problem above and \
-         run certbot again. (--on-failure {}; 'exit' lets certbot go on)\n",
-        certbot_to_stop.pid,
-        mode.name()
-    ));
-    if let Err(why) = fail_closed::stop_certbot(certbot_to_stop, &message) {
-        reporter.warn(why);
+    // certbot 1.32 sets only CERTBOT_DOMAIN; the name is for the operator, so a lossy one will do.
+    let name = env("CERTBOT_IDENTIFIER")
+        .or_else(|| env("CERTBOT_DOMAIN"))
+        .map_or_else(
+            || "the name".to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+    let outcome = fail_closed::stop_certbot(certbot_to_stop, &reason, &name, mode);
+    if !outcome.stops_validation() {
+        reporter.warn(format_args!(
+            "certbot was not stopped: the CA will validate {name} and fail (certbot's output and \
+             log say why)"
+        ));
     }
 }
 

@@ -446,17 +446,35 @@ fn ip_address_identifiers_work_with_ipv4_and_bracketed_ipv6_urls() {
 }
 
 /// A stand-in for certbot: a Python script named `certbot` that runs the hook line through
-/// `/bin/sh -c`, as certbot does, keeps `letsencrypt.log` open, and records a SIGINT instead of
-/// dying of it. It prints `signals: [...]` and the hook's exit status.
+/// `/bin/sh -c` and keeps `letsencrypt.log` open, as certbot does, and handles signals as
+/// certbot's error handler does: SIGTERM always, SIGINT, SIGHUP and SIGQUIT unless ignored at
+/// start; a signal interrupts the hook's run (`subprocess.run` then kills the shell) and the
+/// stand-in exits. `FAKE_IGNORE` names signals ignored at start, `FAKE_BLOCK=1` blocks all four.
+/// It prints `signals: [...]` and the hook's exit status, or `stopped`.
 const FAKE_CERTBOT: &str = r#"
 import os, signal, subprocess, sys
 got = []
-signal.signal(signal.SIGINT, lambda *_: got.append("SIGINT"))
+class Stop(Exception):
+    pass
+def handler(signum, frame):
+    got.append(signal.Signals(signum).name)
+    raise Stop()
+four = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT]
+for name in os.environ.get("FAKE_IGNORE", "").split():
+    signal.signal(signal.Signals[name], signal.SIG_IGN)
+for s in four:
+    if s == signal.SIGTERM or signal.getsignal(s) != signal.SIG_IGN:
+        signal.signal(s, handler)
+if os.environ.get("FAKE_BLOCK"):
+    signal.pthread_sigmask(signal.SIG_BLOCK, four)
 log = open(os.path.join(os.path.dirname(__file__), "letsencrypt.log"), "a")
-env = {k: v for k, v in os.environ.items()}
-proc = subprocess.run(sys.argv[-1], shell=True, env=env, capture_output=True, text=True)
-print("hook exit:", proc.returncode)
-print("hook stderr:", proc.stderr.replace("\n", " | "))
+env = {k: v for k, v in os.environ.items() if not k.startswith("FAKE_")}
+try:
+    proc = subprocess.run(sys.argv[-1], shell=True, env=env, capture_output=True, text=True)
+    print("hook exit:", proc.returncode)
+    print("hook stderr:", proc.stderr.replace("\n", " | "))
+except Stop:
+    print("stopped")
 print("signals:", got)
 "#;
 
@@ -483,6 +501,16 @@ impl FakeCertbot {
     /// Runs `python3 DIR/certbot VERB... "HOOK ARGS || exit $?"` (the `||` keeps the shell
     /// between certbot and the hook, as when dash does not exec the hook in its place).
     fn run(&self, verb: &[&str], hook_args: &[String]) -> (String, String) {
+        self.run_with(verb, hook_args, &[])
+    }
+
+    /// [`FakeCertbot::run`] with `FAKE_*` settings for the stand-in.
+    fn run_with(
+        &self,
+        verb: &[&str],
+        hook_args: &[String],
+        fake: &[(&str, &str)],
+    ) -> (String, String) {
         let line = format!("{} {} || exit $?", self.hook.display(), hook_args.join(" "));
         let out = Command::new("python3")
             .arg(self.dir.join("certbot"))
@@ -491,6 +519,7 @@ impl FakeCertbot {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(certbot_env())
+            .envs(fake.iter().copied())
             .stdin(Stdio::null())
             .output()
             .expect("python3 is needed for this test");
@@ -513,15 +542,17 @@ fn a_failing_hook_under_certbot_certonly_deletes_its_challenge_reports_and_stops
     });
     let hook_args = args(site.port(), &certbot.key, 2, &["127.0.0.1"], &[]);
     let (stdout, stderr) = certbot.run(&["certonly"], &hook_args);
+    assert!(stdout.contains("stopped"), "{stdout}\n{stderr}");
     assert!(stdout.contains("signals: ['SIGINT']"), "{stdout}\n{stderr}");
-    assert!(stdout.contains("hook exit: 1"), "{stdout}");
-    // The reason reached certbot's own stderr and its log, before the signal.
+    // The reason reached certbot's own stderr and its log, before the signal, and the
+    // verdict after it, once the stand-in had exited.
     for (what, text) in [("stderr", &stderr), ("log", &certbot.log())] {
         assert!(
             text.contains("auth-hook: error: self-check failed: ")
                 && text.contains(&format!("auth-hook: deleted its challenge {TOKEN} again"))
-                && text.contains("auth-hook: stopping certbot (pid ")
-                && text.contains("--on-failure auto"),
+                && text.contains("auth-hook: sending certbot (pid ")
+                && text.contains("--on-failure auto")
+                && text.contains("exited on SIGINT while this hook was still running"),
             "certbot's {what}:\n{text}"
         );
         assert!(!text.contains("eyJ"), "{text}");
@@ -529,6 +560,46 @@ fn a_failing_hook_under_certbot_certonly_deletes_its_challenge_reports_and_stops
     let deletes = site.with_method("DELETE");
     assert_eq!(deletes.len(), 1, "the hook deleted its own challenge");
     assert_eq!(deletes[0].path, format!("/.well-known/challenges/{TOKEN}/"));
+}
+
+#[test]
+fn a_certbot_ignoring_sigint_as_a_background_job_does_is_stopped_with_sigterm() {
+    let certbot = FakeCertbot::new("ready-stop-term");
+    let site = fake_site_at("127.0.0.1:0", &Store::default(), Serving::Never, |_, _| {
+        None
+    });
+    let hook_args = args(site.port(), &certbot.key, 2, &["127.0.0.1"], &[]);
+    let (stdout, stderr) = certbot.run_with(
+        &["certonly"],
+        &hook_args,
+        &[("FAKE_IGNORE", "SIGINT SIGQUIT")],
+    );
+    assert!(
+        stdout.contains("signals: ['SIGTERM']"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("exited on SIGTERM while this hook was still running"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_certbot_that_blocks_every_stop_signal_is_not_signalled_and_the_hook_says_the_ca_will_validate()
+{
+    let certbot = FakeCertbot::new("ready-unstoppable");
+    let site = fake_site_at("127.0.0.1:0", &Store::default(), Serving::Never, |_, _| {
+        None
+    });
+    let hook_args = args(site.port(), &certbot.key, 2, &["127.0.0.1"], &[]);
+    let (stdout, stderr) = certbot.run_with(&["certonly"], &hook_args, &[("FAKE_BLOCK", "1")]);
+    assert!(stdout.contains("signals: []"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("hook exit: 1"), "{stdout}");
+    assert!(
+        stderr.contains("blocks SIGINT, SIGTERM, SIGHUP and SIGQUIT, so it cannot be stopped: the CA will now validate example.test and fail"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("sending certbot"), "{stderr}");
 }
 
 #[test]
@@ -556,6 +627,7 @@ fn under_certbot_renew_a_failing_hook_only_exits_so_other_certificates_still_ren
     stop.extend(["--on-failure".into(), "stop-certbot".into()]);
     let (stdout, _) = certbot.run(&["renew"], &stop);
     assert!(stdout.contains("signals: ['SIGINT']"), "{stdout}");
+    assert!(stdout.contains("stopped"), "{stdout}");
     let mut exit = hook_args;
     exit.extend(["--on-failure".into(), "exit".into()]);
     let (stdout, _) = certbot.run(&["certonly"], &exit);
