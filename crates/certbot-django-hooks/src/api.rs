@@ -39,6 +39,10 @@ use crate::reserved::is_loopback;
 use crate::text::{body_excerpt_hiding, one_line_hiding};
 use crate::urls;
 
+/// The content types of the bodies the API takes: the challenge form, the certificate report.
+const FORM: &str = "application/x-www-form-urlencoded";
+const JSON: &str = "application/json";
+
 /// Most of an error body that is read.
 pub const MAX_ERROR_BODY: u64 = 4096;
 /// Most of an error body that is shown.
@@ -162,19 +166,17 @@ impl<'a> ApiClient<'a> {
         ];
         let url = self.challenges_url();
         let body = form_body(&form);
-        self.send(Method::POST, &url, Some(&body), |s| {
+        self.send(Method::POST, &url, Some((FORM, &body)), |s| {
             matches!(s, StatusCode::OK | StatusCode::CREATED)
         })
         .map(|s| s.as_u16())
     }
 
-    /// Reports a certificate's public facts (the deploy hook's form,
-    /// [`crate::deploy::CertificateFacts::form`]). Returns the success status (200 or 201).
-    pub fn report_certificate(&self, form: &[(&str, String)]) -> Result<u16, Error> {
-        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    /// Reports a certificate: `body` is the deploy hook's JSON with the chain
+    /// ([`crate::deploy::Chain::report_body`]). Returns the success status (200 or 201).
+    pub fn report_certificate(&self, body: &[u8]) -> Result<u16, Error> {
         let url = urls::certificates(&self.base);
-        let body = form_body(&pairs);
-        self.send(Method::POST, &url, Some(&body), |s| {
+        self.send(Method::POST, &url, Some((JSON, body)), |s| {
             matches!(s, StatusCode::OK | StatusCode::CREATED)
         })
         .map(|s| s.as_u16())
@@ -283,7 +285,7 @@ impl<'a> ApiClient<'a> {
         &self,
         method: Method,
         url: &Url,
-        body: Option<&[u8]>,
+        body: Option<(&'static str, &[u8])>,
         done: impl Fn(StatusCode) -> bool,
     ) -> Result<StatusCode, Error> {
         let method_name: &'static str = if method == Method::POST {
@@ -298,7 +300,7 @@ impl<'a> ApiClient<'a> {
             problem,
         };
         // The same request every attempt; only the time and nonce of its token change.
-        let body = body.unwrap_or_default();
+        let (content_type, body) = body.unwrap_or(("", &[]));
         let binding = RequestBinding::new(method_name, url, body);
         let mut backoff = FIRST_BACKOFF;
         let mut attempts = 0u32;
@@ -319,7 +321,7 @@ impl<'a> ApiClient<'a> {
                 .timeout(self.deadline.cap(ATTEMPT_TIMEOUT));
             if !body.is_empty() {
                 request = request
-                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header(CONTENT_TYPE, content_type)
                     .body(body.to_vec());
             }
             let started = Instant::now();
@@ -476,6 +478,12 @@ fn describe_report_status(user: &str, status: StatusCode, said: &str) -> Option<
              certbot_client {user} --list-keys' shows it) or the site's \
              ACME_CHALLENGE_ALLOWED_DOMAINS"
         )),
+        StatusCode::BAD_REQUEST if refuses_json_report(said) => Some(format!(
+            "the site answered 400 Bad Request{said}: the site's django-acme-challenge predates \
+             reports that send the certificate itself (this deploy-hook sends the chain as JSON; \
+             older ones sent a form of claims about it): upgrade django-acme-challenge on the \
+             site and run manage.py migrate"
+        )),
         StatusCode::NOT_FOUND => Some(format!(
             "the site answered 404 Not Found{said}: the site has no certificate reports at this \
              URL. Its django-acme-challenge predates them (upgrade it and run manage.py migrate), \
@@ -537,6 +545,13 @@ fn describe_unreachable(failure: &Failure, url: &Url, took: Duration) -> String 
              --resolve), and any firewall in between"
         ),
     }
+}
+
+/// Whether a 400's body is a site that takes only the old form of certificate report: its words
+/// were "body: send the report as a form (application/x-www-form-urlencoded), as deploy-hook
+/// does", or a form field it misses ("serial: required").
+fn refuses_json_report(said: &str) -> bool {
+    said.contains("send the report as a form") || said.contains("serial: required")
 }
 
 /// Whether a 401's body is the site refusing the JWT's request binding (the contract's

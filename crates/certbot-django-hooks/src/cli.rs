@@ -350,19 +350,21 @@ pub struct UacmeCli {
     pub auth: OsString,
 }
 
-const DEPLOY_ABOUT: &str = "certbot --deploy-hook: report a new certificate's public facts \
-(serial, names, validity, issuer, SHA-256 fingerprint) to the Django site.";
-const DEPLOY_LONG_ABOUT: &str = "certbot --deploy-hook: report a new certificate's public \
-facts (serial, names, validity, issuer, SHA-256 fingerprint) to the Django site, which then \
+const DEPLOY_ABOUT: &str = "certbot --deploy-hook: send a new certificate and its chain \
+(public data, never the key) to the Django site.";
+const DEPLOY_LONG_ABOUT: &str = "certbot --deploy-hook: send a new certificate and its \
+chain to the Django site, which verifies it, reads its names and validity itself, and then \
 knows when each of its names expires and says when a renewal is late (manage.py \
 acme_challenge_status).
 
 certbot runs this after each successful issuance or renewal, with RENEWED_LINEAGE (the live \
-directory of the certificate) and RENEWED_DOMAINS set. It reads RENEWED_LINEAGE/cert.pem, never \
-the private key, and POSTs the facts to {server}/.well-known/certificates/, signed with the same \
-key as the other hooks; {domain} in --server is the first name of RENEWED_DOMAINS. The site \
-refuses names outside the key's scope. Exits non-zero on any failure, always within --timeout; \
-certbot logs a failed deploy hook but keeps the certificate.
+directory of the certificate) and RENEWED_DOMAINS set. It reads RENEWED_LINEAGE/fullchain.pem \
+(the certificate, then its intermediates: public data), never the private key, and POSTs the \
+certificates as JSON to {server}/.well-known/certificates/, signed with the same key as the \
+other hooks; {domain} in --server is the first name of RENEWED_DOMAINS. The site refuses a \
+certificate that does not chain to its trust anchors or names anything outside the key's \
+scope; a site older than this hook answers 400 and must be upgraded. Exits non-zero on any \
+failure, always within --timeout; certbot logs a failed deploy hook but keeps the certificate.
 
 Takes the same options and config file as auth-hook and cleanup-hook (the self-check options are \
 accepted and ignored). To add it to certificates certbot already manages:

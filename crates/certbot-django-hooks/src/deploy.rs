@@ -1,24 +1,29 @@
-//! The deploy hook: after certbot issued or renewed a certificate, report its public facts to
-//! the site, so the site knows every certificate it validated and can say when one is late.
+//! The deploy hook: after certbot issued or renewed a certificate, send it to the site, so the
+//! site knows every certificate it validated and can say when one is late.
 //!
 //! certbot runs `--deploy-hook` once per successful issuance or renewal, with `RENEWED_LINEAGE`
 //! (the live directory, e.g. `/etc/letsencrypt/live/example.com`) and `RENEWED_DOMAINS` (its
-//! names, space-separated) set. The hook reads `RENEWED_LINEAGE/cert.pem` (the leaf certificate
-//! alone; never `privkey.pem`) as the hooks read their own files (a regular file, opened without
-//! blocking, size-capped: [`crate::files`]), extracts the serial, the names of the
-//! subjectAltName (DNS and IP), the validity dates, the issuer and the SHA-256 fingerprint of the
-//! DER, and POSTs them as a form to `{server}/.well-known/certificates/`, signed like every API
-//! call (a request-bound JWT, [`crate::jwt::RequestBinding`]). `{domain}` in `--server` is the
-//! first name of `RENEWED_DOMAINS`. Settings, deadline, retries and messages are the other
-//! hooks'; so is the config file.
+//! names, space-separated) set. The hook reads `RENEWED_LINEAGE/fullchain.pem` (the leaf, then
+//! the intermediates; never `privkey.pem`) as the hooks read their own files (a regular file,
+//! opened without blocking, size-capped: [`crate::files`]) and POSTs the certificates themselves
+//! to `{server}/.well-known/certificates/` as JSON, `{"chain": PEM, "lineage": NAME}`, signed
+//! like every API call (a request-bound JWT over the exact body bytes,
+//! [`crate::jwt::RequestBinding`]). `{domain}` in `--server` is the first name of
+//! `RENEWED_DOMAINS`. Settings, deadline, retries and messages are the other hooks'; so is the
+//! config file.
 //!
-//! Only public facts leave the machine: everything sent is in the certificate, which the TLS
-//! server hands to anyone who connects.
+//! A report is the certificate, not a list of claims about it: the site parses the chain,
+//! verifies it to its trust anchors and derives serial, names, dates, issuer and fingerprint
+//! itself (issue 19: reported facts could be forged). The hook still reads the leaf's facts
+//! here, to refuse a certificate the site cannot record before sending anything and to say what
+//! it reported. Only public data leaves the machine: the `CERTIFICATE` blocks are decoded and
+//! encoded again, so nothing else in the file (a key pasted into it by mistake, say) is sent.
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::Path;
 
+use serde::Serialize;
 use x509_parser::extensions::GeneralName;
 
 use crate::challenge::Identifier;
@@ -31,8 +36,11 @@ use crate::output::Reporter;
 use crate::session::Session;
 use crate::text::plain_value;
 
-/// Largest `cert.pem` read. A leaf certificate with 100 names is under 8 KiB.
+/// Largest `fullchain.pem` read. A leaf certificate with 100 names is under 8 KiB, an
+/// intermediate under 2 KiB.
 pub const MAX_CERT_FILE: u64 = 256 * 1024;
+/// Largest report body the site takes (its contract): JSON with the chain's PEM text.
+pub const MAX_REPORT_BODY: usize = 64 * 1024;
 /// Most names a report carries: Let's Encrypt allows 100 per certificate.
 pub const MAX_NAMES: usize = 100;
 /// Longest issuer text sent.
@@ -57,17 +65,6 @@ pub struct CertificateFacts {
 }
 
 impl CertificateFacts {
-    /// Reads the first `CERTIFICATE` block of a PEM text (cert.pem holds only the leaf). Pure,
-    /// for tests and fuzzing; the error says what is wrong with the text.
-    pub fn from_pem(text: &[u8]) -> Result<Self, String> {
-        let blocks = pem::parse_many(text).map_err(|e| format!("it is not PEM ({e})"))?;
-        let block = blocks
-            .iter()
-            .find(|b| b.tag() == "CERTIFICATE")
-            .ok_or("it holds no '-----BEGIN CERTIFICATE-----' block")?;
-        Self::from_der(block.contents())
-    }
-
     /// Reads one DER-encoded X.509 certificate.
     pub fn from_der(der: &[u8]) -> Result<Self, String> {
         let (rest, cert) = x509_parser::parse_x509_certificate(der)
@@ -134,22 +131,69 @@ impl CertificateFacts {
             fingerprint: hex(digest.as_ref()),
         })
     }
+}
 
-    /// The form the site takes: `serial`, `name` once per name, `not_before`, `not_after` (RFC
-    /// 3339, UTC), `issuer`, `fingerprint`, and `lineage` when known.
-    pub fn form(&self, lineage: Option<&str>) -> Vec<(&'static str, String)> {
-        let mut form = vec![("serial", self.serial.clone())];
-        form.extend(self.names.iter().map(|n| ("name", n.to_string())));
-        form.extend([
-            ("not_before", rfc3339(self.not_before)),
-            ("not_after", rfc3339(self.not_after)),
-            ("issuer", self.issuer.clone()),
-            ("fingerprint", self.fingerprint.clone()),
-        ]);
-        if let Some(lineage) = lineage {
-            form.push(("lineage", lineage.to_string()));
+/// A certificate chain as `fullchain.pem` holds it: the leaf, then the intermediates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    /// The leaf's facts, read here for the messages and to refuse what the site cannot record.
+    pub leaf: CertificateFacts,
+    /// How many certificates the chain holds, the leaf included.
+    pub certificates: usize,
+    /// The `CERTIFICATE` blocks, decoded and encoded again (LF line endings): exactly what is
+    /// sent, and nothing else the file may hold.
+    pub pem: String,
+}
+
+impl Chain {
+    /// Reads every `CERTIFICATE` block of a PEM text, the first being the leaf. Pure, for tests;
+    /// the error says what is wrong with the text.
+    pub fn from_pem(text: &[u8]) -> Result<Self, String> {
+        let blocks = pem::parse_many(text).map_err(|e| format!("it is not PEM ({e})"))?;
+        let certificates: Vec<pem::Pem> = blocks
+            .into_iter()
+            .filter(|b| b.tag() == "CERTIFICATE")
+            .map(|b| pem::Pem::new("CERTIFICATE", b.into_contents()))
+            .collect();
+        let first = certificates
+            .first()
+            .ok_or("it holds no '-----BEGIN CERTIFICATE-----' block")?;
+        let leaf = CertificateFacts::from_der(first.contents())?;
+        let pem = pem::encode_many_config(
+            &certificates,
+            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+        );
+        Ok(Chain {
+            leaf,
+            certificates: certificates.len(),
+            pem,
+        })
+    }
+
+    /// The report's body: `{"chain": PEM, "lineage": NAME or ""}` as JSON bytes, refused when
+    /// larger than the site takes ([`MAX_REPORT_BODY`]).
+    pub fn report_body(&self, lineage: Option<&str>) -> Result<Vec<u8>, String> {
+        #[derive(Serialize)]
+        struct Report<'a> {
+            chain: &'a str,
+            lineage: &'a str,
         }
-        form
+        let body = serde_json::to_vec(&Report {
+            chain: &self.pem,
+            lineage: lineage.unwrap_or_default(),
+        })
+        .map_err(|e| format!("cannot encode the report as JSON: {e}"))?;
+        if body.len() > MAX_REPORT_BODY {
+            return Err(format!(
+                "its {} certificates make a report of {} bytes; the site takes at most {} KiB \
+                 (a leaf and its intermediates are a few KiB): fullchain.pem should hold only the \
+                 certificate and its chain",
+                self.certificates,
+                body.len(),
+                MAX_REPORT_BODY / 1024
+            ));
+        }
+        Ok(body)
     }
 }
 
@@ -186,9 +230,9 @@ pub fn rfc3339(secs: i64) -> String {
     )
 }
 
-/// Reads and parses `LINEAGE/cert.pem`.
-pub fn read_certificate(lineage: &Path) -> Result<CertificateFacts, Error> {
-    let path = lineage.join("cert.pem");
+/// Reads and parses `LINEAGE/fullchain.pem`.
+pub fn read_chain(lineage: &Path) -> Result<Chain, Error> {
+    let path = lineage.join("fullchain.pem");
     let fail =
         |problem: String| Error::Deploy(format!("certificate {}: {problem}", path.display()));
     let (_, bytes) = files::read_regular(&path, MAX_CERT_FILE).map_err(|p| {
@@ -203,7 +247,7 @@ pub fn read_certificate(lineage: &Path) -> Result<CertificateFacts, Error> {
             other => other.describe("a PEM certificate"),
         })
     })?;
-    CertificateFacts::from_pem(&bytes).map_err(fail)
+    Chain::from_pem(&bytes).map_err(fail)
 }
 
 /// Runs `deploy-hook`. The result line goes to `stdout`.
@@ -241,14 +285,16 @@ pub fn deploy(
                 .into(),
         )
     })?;
-    let facts = read_certificate(lineage)?;
+    let chain = read_chain(lineage)?;
+    let facts = &chain.leaf;
     let names: Vec<String> = facts.names.iter().map(ToString::to_string).collect();
     reporter.step(format_args!(
-        "certificate {} for {} (not after {}, SHA-256 {})",
+        "certificate {} for {} (not after {}, SHA-256 {}), {} certificate(s) in the chain",
         facts.serial,
         names.join(" "),
         rfc3339(facts.not_after),
-        facts.fingerprint
+        facts.fingerprint,
+        chain.certificates
     ));
     let identifier = match domains.and_then(|d| d.split_whitespace().next()) {
         Some(first) => Identifier::parse(first).map_err(|e| {
@@ -261,13 +307,20 @@ pub fn deploy(
         })?,
         None => facts.names[0].clone(),
     };
-    let session = Session::open(settings, &identifier, deadline, reporter)?;
-    let api = session.api()?;
     let lineage_name = lineage
         .file_name()
         .map(|n| plain_value(&n.to_string_lossy(), 255));
-    let form = facts.form(lineage_name.as_deref());
-    let status = api.report_certificate(&form)?;
+    let body = chain
+        .report_body(lineage_name.as_deref())
+        .map_err(|problem| {
+            Error::Deploy(format!(
+                "certificate {}: {problem}; nothing was sent",
+                lineage.join("fullchain.pem").display()
+            ))
+        })?;
+    let session = Session::open(settings, &identifier, deadline, reporter)?;
+    let api = session.api()?;
+    let status = api.report_certificate(&body)?;
     reporter.step(format_args!(
         "done: certificate reported ({status}); {:.3} s in all",
         deadline.elapsed().as_secs_f64()
@@ -287,10 +340,14 @@ mod tests {
 
     const CERT: &[u8] = include_bytes!("../tests/data/cert.pem");
 
+    fn leaf_of(text: &[u8]) -> Result<CertificateFacts, String> {
+        Chain::from_pem(text).map(|chain| chain.leaf)
+    }
+
     #[test]
     fn the_facts_are_those_openssl_reads() {
         // openssl x509 -in tests/data/cert.pem -noout -serial -dates -issuer -fingerprint -sha256
-        let facts = CertificateFacts::from_pem(CERT).unwrap();
+        let facts = leaf_of(CERT).unwrap();
         assert_eq!(facts.serial, "fa0123456789abcdef");
         let names: Vec<String> = facts.names.iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -317,13 +374,13 @@ mod tests {
 
     #[test]
     fn a_wildcard_name_or_no_subject_alt_name_is_refused_with_the_reason() {
-        let wildcard = CertificateFacts::from_pem(include_bytes!("../tests/data/wildcard.pem"));
+        let wildcard = leaf_of(include_bytes!("../tests/data/wildcard.pem"));
         let message = wildcard.unwrap_err();
         assert!(
             message.starts_with("it names *.example.test, which the site cannot record: wildcard"),
             "{message}"
         );
-        let no_san = CertificateFacts::from_pem(include_bytes!("../tests/data/no-san.pem"));
+        let no_san = leaf_of(include_bytes!("../tests/data/no-san.pem"));
         assert!(no_san.unwrap_err().contains("no subjectAltName"));
     }
 
@@ -340,36 +397,67 @@ mod tests {
     fn text_without_a_certificate_block_is_refused_with_what_it_lacks() {
         let key = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
         assert_eq!(
-            CertificateFacts::from_pem(key).unwrap_err(),
+            leaf_of(key).unwrap_err(),
             "it holds no '-----BEGIN CERTIFICATE-----' block"
         );
         let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         assert!(
-            CertificateFacts::from_pem(garbage)
+            leaf_of(garbage)
                 .unwrap_err()
                 .starts_with("its certificate is not valid X.509"),
         );
     }
 
     #[test]
-    fn the_form_has_one_name_field_per_name_and_the_lineage() {
-        let facts = CertificateFacts {
-            serial: "0a".into(),
-            names: vec![
-                Identifier::parse("a.example").unwrap(),
-                Identifier::parse("2001:db8::1").unwrap(),
-            ],
-            not_before: 0,
-            not_after: 86_400,
-            issuer: "CN=Test CA".into(),
-            fingerprint: "ab".repeat(32),
-        };
-        let form = facts.form(Some("a.example"));
-        let names: Vec<_> = form.iter().filter(|(k, _)| *k == "name").collect();
-        assert_eq!(names.len(), 2);
-        assert_eq!(names[1].1, "2001:db8::1");
-        assert!(form.contains(&("not_after", "1970-01-02T00:00:00Z".into())));
-        assert!(form.contains(&("lineage", "a.example".into())));
-        assert!(!facts.form(None).iter().any(|(k, _)| *k == "lineage"));
+    fn the_report_is_the_chains_certificate_blocks_as_json_and_nothing_else() {
+        let issuer = include_bytes!("../tests/data/issuer.pem");
+        // A file with a key pasted into it: only the CERTIFICATE blocks are sent.
+        let key = b"-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n";
+        let text = [CERT, key.as_slice(), issuer.as_slice()].concat();
+        let chain = Chain::from_pem(&text).unwrap();
+        assert_eq!(chain.certificates, 2);
+        assert_eq!(chain.leaf.serial, "fa0123456789abcdef");
+        let body = chain.report_body(Some("a.example.test")).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json.as_object().unwrap().len(), 2, "{json}");
+        assert_eq!(json["lineage"], "a.example.test");
+        let sent = json["chain"].as_str().unwrap();
+        assert!(
+            !sent.contains("PRIVATE") && !sent.contains("c2VjcmV0"),
+            "{sent}"
+        );
+        let blocks = pem::parse_many(sent).unwrap();
+        let expected = pem::parse_many(&text).unwrap();
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(
+            blocks[0].contents(),
+            expected[0].contents(),
+            "the leaf first"
+        );
+        assert_eq!(
+            blocks[1].contents(),
+            expected[2].contents(),
+            "then the issuer"
+        );
+        assert!(!sent.contains('\r'));
+        let unnamed = chain.report_body(None).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&unnamed).unwrap();
+        assert_eq!(json["lineage"], "");
+    }
+
+    #[test]
+    fn a_chain_too_large_for_the_site_is_refused_before_sending() {
+        let issuer = include_bytes!("../tests/data/issuer.pem");
+        let mut text = CERT.to_vec();
+        for _ in 0..100 {
+            text.extend_from_slice(issuer);
+        }
+        let chain = Chain::from_pem(&text).unwrap();
+        let err = chain.report_body(None).unwrap_err();
+        assert!(
+            err.starts_with("its 101 certificates make a report of ")
+                && err.contains("the site takes at most 64 KiB"),
+            "{err}"
+        );
     }
 }

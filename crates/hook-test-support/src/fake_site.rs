@@ -1,6 +1,7 @@
 //! A fake site speaking the challenge API on a [`crate::TestServer`]: it stores, serves and
-//! deletes challenges, and, like the real app, refuses a JWT that is not bound to the request it
-//! came with.
+//! deletes challenges, takes certificate reports as the real app's contract says (JSON with the
+//! chain, [`check_report`]), and, like the real app, refuses a JWT that is not bound to the
+//! request it came with.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -48,7 +49,7 @@ pub fn fake_site_at(
         if let Some(reply) = override_reply(req, earlier) {
             return reply;
         }
-        let api = req.path.starts_with("/.well-known/challenges/");
+        let api = req.path.starts_with("/.well-known/challenges/") || req.path == REPORTS;
         if api
             && req.method != "GET"
             && req.header("authorization").is_some()
@@ -67,6 +68,10 @@ pub fn fake_site_at(
                 store.insert(token.clone(), (response.clone(), Instant::now()));
                 Reply::text(201, "created")
             }
+            ("POST", REPORTS) => match check_report(req) {
+                Ok(_) => Reply::text(201, "certificate recorded"),
+                Err(problem) => Reply::text(400, &problem),
+            },
             ("GET", path) if path.starts_with("/.well-known/acme-challenge/") => {
                 let token = &path["/.well-known/acme-challenge/".len()..];
                 match (store.get(token), serving) {
@@ -89,6 +94,54 @@ pub fn fake_site_at(
             _ => Reply::text(404, "Not Found"),
         }
     })
+}
+
+/// Where certificate reports go.
+pub const REPORTS: &str = "/.well-known/certificates/";
+
+/// Most bytes of a report body the site takes.
+pub const MAX_REPORT_BODY: usize = 64 * 1024;
+
+/// A certificate report as the site's contract takes it: `Content-Type: application/json`, at
+/// most 64 KiB, a JSON object with exactly `chain` (PEM text of `CERTIFICATE` blocks, the leaf
+/// first, nothing else) and `lineage` (a string, empty when unknown). `Ok` gives the DER of each
+/// certificate and the lineage; `Err` the site's reason, as the 400 it answers says it.
+pub fn check_report(req: &Request) -> Result<(Vec<Vec<u8>>, String), String> {
+    if req.header("content-type") != Some("application/json") {
+        return Err("body: send the report as JSON (application/json)".into());
+    }
+    if req.body.len() > MAX_REPORT_BODY {
+        return Err(format!("body: larger than {MAX_REPORT_BODY} bytes"));
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&req.body).map_err(|_| "body: is not valid JSON".to_string())?;
+    let object = json
+        .as_object()
+        .filter(|o| o.len() == 2)
+        .ok_or("body: must be a JSON object with exactly 'chain' and 'lineage'")?;
+    let (Some(chain), Some(lineage)) = (
+        object.get("chain").and_then(|v| v.as_str()),
+        object.get("lineage").and_then(|v| v.as_str()),
+    ) else {
+        return Err("body: 'chain' and 'lineage' must be strings".into());
+    };
+    let mut certificates = Vec::new();
+    let mut rest = chain.trim();
+    while !rest.is_empty() {
+        let block = rest
+            .strip_prefix("-----BEGIN CERTIFICATE-----")
+            .and_then(|r| r.split_once("-----END CERTIFICATE-----"))
+            .ok_or("chain: must be PEM CERTIFICATE blocks only")?;
+        let base64: String = block.0.chars().filter(|c| !c.is_whitespace()).collect();
+        let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, base64)
+            .map_err(|_| "chain: a CERTIFICATE block is not base64".to_string())?;
+        certificates.push(der);
+        rest = block.1.trim_start();
+    }
+    if certificates.is_empty() {
+        return Err("chain: required, the leaf first".into());
+    }
+    Ok((certificates, lineage.to_string()))
 }
 
 /// The real app's answer to an API request (POST, or DELETE) without `Authorization`: 401 with

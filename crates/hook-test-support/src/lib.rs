@@ -10,7 +10,9 @@ pub mod fixtures;
 pub mod runner;
 pub mod server;
 
-pub use fake_site::{Serving, Store, fake_site, fake_site_at, refuse_without_jwt};
+pub use fake_site::{
+    REPORTS, Serving, Store, check_report, fake_site, fake_site_at, refuse_without_jwt,
+};
 pub use fixtures::{
     TestDir, config_file, key_file, keyed_dir, make_fifo, running_as_root, temp_dir,
 };

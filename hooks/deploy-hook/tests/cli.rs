@@ -3,13 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use hook_test_support::{
-    DOMAIN, Reply, TestServer, closed_port, connection_refused, hook_args, keyed_dir, make_fifo,
-    run,
+    DOMAIN, REPORTS, Reply, Serving, TestServer, check_report, closed_port, connection_refused,
+    fake_site, hook_args, keyed_dir, make_fifo, run,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_deploy-hook");
-const REPORTS: &str = "/.well-known/certificates/";
 
 /// The library's test certificate (its facts are checked against openssl's in deploy.rs).
 fn fixture(name: &str) -> PathBuf {
@@ -18,12 +19,36 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A live directory as certbot leaves it: cert.pem, and a private key beside it that must never
-/// be read into a request.
+/// The DER of each certificate of a PEM file, independently of the hooks' own parsing.
+fn ders(pem_file: &Path) -> Vec<Vec<u8>> {
+    let text = std::fs::read_to_string(pem_file).unwrap();
+    text.split("-----BEGIN CERTIFICATE-----")
+        .skip(1)
+        .map(|block| {
+            let b64: String = block
+                .split("-----END CERTIFICATE-----")
+                .next()
+                .unwrap()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            STANDARD.decode(b64).unwrap()
+        })
+        .collect()
+}
+
+/// A live directory as certbot leaves it: cert.pem, fullchain.pem (the leaf, then its issuer),
+/// and a private key beside them that must never be read into a request.
 fn lineage(dir: &Path, cert: &str) -> PathBuf {
     let live = dir.join("live").join("a.example.test");
     std::fs::create_dir_all(&live).unwrap();
     std::fs::copy(fixture(cert), live.join("cert.pem")).unwrap();
+    let chain = [
+        std::fs::read(fixture(cert)).unwrap(),
+        std::fs::read(fixture("issuer.pem")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(live.join("fullchain.pem"), chain).unwrap();
     std::fs::write(
         live.join("privkey.pem"),
         "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n",
@@ -49,23 +74,12 @@ fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
-/// The form fields, repeated ones in order.
-fn fields(body: &[u8], name: &str) -> Vec<String> {
-    url::form_urlencoded::parse(body)
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .collect()
-}
-
 #[test]
-fn deploy_reports_the_certificates_public_facts_with_a_bound_jwt_and_never_the_key() {
+fn deploy_sends_the_certificate_and_its_chain_as_json_with_a_bound_jwt_and_never_the_key() {
     let (dir, key) = keyed_dir("deploy-report");
     let live = lineage(&dir, "cert.pem");
-    let site = TestServer::start(|req, _| match req.check_binding() {
-        Ok(()) if req.method == "POST" && req.path == REPORTS => Reply::text(201, "recorded"),
-        Ok(()) => Reply::text(404, "Not Found"),
-        Err(problem) => Reply::text(401, &problem),
-    });
+    // The fake site answers 401 to a JWT not bound to the request, 400 to a report off contract.
+    let site = fake_site(Serving::AtOnce, |_, _| None);
     let env = deploy_env(&live);
     let out = run(BIN, &hook_args(site.port(), &key, 5), &env_refs(&env));
     out.assert_success().assert_no_jwt();
@@ -85,30 +99,15 @@ fn deploy_reports_the_certificates_public_facts_with_a_bound_jwt_and_never_the_k
         request.header("host"),
         Some(format!("{DOMAIN}:{}", site.port()).as_str())
     );
-    assert_eq!(
-        request.header("content-type"),
-        Some("application/x-www-form-urlencoded")
-    );
-    let body = &request.body;
-    assert_eq!(fields(body, "serial"), ["fa0123456789abcdef"]);
-    assert_eq!(
-        fields(body, "name"),
-        [
-            "a.example.test",
-            "www.a.example.test",
-            "127.0.0.1",
-            "2001:db8::1"
-        ]
-    );
-    assert_eq!(fields(body, "not_before"), ["2026-01-01T00:00:00Z"]);
-    assert_eq!(fields(body, "not_after"), ["2026-04-01T00:00:00Z"]);
-    assert_eq!(
-        fields(body, "fingerprint"),
-        ["e695038cb9586626131df0e1d2832177db0a54a2681af3916eb68ff6a034cbea"]
-    );
-    assert_eq!(fields(body, "lineage"), ["a.example.test"]);
-    assert!(fields(body, "issuer")[0].contains("CN=Example Test Issuer R1"));
-    let text = String::from_utf8_lossy(body);
+    request.check_binding().unwrap();
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    let (certificates, lineage_name) = check_report(request).unwrap();
+    // Exactly fullchain.pem's certificates, the leaf first: the certificate itself, not claims.
+    assert_eq!(certificates, ders(&live.join("fullchain.pem")));
+    assert_eq!(certificates[0], ders(&live.join("cert.pem"))[0]);
+    assert_eq!(certificates.len(), 2);
+    assert_eq!(lineage_name, "a.example.test");
+    let text = String::from_utf8_lossy(&request.body);
     assert!(
         !text.contains("PRIVATE") && !text.contains("c2VjcmV0"),
         "{text}"
@@ -170,13 +169,13 @@ fn deploy_refuses_a_missing_fifo_or_wildcard_certificate_before_sending() {
     std::fs::create_dir_all(&empty).unwrap();
     let out = run(BIN, &args, &env_refs(&deploy_env(&empty)));
     out.assert_failure().assert_stderr_contains(&format!(
-        "certificate {}/cert.pem: it does not exist: RENEWED_LINEAGE (or --lineage) must be",
+        "certificate {}/fullchain.pem: it does not exist: RENEWED_LINEAGE (or --lineage) must be",
         empty.display()
     ));
 
     let fifo_dir = dir.join("fifo");
     std::fs::create_dir_all(&fifo_dir).unwrap();
-    make_fifo(&fifo_dir.join("cert.pem"));
+    make_fifo(&fifo_dir.join("fullchain.pem"));
     let out = run(BIN, &args, &env_refs(&deploy_env(&fifo_dir)));
     out.assert_failure()
         .assert_within(Duration::from_secs(5))
@@ -217,6 +216,33 @@ fn deploy_says_what_a_403_and_a_404_mean_for_a_report() {
     let out = run(BIN, &hook_args(old_site.port(), &key, 5), &env_refs(&env));
     out.assert_failure();
     out.assert_stderr_contains("Its django-acme-challenge predates them (upgrade it");
+    remove(&dir, &key);
+}
+
+#[test]
+fn a_site_that_takes_only_the_old_form_of_report_is_told_to_upgrade_and_not_retried() {
+    let (dir, key) = keyed_dir("deploy-old-form");
+    let live = lineage(&dir, "cert.pem");
+    // The words of the sites that took a form of claims about the certificate.
+    let old = TestServer::start(|_, _| {
+        Reply::text(
+            400,
+            "body: send the report as a form (application/x-www-form-urlencoded), as \
+             deploy-hook does",
+        )
+    });
+    let out = run(
+        BIN,
+        &hook_args(old.port(), &key, 5),
+        &env_refs(&deploy_env(&live)),
+    );
+    out.assert_failure().assert_no_jwt();
+    out.assert_stderr_contains(
+        "as deploy-hook does\": the site's django-acme-challenge predates reports that send the \
+         certificate itself (this deploy-hook sends the chain as JSON; older ones sent a form of \
+         claims about it): upgrade django-acme-challenge on the site and run manage.py migrate",
+    );
+    assert_eq!(old.count(), 1, "a 400 is not retried");
     remove(&dir, &key);
 }
 
