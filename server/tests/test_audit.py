@@ -5,6 +5,7 @@ holding a JWT."""
 from __future__ import annotations
 
 import io
+import time
 from datetime import timedelta
 
 import pytest
@@ -50,12 +51,16 @@ def test_a_delete_is_recorded_with_the_deleted_challenges_domain(client: Client,
     assert (record.action, record.token, record.domain, record.status) == ("delete", TOKEN, "a.example.com", 204)
 
 
-def test_a_401_without_credentials_records_what_is_known(client: Client, certbot_user) -> None:
+def test_a_401_without_credentials_is_counted_in_a_row_of_its_minute_and_reason(client: Client, certbot_user) -> None:
     push(client, headers={}, meta={"REMOTE_ADDR": "198.51.100.4"})
     record = only_record()
-    assert (record.user, record.key_fingerprint, record.status) == (None, "", 401)
-    assert (record.action, record.remote_address) == ("push", "198.51.100.4")
+    assert (record.user, record.key_fingerprint, record.status, record.count) == (None, "", 401, 1)
+    # Not keyed by address: anyone has as many as IPv6 gives them.
+    assert (record.action, record.remote_address) == ("push", "")
     assert record.reason == "JWT refused: no Authorization header"
+    assert record.time.second == 0
+    push(client, headers={}, meta={"REMOTE_ADDR": "198.51.100.5"})
+    assert only_record().count == 2
 
 
 @pytest.mark.parametrize(
@@ -63,7 +68,7 @@ def test_a_401_without_credentials_records_what_is_known(client: Client, certbot
     [
         (lambda key: {"Authorization": "JWT " + raw_jwt({"alg": "RS512"}, b"[1, 2]")}, "the JWT is malformed"),
         (lambda key: bound_auth(key, "POST", API, b"", username="nobody"), "no user 'nobody'"),
-        (lambda key: bound_auth(key, "POST", API, b"", timestamp=1), "the JWT's time is"),
+        (lambda key: bound_auth(key, "POST", API, b"", timestamp=int(time.time()) - 3600), "the JWT's time is"),
     ],
     ids=["malformed", "unknown-user", "stale"],
 )
@@ -95,11 +100,13 @@ def test_refusals_with_4xx_are_recorded_with_their_message(client: Client, setti
     assert (method.status, method.action) == (405, "other")
 
 
-def test_a_409_names_the_owner_in_the_record_too(client: Client, certbot_user, ed25519_key) -> None:
+def test_a_409_names_the_owner_and_the_pusher_in_the_record_only(client: Client, certbot_user, ed25519_key) -> None:
     other = make_user("other", [], ())
     Challenge.objects.create(token=TOKEN, validation=VALIDATION, owner=other)
-    push(client, ed25519_key)
-    assert only_record().reason == f"challenge {TOKEN} belongs to user 'other'"
+    response = push(client, ed25519_key)
+    assert response.status_code == 409
+    assert "'other'" not in response.content.decode()
+    assert only_record().reason == f"challenge {TOKEN} belongs to user 'other', not to 'certbot'"
 
 
 def test_no_record_ever_holds_a_jwt(client: Client, certbot_user, ed25519_key) -> None:

@@ -53,8 +53,8 @@ def test_a_jwt_never_becomes_request_user_even_on_the_api(client: Client, staff,
 
     real = views.authenticate
 
-    def spy(request, body, call, permission):
-        caller = real(request, body, call, permission)
+    def spy(request, body, call, permission, **options):
+        caller = real(request, body, call, permission, **options)
         seen.append(request.user)
         return caller
 

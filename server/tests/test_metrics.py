@@ -32,7 +32,7 @@ def facts(db, client) -> datetime:
     AuditRecord.objects.create(action="push", domain="x.example.com", status=403)
     Challenge.objects.create(token=TOKEN, validation=VALIDATION, domain="a.example.com")
     client.get(SERVE + TOKEN, headers={"Host": "a.example.com", "User-Agent": "certbot-django-hooks/0.1.0"})
-    client.get(SERVE + TOKEN, headers={"Host": "a.example.com", "User-Agent": "Pebble"})
+    client.get(SERVE + TOKEN, headers={"Host": "a.example.com", "User-Agent": "Pebble"}, REMOTE_ADDR="192.0.2.1")
     return not_after
 
 

@@ -77,13 +77,15 @@ def pushed(db) -> Challenge:
     return Challenge.objects.create(token=TOKEN, validation=VALIDATION, domain="example.com")
 
 
-def fetch(client: Client, host: str = "example.com", agent: str = "Mozilla/5.0 (compatible; CA)"):
-    return client.get(SERVE + TOKEN, headers={"Host": host, "User-Agent": agent}, REMOTE_ADDR="192.0.2.7")
+def fetch(
+    client: Client, host: str = "example.com", agent: str = "Mozilla/5.0 (compatible; CA)", address: str = "192.0.2.7"
+):
+    return client.get(SERVE + TOKEN, headers={"Host": host, "User-Agent": agent}, REMOTE_ADDR=address)
 
 
-def test_the_first_fetches_of_a_challenge_are_recorded_with_address_agent_and_status(client, pushed) -> None:
+def test_the_first_fetch_from_each_address_is_recorded_with_address_agent_and_status(client, pushed) -> None:
     assert fetch(client).status_code == 200
-    assert fetch(client, host="other.example.com").status_code == 404
+    assert fetch(client, host="other.example.com", address="192.0.2.8").status_code == 404
     first, second = ChallengeFetch.objects.order_by("id")
     assert (first.domain, first.token, first.remote_address, first.status) == ("example.com", TOKEN, "192.0.2.7", 200)
     assert first.user_agent == "Mozilla/5.0 (compatible; CA)"
@@ -91,15 +93,37 @@ def test_the_first_fetches_of_a_challenge_are_recorded_with_address_agent_and_st
     assert Identifier.objects.get().name == "example.com"
 
 
-def test_only_the_first_ten_fetches_are_recorded_and_later_ones_take_one_query(
+def test_a_dozen_fetches_from_one_address_do_not_crowd_out_the_next_address(client, pushed) -> None:
+    # Issue 19: the first ten fetches were recorded, whoever made them; the CA's fetch after them was lost.
+    for number in range(12):
+        assert fetch(client, agent=f"Made-up/{number}", address="203.0.113.66").status_code == 200
+    assert fetch(client, agent="Pebble", address="192.0.2.200").status_code == 200
+    assert sorted(ChallengeFetch.objects.values_list("remote_address", "user_agent")) == [
+        ("192.0.2.200", "Pebble"),
+        ("203.0.113.66", "Made-up/0"),
+    ]
+    assert Challenge.objects.get().fetch_count == 2
+
+
+def test_a_repeated_fetch_from_a_recorded_address_adds_one_insert_that_inserts_nothing(
     client, pushed, django_assert_num_queries
 ) -> None:
-    for _ in range(FETCHES_RECORDED + 5):
+    fetch(client)
+    with django_assert_num_queries(2):  # the lookup, and the INSERT ... ON CONFLICT DO NOTHING
         assert fetch(client).status_code == 200
+    assert ChallengeFetch.objects.count() == 1
+
+
+def test_at_most_sixteen_addresses_are_recorded_and_later_fetches_take_one_query(
+    client, pushed, django_assert_num_queries
+) -> None:
+    for number in range(FETCHES_RECORDED + 5):
+        assert fetch(client, address=f"192.0.2.{number + 1}").status_code == 200
+    assert FETCHES_RECORDED == 16
     assert ChallengeFetch.objects.count() == FETCHES_RECORDED
     assert Challenge.objects.get().fetch_count == FETCHES_RECORDED
     with django_assert_num_queries(1):
-        assert fetch(client).status_code == 200
+        assert fetch(client, address="198.51.100.1").status_code == 200
 
 
 def test_fetches_of_unknown_tokens_are_not_recorded(client, db) -> None:
@@ -108,7 +132,7 @@ def test_fetches_of_unknown_tokens_are_not_recorded(client, db) -> None:
 
 
 def test_the_hooks_self_check_is_recorded_but_is_not_the_last_ca_fetch(client, pushed) -> None:
-    fetch(client, agent="certbot-django-hooks/0.1.0")
+    fetch(client, agent="certbot-django-hooks/0.1.0", address="127.0.0.1")
     [status] = statuses()
     assert status.last_ca_fetch is None
     assert [f.by_hook for f in status.fetches] == [True]

@@ -1,6 +1,7 @@
 """Request-bound tokens: a JWT names the method, the URL (host and path, not scheme) and the SHA-256 of the body of
 the one request it was made for, so a token captured on its way (a wrong ``--server``, a proxy) cannot carry another
-challenge to the real site. Tokens without the claims pass only with ``ACME_CHALLENGE_LEGACY_CLIENTS = True``."""
+challenge to the real site. Tokens without the claims pass only for the users ``ACME_CHALLENGE_LEGACY_CLIENTS`` names
+(``True``: every user), and only on push and delete."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ pytestmark = pytest.mark.django_db
 
 BODY = form(challenge=TOKEN, response=VALIDATION, domain="example.com")
 MISSING = (
-    "JWT lacks the request-binding claims htm, htu, bsh: upgrade the client, or set "
-    "ACME_CHALLENGE_LEGACY_CLIENTS = True on the site for old certbot-django clients\n"
+    "JWT lacks the request-binding claims htm, htu, bsh: upgrade the client, or, for the original certbot-django "
+    "plugin, name user 'certbot' in ACME_CHALLENGE_LEGACY_CLIENTS on the site\n"
 )
 
 

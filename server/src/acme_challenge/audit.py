@@ -1,15 +1,25 @@
-"""The audit trail: every call of the challenge API, accepted or refused, as one row written in the call's own
-transaction. Rows older than ``ACME_CHALLENGE_AUDIT_RETENTION`` days are purged by ``acme_challenge_purge`` and, at
-most once an hour per process, by the API itself."""
+"""The audit trail: every call of the challenge API, accepted or refused, written in the call's own transaction.
+Rows older than ``ACME_CHALLENGE_AUDIT_RETENTION`` days are purged by ``acme_challenge_purge`` and, at most once an
+hour per process, by the API itself.
+
+A call whose key was proved (its JWT's signature verified) gets a row of its own. A refusal of a request that never
+proved a key (no header, a malformed token, an unknown user, a bad signature, a wrong method, an oversized body) is
+*counted* instead (:func:`count_refusal`): one row per minute, action, status, kind and reason for the whole site,
+whose ``count`` goes up by one, atomically. Anyone can send those requests, from as many addresses as IPv6 gives
+them, so they are not keyed by address, and at most :data:`MAX_REASONS_PER_MINUTE` distinct reasons are kept per
+minute (reasons quote what the client sent, e.g. a username): further ones share one row per action, status and kind.
+3,000 requests without a header used to add 3,000 rows; now they add to one.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import datetime, timedelta
 from functools import cache
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connections, router
+from django.db import IntegrityError, connections, router, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -52,6 +62,87 @@ class Call:
         ]
         with connection.cursor() as cursor:
             cursor.execute(_insert_sql(alias), values)
+
+    def finish(self, status: int, reason: str, kind: str) -> None:
+        """Record the call: a row of its own once a key was proved, else counted (:func:`count_refusal`)."""
+        if self.user is not None:
+            self.record(status, reason)
+        else:
+            count_refusal(self.action, status, kind, reason)
+
+
+#: Distinct reasons counted per minute for the whole site, beyond which a minute's further reasons share one row per
+#: action, status and kind. With the kinds authentication.py and views.py name, a flood adds at most this many rows
+#: plus a handful per minute, whatever it sends.
+MAX_REASONS_PER_MINUTE = 20
+
+
+def count_refusal(action: str, status: int, kind: str, reason: str, *, now: datetime | None = None) -> None:
+    """Count a refusal of a request that proved no key, in the row of its minute, action, status, kind and reason.
+
+    Usually one statement: an UPDATE of the row that exists. The first of a minute's reasons costs a COUNT and an
+    upsert (``INSERT ... ON CONFLICT (bucket) DO UPDATE``, on SQLite and PostgreSQL; elsewhere an INSERT in a
+    savepoint and the UPDATE on conflict). Concurrent first requests may add a row or two beyond the cap; never more
+    than one per process."""
+    minute = (now or timezone.now()).replace(second=0, microsecond=0)
+    reason = one_line(reason, 500)
+    alias = router.db_for_write(AuditRecord)
+    connection = connections[alias]
+    bucket = _bucket(minute, action, status, kind, reason)
+    with connection.cursor() as cursor:
+        cursor.execute(_count_sql(alias), [bucket])
+        if cursor.rowcount == 1:
+            return
+    distinct = AuditRecord.objects.using(alias).filter(bucket__isnull=False, time=minute).count()
+    if distinct >= MAX_REASONS_PER_MINUTE:
+        reason = (
+            f"{kind}: refused; more distinct reasons this minute than the site keeps ({MAX_REASONS_PER_MINUTE}), "
+            "so they are counted here together"
+        )
+        bucket = _bucket(minute, action, status, kind, None)
+    values = [connection.ops.adapt_datetimefield_value(minute), action, status, reason, bucket]
+    if connection.vendor in ("sqlite", "postgresql"):
+        with connection.cursor() as cursor:
+            cursor.execute(_upsert_counted_sql(alias), values)
+        return
+    try:
+        with transaction.atomic(using=alias):
+            AuditRecord.objects.using(alias).create(
+                time=minute, action=action, status=status, reason=reason, bucket=bucket, count=1
+            )
+    except IntegrityError:
+        with connection.cursor() as cursor:
+            cursor.execute(_count_sql(alias), [bucket])
+
+
+def _bucket(minute: datetime, action: str, status: int, kind: str, reason: str | None) -> str:
+    digest = "*" if reason is None else hashlib.sha256(reason.encode()).hexdigest()[:32]
+    return f"{minute:%Y%m%d%H%M}|{action}|{status}|{kind[:24]}|{digest}"
+
+
+@cache
+def _count_sql(alias: str) -> str:
+    q = connections[alias].ops.quote_name
+    count, bucket = quoted_columns(alias, AuditRecord, "count", "bucket")
+    # Only quoted identifiers from the model are interpolated; the values are parameters.
+    return f"UPDATE {q(AuditRecord._meta.db_table)} SET {count} = {count} + 1 WHERE {bucket} = %s"  # noqa: S608
+
+
+@cache
+def _upsert_counted_sql(alias: str) -> str:
+    q = connections[alias].ops.quote_name
+    table = q(AuditRecord._meta.db_table)
+    time_, action, status, reason, bucket, count, token, username, fingerprint, domain, address = quoted_columns(
+        alias, AuditRecord, "time", "action", "status", "reason", "bucket", "count", "token", "username",
+        "key_fingerprint", "domain", "remote_address",
+    )  # fmt: skip
+    # Only quoted identifiers from the model are interpolated; the values are parameters. The empty strings are
+    # written explicitly (the columns have no database default): a counted row names no token, user or address.
+    return (
+        f"INSERT INTO {table} ({time_}, {action}, {status}, {reason}, {bucket}, {count}, "  # noqa: S608
+        f"{token}, {username}, {fingerprint}, {domain}, {address}) VALUES (%s, %s, %s, %s, %s, 1, '', '', '', '', '') "
+        f"ON CONFLICT ({bucket}) DO UPDATE SET {count} = {table}.{count} + 1"
+    )
 
 
 #: The columns :meth:`Call.record` writes, in its order.

@@ -21,6 +21,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import math
 import time
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -50,12 +51,15 @@ UNAUTHENTICATED = (
     "(manage.py certbot_client), from a host whose clock is within the allowed skew"
 )
 BINDING_CLAIMS = ("htm", "htu", "bsh")
-MISSING_BINDING = (
-    "JWT lacks the request-binding claims htm, htu, bsh: upgrade the client, or set "
-    f"{LEGACY_CLIENTS_SETTING} = True on the site for old certbot-django clients"
-)
+MISSING_BINDING = "JWT lacks the request-binding claims htm, htu, bsh"
 #: Longer Authorization headers are refused unread. A JWT of this protocol is under 1,000 characters.
 MAX_JWT_LENGTH = 8192
+#: The range a JWT's ``time`` claim must be in, in seconds since 1970 (2001-09-09 to 2286-11-20): a clock's reading.
+#: Outside it a number is no clock's, and may be too large for float arithmetic or a 64-bit column (10**400 was a 500).
+TIME_RANGE = (1e9, 1e10)
+#: Largest numeric nonce (the original client sends random.random(), a float in [0, 1)); larger ones are refused
+#: before the nonce store sees them.
+MAX_NUMERIC_NONCE = 2**53
 
 
 @dataclass(frozen=True)
@@ -72,53 +76,59 @@ class Caller:
     permitted: bool
 
 
-def authenticate(request: HttpRequest, body: bytes, call: Call, permission: str) -> Caller:
+def authenticate(request: HttpRequest, body: bytes, call: Call, permission: str, *, legacy: bool = False) -> Caller:
     """Verify the request's JWT and its binding to this request, spend its nonce, record the key's last use, and
     return who sent it and whether they hold ``permission`` (``app_label.codename``); or raise :class:`Refused`
     (401). ``call`` learns the user and key as soon as the signature verifies.
+
+    ``legacy``: whether this endpoint is one the original certbot-django plugin calls (push, delete). Only then, and
+    only for the users ``ACME_CHALLENGE_LEGACY_CLIENTS`` names, is a JWT without the request-binding claims accepted.
 
     One read finds the user, the permission, the user's keys and their scopes (accounts.py); two writes spend the
     nonce and record the key's use. All run in the caller's transaction."""
     header = request.headers.get("Authorization")
     scheme = get_setting("AUTH_METHOD")
     if header is None:
-        raise _unauthenticated("no Authorization header")
+        raise _unauthenticated("no Authorization header", "no-header")
     given_scheme, _, token = header.partition(" ")
     if given_scheme.upper() != scheme:
-        raise _unauthenticated(f"the Authorization scheme is not {scheme}")
+        raise _unauthenticated(f"the Authorization scheme is not {scheme}", "scheme")
     if not token or len(token) > MAX_JWT_LENGTH:
-        raise _unauthenticated(f"the JWT is empty or longer than {MAX_JWT_LENGTH} characters")
+        raise _unauthenticated(f"the JWT is empty or longer than {MAX_JWT_LENGTH} characters", "length")
     untrusted = UntrustedToken(token)
     if not untrusted.has_supported_algorithm():
-        raise _unauthenticated("the JWT is malformed or its alg is not one asymmetric_jwt_auth supports")
+        raise _unauthenticated("the JWT is malformed or its alg is not one asymmetric_jwt_auth supports", "malformed")
     try:
         unverified = jwt.decode(token, options={"verify_signature": False})
-    except (jwt.InvalidTokenError, ValueError, TypeError, UnicodeError) as error:
+    except (jwt.InvalidTokenError, ValueError, TypeError, UnicodeError, OverflowError) as error:
         # Only the exception type: its text may quote the token.
-        raise _unauthenticated(f"the JWT is malformed ({type(error).__name__})") from None
+        raise _unauthenticated(f"the JWT is malformed ({type(error).__name__})", "malformed") from None
     username = unverified.get("username")
     if not isinstance(username, str) or not username:
-        raise _unauthenticated("the JWT has no username claim")
+        raise _unauthenticated("the JWT has no username claim", "malformed")
     try:
         found = accounts.find(username, permission)
     except ValueError:  # e.g. a NUL character, which PostgreSQL refuses in a query
         found = None
     if found is None:
         _simulate_verification(username, untrusted)
-        raise _unauthenticated(f"no user {one_line(repr(username), 80)}")
+        raise _unauthenticated(f"no user {one_line(repr(username), 80)}", "unknown-user")
     user = found.user
 
     verified = _verify(user, found.keys, untrusted)
     if verified is None:
-        raise _unauthenticated(f"the signature matches no key of user '{user.get_username()}'")
+        raise _unauthenticated(f"the signature matches no key of user '{user.get_username()}'", "bad-signature")
     claims, key, parsed = verified
     call.user, call.key_fingerprint = user, parsed.fingerprint
+    if claims is None:
+        raise _unauthenticated("the JWT's exp, nbf or iat claim is not a finite number")
     if not user.is_active:
         # Treated as Django's ModelBackend treats inactive users: they cannot authenticate.
         raise _unauthenticated(f"user '{user.get_username()}' is inactive")
     _check_time(claims)
-    _check_binding(request, body, claims)
+    _check_binding(request, body, claims, user.get_username(), legacy=legacy)
     nonce = claims.get("nonce")
+    _check_nonce_shape(nonce)
     nonce_backend = get_nonce_backend()
     if not nonce or not nonce_backend.validate_nonce(username, claims["time"], nonce):
         raise _unauthenticated("the JWT's nonce was already used (a replayed token) or is malformed")
@@ -129,14 +139,20 @@ def authenticate(request: HttpRequest, body: bytes, call: Call, permission: str)
     return Caller(user=user, key_id=key.id, fingerprint=parsed.fingerprint, scope=key.scope, permitted=permitted)
 
 
-def _unauthenticated(reason: str) -> Refused:
-    return Refused(401, UNAUTHENTICATED, reason=f"JWT refused: {reason}", headers={"WWW-Authenticate": "JWT"})
+def _unauthenticated(reason: str, kind: str = "claims") -> Refused:
+    """A 401 that tells the client nothing precise. ``kind`` classes the refusals of requests that proved no key,
+    which the audit trail counts rather than stores (audit.count_refusal)."""
+    return Refused(
+        401, UNAUTHENTICATED, reason=f"JWT refused: {reason}", headers={"WWW-Authenticate": "JWT"}, kind=kind
+    )
 
 
 def _verify(
     user: AbstractBaseUser, keys: list[accounts.Key], untrusted: UntrustedToken
-) -> tuple[dict[str, Any], accounts.Key, ParsedKey] | None:
-    """The verified claims, and the stored and parsed key whose signature verified, or None."""
+) -> tuple[dict[str, Any] | None, accounts.Key, ParsedKey] | None:
+    """The verified claims, and the stored and parsed key whose signature verified, or None. The claims are None when
+    the signature verified but PyJWT could not read ``exp``, ``nbf`` or ``iat`` as a number (it raises OverflowError
+    for an infinite one, after checking the signature)."""
     tried = False
     for key in keys:
         parsed = _parse_key(key.text)
@@ -149,6 +165,8 @@ def _verify(
             claims = jwt.decode(untrusted.token, parsed.verifier, algorithms=list(parsed.algorithms))
         except (jwt.InvalidTokenError, ValueError, TypeError):
             continue
+        except OverflowError:
+            return None, key, parsed
         return claims, key, parsed
     if not tried:
         _simulate_verification(user.get_username(), untrusted)
@@ -195,23 +213,52 @@ def _simulate_verification(username: str, untrusted: UntrustedToken) -> None:
 
 
 def _check_time(claims: dict[str, Any]) -> None:
+    """The ``time`` claim: a finite number in :data:`TIME_RANGE`, within the tolerance of the site's clock. JSON
+    admits NaN and Infinity, which Python reads as floats (NaN compares false with everything, so it passed the
+    tolerance check), and integers of any size (10**400 overflowed the subtraction below: a 500)."""
     claimed = claims.get("time")
     if isinstance(claimed, bool) or not isinstance(claimed, (int, float)) or not claimed:
         raise _unauthenticated("the JWT's time claim is missing or not a number")
+    if isinstance(claimed, float) and not math.isfinite(claimed):
+        raise _unauthenticated(f"the JWT's time claim is {claimed!r}, not a finite number")
+    if not TIME_RANGE[0] <= claimed <= TIME_RANGE[1]:
+        shown = repr(claimed) if len(repr(claimed)) <= 24 else f"a number of {len(str(abs(int(claimed))))} digits"
+        raise _unauthenticated(
+            f"the JWT's time claim is {shown}, outside {TIME_RANGE[0]:.0e} to {TIME_RANGE[1]:.0e} seconds since 1970"
+        )
     tolerance = get_setting("TIMESTAMP_TOLERANCE")
     skew = claimed - time.time()
     if abs(skew) > tolerance:
         raise _unauthenticated(f"the JWT's time is {skew:+.0f} s off the site's clock (tolerance {tolerance} s)")
 
 
-def _check_binding(request: HttpRequest, body: bytes, claims: dict[str, Any]) -> None:
+def _check_nonce_shape(nonce: object) -> None:
+    """A nonce is a non-empty string, or a finite number of sane size (the original client's random.random())."""
+    if isinstance(nonce, bool) or not isinstance(nonce, (str, int, float)) or not nonce:
+        raise _unauthenticated("the JWT's nonce claim is missing, empty or not a string or number")
+    if isinstance(nonce, float) and not math.isfinite(nonce):
+        raise _unauthenticated(f"the JWT's nonce claim is {nonce!r}, not a finite number")
+    if isinstance(nonce, int) and abs(nonce) > MAX_NUMERIC_NONCE:
+        raise _unauthenticated(f"the JWT's nonce claim is a number larger than {MAX_NUMERIC_NONCE}")
+
+
+def _check_binding(request: HttpRequest, body: bytes, claims: dict[str, Any], username: str, *, legacy: bool) -> None:
     """The token must name this request's method, host and path, and the SHA-256 of its body (as DPoP, RFC 9449,
-    binds a proof to ``htm`` and ``htu``). The scheme is not compared: TLS often ends at a proxy."""
+    binds a proof to ``htm`` and ``htu``). The scheme is not compared: TLS often ends at a proxy. A token without
+    any of the claims passes only on a ``legacy`` endpoint for a user ``ACME_CHALLENGE_LEGACY_CLIENTS`` names."""
     present = [claim for claim in BINDING_CLAIMS if claim in claims]
     if not present:
-        if conf.legacy_clients:
+        if not legacy:
+            raise _binding_refused(
+                f"{MISSING_BINDING}: this URL takes only request-bound tokens (the original certbot-django plugin "
+                "never called it); upgrade the client (deploy-hook)"
+            )
+        if conf.is_legacy_client(username):
             return
-        raise _binding_refused(MISSING_BINDING)
+        raise _binding_refused(
+            f"{MISSING_BINDING}: upgrade the client, or, for the original certbot-django plugin, name user "
+            f"'{one_line(username, 150)}' in {LEGACY_CLIENTS_SETTING} on the site"
+        )
     missing = [claim for claim in BINDING_CLAIMS if claim not in claims]
     if missing:
         raise _binding_refused(

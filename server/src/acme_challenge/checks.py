@@ -7,6 +7,10 @@ Each message says what to change. Ids:
 * E003 the nonce store is per-process or absent (replays would pass); W001 it is shared but racy;
 * E004 the app is not served under /.well-known/;
 * E005 ``ACME_CHALLENGE_TTL`` or E006 ``ACME_CHALLENGE_ALLOWED_DOMAINS`` is malformed;
+* E008 ``ACME_CHALLENGE_LEGACY_CLIENTS`` is neither a boolean nor a list of usernames; W006 it is ``True``, which
+  accepts unbound tokens (on push and delete) from every user;
+* E012 a file of ``ACME_CHALLENGE_TRUST_ROOTS`` is unreadable or holds no certificate, or the site has no trust
+  anchor at all, so certificate reports are refused;
 * E007 ``asymmetric_jwt_auth`` is not installed, so no key can be registered;
 * E010 ``ACME_CHALLENGE_METRICS_TOKEN`` or E011 ``ACME_CHALLENGE_METRICS_ADDRESSES`` is malformed;
 * W005 a reported certificate is late for renewal or expired (``check --deploy``).
@@ -38,6 +42,7 @@ from .conf import (
     MIN_METRICS_TOKEN_LENGTH,
     NULL_NONCE_BACKEND,
     OLD_MIDDLEWARE_PATH,
+    TRUST_ROOTS_SETTING,
     TTL_SETTING,
     conf,
     is_valid_metrics_token,
@@ -205,12 +210,31 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
                     )
                 )
     legacy = getattr(settings, LEGACY_CLIENTS_SETTING, False)
-    if not isinstance(legacy, bool):
+    legacy_is_list = isinstance(legacy, (list, tuple, set, frozenset)) and all(
+        isinstance(name, str) and name for name in legacy
+    )
+    if not isinstance(legacy, bool) and not legacy_is_list:
         errors.append(
             checks.Error(
                 f"{LEGACY_CLIENTS_SETTING} is {legacy!r}.",
-                hint="Set it to True (to accept the original certbot-django client) or False, or remove it.",
+                hint=(
+                    "Set it to a list of the usernames whose hooks are still the original certbot-django plugin, "
+                    "e.g. ['certbot'], or to False or remove it (True accepts the plugin for every user)."
+                ),
                 id="acme_challenge.E008",
+            )
+        )
+    elif legacy is True:
+        errors.append(
+            checks.Warning(
+                f"{LEGACY_CLIENTS_SETTING} = True accepts the original certbot-django plugin's tokens for every user: "
+                "a token without the request-binding claims, captured from any of them, can be replayed to push or "
+                "delete with another body while it is fresh, and pushes without a domain are served for any Host.",
+                hint=(
+                    f"Narrow it to the users that still run the old plugin: {LEGACY_CLIENTS_SETTING} = ['certbot'] "
+                    "(the example site: the environment variable of that name, comma-separated usernames)."
+                ),
+                id="acme_challenge.W006",
             )
         )
     retention = conf.audit_retention_days
@@ -309,6 +333,35 @@ def check_metrics_settings(app_configs: Sequence[AppConfig] | None = None, **kwa
                 )
             )
     return errors
+
+
+@checks.register()
+def check_trust_roots(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from .trust import TrustStoreError, store
+
+    value = getattr(settings, TRUST_ROOTS_SETTING, None)
+    if value is not None and not isinstance(value, (str, list, tuple)):
+        return [
+            checks.Error(
+                f"{TRUST_ROOTS_SETTING} is {value!r}.",
+                hint="Set it to a list of paths of PEM files, each holding a root certificate, e.g. ['/etc/ca.pem'].",
+                id="acme_challenge.E012",
+            )
+        ]
+    try:
+        store()
+    except TrustStoreError as error:
+        return [
+            checks.Error(
+                f"Certificate reports will be refused: {error}.",
+                hint=(
+                    f"List readable PEM files of root certificates in {TRUST_ROOTS_SETTING}, or remove the entry; "
+                    "the system's roots come from the ca-certificates bundle."
+                ),
+                id="acme_challenge.E012",
+            )
+        ]
+    return []
 
 
 def _certificate_warnings() -> list[checks.CheckMessage]:

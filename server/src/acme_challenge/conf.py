@@ -5,6 +5,7 @@ read ``django.conf.settings`` on every access (as django-cors-headers' ``conf`` 
 from __future__ import annotations
 
 import ipaddress
+import os
 
 from asymmetric_jwt_auth import get_setting
 from django.conf import settings
@@ -18,6 +19,7 @@ LEGACY_CLIENTS_SETTING = "ACME_CHALLENGE_LEGACY_CLIENTS"
 AUDIT_RETENTION_SETTING = "ACME_CHALLENGE_AUDIT_RETENTION"
 METRICS_TOKEN_SETTING = "ACME_CHALLENGE_METRICS_TOKEN"
 METRICS_ADDRESSES_SETTING = "ACME_CHALLENGE_METRICS_ADDRESSES"
+TRUST_ROOTS_SETTING = "ACME_CHALLENGE_TRUST_ROOTS"
 #: Shortest metrics bearer token accepted (system check E010): a guessable token would make the metrics public.
 MIN_METRICS_TOKEN_LENGTH = 16
 
@@ -72,10 +74,31 @@ class Settings:
         return [setting_pattern(pattern) for pattern in value]
 
     @property
-    def legacy_clients(self) -> bool:
-        """Whether JWTs without the request-binding claims, and pushes without ``domain``, are accepted, for the
-        original certbot-django plugin (``ACME_CHALLENGE_LEGACY_CLIENTS``, default ``False``)."""
-        return getattr(settings, LEGACY_CLIENTS_SETTING, False) is True
+    def legacy_clients(self) -> bool | frozenset[str]:
+        """``ACME_CHALLENGE_LEGACY_CLIENTS`` as the site applies it: ``True`` (every user), the usernames named, or
+        ``False`` (default). A value of any other type (system check E008) names nobody."""
+        value = getattr(settings, LEGACY_CLIENTS_SETTING, False)
+        if value is True:
+            return True
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return frozenset(name for name in value if isinstance(name, str))
+        return False
+
+    def is_legacy_client(self, username: str) -> bool:
+        """Whether ``username`` may use the original certbot-django plugin: JWTs without the request-binding claims
+        (on push and delete only) and pushes without ``domain``."""
+        legacy = self.legacy_clients
+        return legacy is True or (isinstance(legacy, frozenset) and username in legacy)
+
+    @property
+    def trust_roots(self) -> list[str]:
+        """Paths of PEM files whose certificates the site trusts as roots of reported certificates, beside the
+        system's (``ACME_CHALLENGE_TRUST_ROOTS``, default none): a private CA's, such as the tests' Pebble. A single
+        string is one path."""
+        value = getattr(settings, TRUST_ROOTS_SETTING, None) or []
+        if isinstance(value, (str, os.PathLike)):
+            value = [value]
+        return [os.fspath(path) for path in value]
 
     @property
     def audit_retention_days(self) -> int:

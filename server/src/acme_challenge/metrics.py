@@ -18,7 +18,7 @@ import ipaddress
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -125,11 +125,12 @@ def render(now: datetime | None = None) -> str:
             for verdict in VERDICTS
         ),
     )
-    calls = AuditRecord.objects.values("action", "status").annotate(count=Count("id")).order_by("action", "status")
+    # Summed, not counted: refusals of requests that proved no key are counted in one row per minute and reason.
+    calls = AuditRecord.objects.values("action", "status").annotate(calls=Sum("count")).order_by("action", "status")
     family(
         "acme_challenge_api_calls",
         f"API calls in the audit trail (kept {conf.audit_retention_days} days) by action and status answered.",
-        (({"action": row["action"], "status": str(row["status"])}, row["count"]) for row in calls),
+        (({"action": row["action"], "status": str(row["status"])}, row["calls"]) for row in calls),
     )
     fetches: dict[tuple[str, int], int] = {}
     for row in ChallengeFetch.objects.values("user_agent", "status").annotate(count=Count("id")):
@@ -137,7 +138,8 @@ def render(now: datetime | None = None) -> str:
         fetches[client, row["status"]] = fetches.get((client, row["status"]), 0) + row["count"]
     family(
         "acme_challenge_fetches",
-        f"Recorded fetches of challenges (the first {monitoring.FETCHES_RECORDED} of each) by client and status.",
+        f"Recorded fetches of challenges (the first from each address, {monitoring.FETCHES_RECORDED} addresses per "
+        "challenge at most) by client and status.",
         (({"client": client, "status": str(status)}, count) for (client, status), count in sorted(fetches.items())),
     )
     return "\n".join(lines) + "\n"

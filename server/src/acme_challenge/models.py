@@ -210,8 +210,8 @@ class Challenge(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="acme_challenges"
     )
 
-    #: Fetches of this challenge recorded so far (monitoring.FETCHES_RECORDED at most); a database default, so that
-    #: the push path's raw INSERT need not name it.
+    #: Source addresses whose fetch of this challenge is recorded (monitoring.FETCHES_RECORDED at most); a database
+    #: default, so that the push path's raw INSERT need not name it.
     fetch_count = models.PositiveSmallIntegerField(default=0, db_default=0, editable=False)
 
     objects = ChallengeQuerySet.as_manager()
@@ -303,6 +303,13 @@ class AuditRecord(models.Model):
     status = models.PositiveSmallIntegerField()
     #: Why, in one line: the message the client got, or for a 401 the precise reason it was not told.
     reason = models.CharField(max_length=500, blank=True)
+    #: How many calls this row stands for: 1 for a call whose key was proved (one row each); for refusals of
+    #: requests that never proved a key, the calls with this action, kind and reason in the minute ``time`` starts
+    #: (audit.count_refusal). A database default, so that the raw INSERT of audit.Call.record need not name it.
+    count = models.PositiveIntegerField(default=1, db_default=1, editable=False)
+    #: The aggregation key of a counted row (minute, action, kind, reason digest); null for a row of its own. Unique,
+    #: so that the counter is one atomic upsert on any number of processes.
+    bucket = models.CharField(max_length=96, null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         ordering = ("-time", "-id")

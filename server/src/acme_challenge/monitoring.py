@@ -2,9 +2,9 @@
 
 Three sources, all written where the site already is in the loop:
 
-* the CA's fetches of each challenge (:class:`ChallengeFetch`), recorded by the serving view: only the first
-  :data:`FETCHES_RECORDED` of each challenge, counted on the challenge's own row, so that serving keeps its speed
-  (one conditional UPDATE and one INSERT for the first few fetches, nothing more afterwards);
+* the CA's fetches of each challenge (:class:`ChallengeFetch`), recorded by the serving view: the first fetch from
+  each source address, for up to :data:`FETCHES_RECORDED` addresses, counted on the challenge's own row so that
+  serving keeps its speed (an INSERT that does nothing for an address already recorded, nothing at all at the cap);
 * the pushes, from the audit trail (``AuditRecord``, kept ``ACME_CHALLENGE_AUDIT_RETENTION`` days): the push path is
   not slowed by a second write;
 * the certificates the deploy hook reports (:class:`CertificateReport`, one :class:`CertificateName` per name), and
@@ -25,20 +25,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from functools import cache
+from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connections, models, router, transaction
+from django.db import DatabaseError, IntegrityError, connections, models, router, transaction
 from django.db.models import Max
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .models import MAX_DOMAIN_LENGTH, MAX_VALUE_LENGTH, AuditRecord, Challenge
+from .models import MAX_DOMAIN_LENGTH, MAX_VALUE_LENGTH, AuditRecord, Challenge, quoted_columns
 
 logger = logging.getLogger(__name__)
 
-#: Fetches recorded per challenge. Let's Encrypt fetches from its primary and several remote perspectives, and the
-#: auth hook's self-check fetches once or twice, so ten hold a whole validation; later fetches cost nothing.
-FETCHES_RECORDED = 10
+#: Source addresses whose first fetch is recorded, per challenge. Let's Encrypt fetches from its primary and several
+#: remote perspectives (five in 2026), and the auth hook's self-check from one or two addresses, so sixteen hold a
+#: whole validation with room to spare; further addresses, and repeated fetches, cost little or nothing.
+FETCHES_RECORDED = 16
 #: The hooks' User-Agent product token: their self-check fetches are recorded but are not the CA's.
 HOOK_USER_AGENT = "certbot-django-hooks"
 #: Lifetimes below this are renewed at half-life rather than two thirds (certbot's rule).
@@ -71,6 +73,11 @@ class ChallengeFetch(models.Model):
     class Meta:
         ordering = ("-time", "-id")
         indexes = [models.Index(fields=["domain", "time"], name="acme_fetch_domain_time")]
+        # One record per source address per challenge (the first fetch from it): a client that fetches many times
+        # cannot crowd out the CA's other perspectives. ACME tokens are unique per challenge.
+        constraints = [
+            models.UniqueConstraint(fields=["token", "remote_address"], name="acme_fetch_token_address_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.domain or '-'} {self.status} {self.remote_address}"
@@ -82,12 +89,17 @@ class ChallengeFetch(models.Model):
 
 
 class CertificateReport(models.Model):
-    """A certificate the deploy hook reported: its public facts, who reported it and when."""
+    """A certificate the deploy hook reported, as the site read it from the certificate itself (reports.py): its
+    facts, the root it chains to, who reported it and when.
 
-    #: When it was (last) reported: certbot runs the deploy hook right after each issuance or renewal.
+    One row per certificate and reporting user, never one per certificate: the facts come from the certificate, so
+    two users reporting it record the same facts, and keying by user means nobody's report can change, or reveal,
+    another user's row (a refusal or a "refreshed" answer would tell a key that someone else reported it)."""
+
+    #: When it was (last) reported by this user: certbot runs the deploy hook right after each issuance or renewal.
     time = models.DateTimeField(default=timezone.now, db_index=True)
-    #: Lower-case hex SHA-256 of the DER: one row per certificate, however often it is reported.
-    fingerprint = models.CharField(max_length=64, unique=True)
+    #: Lower-case hex SHA-256 of the leaf's DER.
+    fingerprint = models.CharField(max_length=64, db_index=True)
     serial = models.CharField(max_length=64)
     not_before = models.DateTimeField()
     not_after = models.DateTimeField(db_index=True)
@@ -100,9 +112,19 @@ class CertificateReport(models.Model):
     username = models.CharField(max_length=150, blank=True)
     key_fingerprint = models.CharField(max_length=64, blank=True)
     remote_address = models.CharField(max_length=64, blank=True)
+    #: Whether the site verified the chain to a trust anchor itself. False only for reports recorded before
+    #: migration 0004, which were the reporter's claims; any verified report for a name replaces them as its status.
+    verified = models.BooleanField(default=False)
+    #: The subject of the trust anchor the chain was verified to (empty for unverified reports).
+    anchor = models.CharField(max_length=500, blank=True)
+    #: The leaf certificate, PEM: public, and enough for anyone to verify the record again.
+    leaf = models.TextField(blank=True)
 
     class Meta:
         ordering = ("-time", "-id")
+        constraints = [
+            models.UniqueConstraint(fields=["fingerprint", "user"], name="acme_certreport_fingerprint_user_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.lineage or self.serial} (not after {self.not_after:%Y-%m-%d %H:%M})"
@@ -142,35 +164,84 @@ class Identifier(models.Model):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The serving path: the first few fetches of each challenge.
+# The serving path: the first fetch from each address, for the first few addresses of each challenge.
 
 
 def record_fetch(
     request: HttpRequest, challenge_id: int, fetch_count: int, token: str, domain: str, status: int
 ) -> None:
-    """Record this fetch if the challenge has had fewer than :data:`FETCHES_RECORDED`. ``fetch_count`` is what the
-    serving query read: once it reaches the cap this returns at once, with no query. Never raises: the answer to the
-    CA matters more than its record."""
+    """Record this fetch if it is the first from its source address and the challenge has fewer than
+    :data:`FETCHES_RECORDED` addresses recorded. ``fetch_count`` is what the serving query read: at the cap this
+    returns at once, with no query; under it, a fetch from an address already recorded costs one INSERT that
+    inserts nothing. Never raises: the answer to the CA matters more than its record.
+
+    Keyed by address, not by order of arrival: the first ten fetches used to be recorded, whoever made them, so one
+    client fetching a dozen times hid every CA perspective after it."""
     if fetch_count >= FETCHES_RECORDED:
         return
     alias = router.db_for_write(ChallengeFetch)
+    connection = connections[alias]
+    address = str(request.META.get("REMOTE_ADDR") or "")[:64]
     try:
-        with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
-            # Conditional, so that concurrent fetches on any number of processes record at most the cap.
-            cursor.execute(_count_fetch_sql(alias), [challenge_id, FETCHES_RECORDED])
-            if cursor.rowcount != 1:
-                return
-            ChallengeFetch.objects.using(alias).create(
-                domain=domain,
-                token=token,
-                remote_address=str(request.META.get("REMOTE_ADDR") or "")[:64],
-                user_agent=_printable(str(request.META.get("HTTP_USER_AGENT") or ""), 255),
-                status=status,
-            )
-            if domain:
+        # One statement, outside any transaction, for the common case of an address already recorded: it inserts
+        # nothing and the fetch is answered (a transaction would add BEGIN and COMMIT to every repeated fetch).
+        if not _insert_fetch(alias, token, domain, address, request, status):
+            return
+        with transaction.atomic(using=alias):
+            # Conditional, so that concurrent fetches from new addresses on any number of processes record at most
+            # the cap: the row of the one over it is deleted again.
+            with connection.cursor() as cursor:
+                cursor.execute(_count_fetch_sql(alias), [challenge_id, FETCHES_RECORDED])
+                over_cap = cursor.rowcount != 1
+            if over_cap:
+                ChallengeFetch.objects.using(alias).filter(token=token, remote_address=address).delete()
+            elif domain:
                 Identifier.objects.using(alias).get_or_create(name=domain)
     except DatabaseError:
         logger.warning("could not record a fetch of challenge %s", token, exc_info=True)
+
+
+def _insert_fetch(alias: str, token: str, domain: str, address: str, request: HttpRequest, status: int) -> bool:
+    """Insert the fetch unless one from ``address`` is recorded for ``token``; whether it was inserted."""
+    connection = connections[alias]
+    values: dict[str, Any] = {
+        "time": timezone.now(),
+        "domain": domain,
+        "token": token,
+        "remote_address": address,
+        "user_agent": _printable(str(request.META.get("HTTP_USER_AGENT") or ""), 255),
+        "status": status,
+    }
+    if connection.vendor in ("sqlite", "postgresql"):
+        params: list[Any] = [connection.ops.adapt_datetimefield_value(values["time"]), domain, token, address]
+        params += [values["user_agent"], status]
+        with connection.cursor() as cursor:
+            cursor.execute(_insert_fetch_sql(alias), params)
+            return bool(cursor.rowcount == 1)
+    if ChallengeFetch.objects.using(alias).filter(token=token, remote_address=address).exists():
+        return False
+    try:
+        with transaction.atomic(using=alias):
+            ChallengeFetch.objects.using(alias).create(**values)
+    except IntegrityError:
+        return False
+    return True
+
+
+_FETCH_COLUMNS = ("time", "domain", "token", "remote_address", "user_agent", "status")
+
+
+@cache
+def _insert_fetch_sql(alias: str) -> str:
+    q = connections[alias].ops.quote_name
+    columns = quoted_columns(alias, ChallengeFetch, *_FETCH_COLUMNS)
+    token, address = quoted_columns(alias, ChallengeFetch, "token", "remote_address")
+    placeholders = ", ".join(["%s"] * len(columns))
+    # Only quoted identifiers from the model are interpolated; the values are parameters.
+    return (
+        f"INSERT INTO {q(ChallengeFetch._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+        f"VALUES ({placeholders}) ON CONFLICT ({token}, {address}) DO NOTHING"
+    )
 
 
 @cache
@@ -202,10 +273,15 @@ def record_certificate(
     username: str,
     key_fingerprint: str,
     remote_address: str,
+    verified: bool = False,
+    anchor: str = "",
+    leaf: str = "",
     now: datetime | None = None,
 ) -> tuple[CertificateReport, bool]:
-    """Store a reported certificate (or refresh the report of one already known) and make it each name's
-    certificate unless a newer one is known. Returns the report and whether it is new. Call inside a transaction."""
+    """Store a certificate as ``user`` reported it (or refresh that user's report of it) and make it each name's
+    certificate if it is the newest evidence for the name (:func:`evidence_order`). Returns the report and whether
+    it is new for this user. Call inside a transaction. reports.py calls it only with facts it read from a
+    certificate whose chain it verified."""
     values = {
         "time": now or timezone.now(),
         "serial": serial,
@@ -213,30 +289,32 @@ def record_certificate(
         "not_after": not_after,
         "issuer": issuer,
         "lineage": lineage,
-        "user": user,
         "username": username,
         "key_fingerprint": key_fingerprint,
         "remote_address": remote_address,
+        "verified": verified,
+        "anchor": anchor,
+        "leaf": leaf,
     }
-    report, created = CertificateReport.objects.update_or_create(fingerprint=fingerprint, defaults=values)
+    # Keyed by user too: another user's report of the same certificate is another row, never this one.
+    report, created = CertificateReport.objects.update_or_create(fingerprint=fingerprint, user=user, defaults=values)
     CertificateName.objects.bulk_create(
         [CertificateName(certificate=report, name=name) for name in names], ignore_conflicts=True
     )
     for name in names:
         identifier, _ = Identifier.objects.select_for_update().get_or_create(name=name)
         current = identifier.certificate
-        if (
-            current is None
-            or current.pk == report.pk
-            or (current.not_before, current.time)
-            <= (
-                report.not_before,
-                report.time,
-            )
-        ):
+        if current is None or current.pk == report.pk or evidence_order(report) > evidence_order(current):
             identifier.certificate, identifier.not_after = report, report.not_after
             identifier.save(update_fields=["certificate", "not_after"])
     return report, created
+
+
+def evidence_order(report: CertificateReport) -> tuple[bool, datetime, datetime]:
+    """How reports of one name compare: a verified one beats any unverified one (reports from before migration 0004
+    were claims, and a claim dated 2098 must not outrank every real renewal), then the later ``not_before``, then the
+    later ``not_after``. Of equals the one already in place stays."""
+    return (report.verified, report.not_before, report.not_after)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -284,7 +362,7 @@ class Status:
     certificate: CertificateReport | None
     last_push: Push | None
     last_ca_fetch: ChallengeFetch | None
-    #: Recorded fetches of this name's challenges (CA and self-check), newest first, at most ten.
+    #: Recorded fetches of this name's challenges (CA and self-check), newest first, at most FETCHES_RECORDED.
     fetches: list[ChallengeFetch]
     now: datetime
 
@@ -324,6 +402,8 @@ class Status:
                     "lineage": c.lineage,
                     "reported_by": c.username,
                     "key": c.key_fingerprint,
+                    "verified": c.verified,
+                    "anchor": c.anchor,
                 }
                 if c
                 else None
@@ -360,52 +440,63 @@ def _fetch_json(fetch: ChallengeFetch | None) -> dict[str, object] | None:
 
 
 def statuses(now: datetime | None = None) -> list[Status]:
-    """Every identifier, soonest expiry first; identifiers never issued last, by name."""
+    """Every identifier, soonest expiry first; identifiers never issued last, by name. The one place the verdicts are
+    made: the status command, the metrics, system check W005 and the admin all read them from here."""
     now = now or timezone.now()
     identifiers = {i.name: i for i in Identifier.objects.select_related("certificate")}
+    pushes = _last_pushes()
+    result = [
+        _status(name, identifiers.get(name), pushes.get(name), now) for name in sorted(set(identifiers) | set(pushes))
+    ]
+    result.sort(key=lambda s: (s.days_left is None, s.days_left if s.days_left is not None else 0, s.name))
+    return result
+
+
+def status_of(name: str, now: datetime | None = None) -> Status:
+    """What the site knows about one identifier (canonical, names.parse_identifier), at ``now``: the same facts and
+    verdict :func:`statuses` gives for it, for a page or probe about one name. A name the site never saw is
+    "never issued"."""
+    now = now or timezone.now()
+    identifier = Identifier.objects.select_related("certificate").filter(name=name).first()
+    return _status(name, identifier, _last_pushes([name]).get(name), now)
+
+
+def _last_pushes(names: list[str] | None = None) -> dict[str, Push]:
+    """The last accepted push per name (of ``names``, or all), from the audit trail."""
+    accepted = AuditRecord.objects.filter(action=AuditRecord.Action.PUSH, status__in=(200, 201)).exclude(domain="")
+    if names is not None:
+        accepted = accepted.filter(domain__in=names)
+    wanted = {row["domain"]: row["last"] for row in accepted.values("domain").annotate(last=Max("time"))}
     pushes: dict[str, Push] = {}
-    last_push_times = (
-        AuditRecord.objects.filter(action=AuditRecord.Action.PUSH, status__in=(200, 201))
-        .exclude(domain="")
-        .values("domain")
-        .annotate(last=Max("time"))
-    )
-    wanted = {row["domain"]: row["last"] for row in last_push_times}
     if wanted:
-        for record in AuditRecord.objects.filter(
-            action=AuditRecord.Action.PUSH, status__in=(200, 201), domain__in=list(wanted)
-        ).order_by("time", "id"):
+        for record in accepted.filter(domain__in=list(wanted)).order_by("time", "id"):
             if record.time == wanted[record.domain]:
                 pushes[record.domain] = Push(
                     record.time, record.username, record.key_fingerprint, record.remote_address
                 )
-    names = sorted(set(identifiers) | set(pushes))
-    result = []
-    for name in names:
-        identifier = identifiers.get(name)
-        certificate = identifier.certificate if identifier else None
-        fetches = list(ChallengeFetch.objects.filter(domain=name).order_by("-time", "-id")[:FETCHES_RECORDED])
-        ca_fetch = (
-            ChallengeFetch.objects.filter(domain=name)
-            .exclude(user_agent__startswith=HOOK_USER_AGENT)
-            .order_by("-time", "-id")
-            .first()
-        )
-        result.append(
-            Status(
-                name=name,
-                verdict=verdict(
-                    certificate.not_before if certificate else None, certificate.not_after if certificate else None, now
-                ),
-                certificate=certificate,
-                last_push=pushes.get(name),
-                last_ca_fetch=ca_fetch,
-                fetches=fetches,
-                now=now,
-            )
-        )
-    result.sort(key=lambda s: (s.days_left is None, s.days_left if s.days_left is not None else 0, s.name))
-    return result
+    return pushes
+
+
+def _status(name: str, identifier: Identifier | None, push: Push | None, now: datetime) -> Status:
+    certificate = identifier.certificate if identifier else None
+    fetches = list(ChallengeFetch.objects.filter(domain=name).order_by("-time", "-id")[:FETCHES_RECORDED])
+    ca_fetch = (
+        ChallengeFetch.objects.filter(domain=name)
+        .exclude(user_agent__startswith=HOOK_USER_AGENT)
+        .order_by("-time", "-id")
+        .first()
+    )
+    return Status(
+        name=name,
+        verdict=verdict(
+            certificate.not_before if certificate else None, certificate.not_after if certificate else None, now
+        ),
+        certificate=certificate,
+        last_push=push,
+        last_ca_fetch=ca_fetch,
+        fetches=fetches,
+        now=now,
+    )
 
 
 def purge_fetches(before: datetime) -> int:

@@ -1,45 +1,69 @@
-"""``POST /.well-known/certificates/``: the deploy hook reports a certificate it just installed.
+"""``POST /.well-known/certificates/``: the deploy hook reports a certificate it just installed, by sending it.
+
+A report is the certificate, not claims about it. The body is JSON, at most 64 KiB::
+
+    {"chain": "<PEM: the leaf certificate first, then its intermediates, as certbot's fullchain.pem>",
+     "lineage": "<certbot's lineage name; optional, may be empty>"}
+
+The site reads the serial, the subjectAltNames (DNS names and IP addresses), the validity, the issuer and the
+SHA-256 fingerprint from the leaf itself, and verifies the chain to a trust anchor (trust.py: the system's roots and
+``ACME_CHALLENGE_TRUST_ROOTS``). It refuses a chain that does not verify (a certificate signed by another key under
+the same issuer name included), a certificate not yet valid beyond the clock-skew tolerance, and one that names
+anything outside the site's allow-list or the key's scope. A certificate that has expired but chains is recorded:
+that it expired is a fact the operator must see.
 
 Authenticated exactly as the challenge API (the same request-bound JWT, nonce, transaction and audit record, by the
-same decorator), and allowed to users holding ``acme_challenge.add_certificatereport`` (``manage.py certbot_client``
-grants it). Every name of the certificate must be within the site's allow-list and the key's scope, as a push must:
-a key may only speak for the names it may validate. A refusal is answered 403 and recorded in the audit trail.
+same decorator), never with a legacy (unbound) token, and allowed to users holding
+``acme_challenge.add_certificatereport`` (``manage.py certbot_client`` grants it). The form-encoded facts older
+deploy hooks sent are refused (400) with a message that says to upgrade.
 
-The body is a form (``application/x-www-form-urlencoded``) of the certificate's public facts: ``serial`` (hex),
-``name`` (repeated, one per subjectAltName entry), ``not_before`` and ``not_after`` (RFC 3339), ``issuer``,
-``fingerprint`` (hex SHA-256 of the DER) and optionally ``lineage`` (certbot's name for it). Reporting the same
-certificate again refreshes its report.
+Each user's report is a row of its own (monitoring.CertificateReport), so a report never changes another user's
+record, and the answer (201 the first time this user reports this certificate, 200 after) says nothing about
+other users' reports.
 """
 
 from __future__ import annotations
 
-import re
+import ipaddress
+import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from django.http import HttpRequest, HttpResponse
-from django.utils.dateparse import parse_datetime
+from django.utils import timezone as dj_timezone
 
-from . import audit, monitoring
+from . import audit, monitoring, trust
 from .authentication import authenticate
-from .conf import ALLOWED_DOMAINS_SETTING, conf
+from .conf import ALLOWED_DOMAINS_SETTING, MAX_JSON_DEPTH, TRUST_ROOTS_SETTING, conf
 from .models import AuditRecord
 from .names import InvalidName, matches, parse_identifier
 from .refusal import TEXT, Refused
-from .views import api_call, read_body
+from .views import api_call, json_depth, read_body
 
 REPORT_PERMISSION = "acme_challenge.add_certificatereport"
-#: Largest report read: 100 names of 253 characters, form-encoded, and the other fields.
+#: Largest report read: a full chain of a certificate with 100 names is under 16 KiB.
 MAX_REPORT_BYTES = 64 * 1024
 #: Most names per certificate (Let's Encrypt issues at most 100).
 MAX_NAMES = 100
-_HEX = re.compile(r"[0-9a-f]+\Z")
-_FIELDS = ("serial", "not_before", "not_after", "issuer", "fingerprint", "lineage")
+#: Most certificates in a chain: the leaf and its intermediates (Let's Encrypt sends one or two).
+MAX_CHAIN = 8
+#: The dates the site records: a certificate valid outside them is refused (400) rather than stored wrong or not at
+#: all (Python's datetime ends at year 9999, and a time near it has no room for a time zone's offset).
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9999, 1, 1, tzinfo=timezone.utc)
+#: The fields of the form older deploy hooks sent.
+OLD_FIELDS = ("serial", "name", "not_before", "not_after", "issuer", "fingerprint")
+UPGRADE = (
+    'body: a certificate report is now the certificate itself, JSON {"chain": <fullchain.pem>, "lineage": '
+    "<name>}; this client sent the old form of its facts, which the site no longer takes: upgrade deploy-hook"
+)
 
 
 @api_call("POST", AuditRecord.Action.REPORT)
 def report_certificate(request: HttpRequest, call: audit.Call) -> tuple[HttpResponse, str]:
-    body = read_body(request, MAX_REPORT_BYTES, f"a report holds at most {MAX_NAMES} names")
+    body = read_body(request, MAX_REPORT_BYTES, "a report is one certificate chain (fullchain.pem) as JSON")
     caller = authenticate(request, body, call, REPORT_PERMISSION)
     if not caller.permitted:
         name = caller.user.get_username()
@@ -47,9 +71,176 @@ def report_certificate(request: HttpRequest, call: audit.Call) -> tuple[HttpResp
             403,
             f"user '{name}' lacks the permission {REPORT_PERMISSION}; grant it with: manage.py certbot_client {name}",
         )
-    fields, names = _parse(request)
-    call.domain = names[0]
+    chain_text, lineage = _parse_body(request, body)
+    leaf, intermediates = _parse_chain(chain_text)
+    facts = _facts(leaf)
+    call.domain = facts.names[0]
+    _check_scope(call, facts.names, caller.scope, caller.fingerprint, caller.user.get_username())
 
+    now = dj_timezone.now()
+    tolerance = conf.timestamp_tolerance
+    if (facts.not_before - now).total_seconds() > tolerance:
+        raise Refused(
+            400,
+            f"chain: the certificate is not valid until {_iso(facts.not_before)}, and the site's clock says "
+            f"{_iso(now)} (tolerance {tolerance} s); report it once it is valid, or fix the clock that is wrong",
+        )
+    try:
+        verified = trust.verify(leaf, intermediates, facts.names[0], now)
+    except trust.TrustStoreError as error:
+        raise Refused(
+            503,
+            f"the site cannot verify certificates now: its trust roots are unreadable; its operator must fix "
+            f"{TRUST_ROOTS_SETTING} (manage.py check names the file)",
+            reason=f"trust store: {error}",
+        ) from None
+    except trust.NotTrusted as error:
+        raise Refused(
+            403,
+            f"chain: the certificate does not chain to a root this site trusts ({error}); send certbot's "
+            f"fullchain.pem, leaf first; for a private CA, the site lists its root in {TRUST_ROOTS_SETTING}",
+        ) from None
+
+    report, created = monitoring.record_certificate(
+        fingerprint=facts.fingerprint,
+        serial=facts.serial,
+        names=facts.names,
+        not_before=facts.not_before,
+        not_after=facts.not_after,
+        issuer=facts.issuer,
+        lineage=lineage,
+        user=caller.user,
+        username=caller.user.get_username()[:150],
+        key_fingerprint=caller.fingerprint,
+        remote_address=call.remote_address,
+        verified=True,
+        anchor=audit.one_line(verified.anchor, 500),
+        leaf=leaf.public_bytes(serialization.Encoding.PEM).decode(),
+        now=now,
+    )
+    state = f"expired {_iso(report.not_after)}" if report.not_after <= now else f"not after {_iso(report.not_after)}"
+    message = (
+        f"{'recorded' if created else 'refreshed'} certificate {report.serial} for {', '.join(facts.names)} "
+        f"({state}; chains to {audit.one_line(verified.anchor, 200)})"
+    )
+    return HttpResponse(f"{message}\n", status=201 if created else 200, content_type=TEXT), audit.one_line(message, 500)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the site reads from a leaf certificate."""
+
+    serial: str
+    fingerprint: str
+    issuer: str
+    names: list[str]
+    not_before: datetime
+    not_after: datetime
+
+
+def _parse_body(request: HttpRequest, body: bytes) -> tuple[str, str]:
+    """The chain's PEM text and the lineage name; or :class:`Refused` (400)."""
+    if request.content_type != "application/json":
+        raise Refused(400, UPGRADE if request.content_type == "application/x-www-form-urlencoded" else (
+            "body: send the report as JSON (Content-Type: application/json), {\"chain\": <fullchain.pem>, "
+            "\"lineage\": <name>}, as deploy-hook does"
+        ))  # fmt: skip
+    if json_depth(body) > MAX_JSON_DEPTH:
+        raise Refused(400, "body: JSON nested too deeply; send one flat object with 'chain' and 'lineage'")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise Refused(400, "body: is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise Refused(400, "body: must be a JSON object with 'chain' and 'lineage'")
+    chain = data.get("chain")
+    if chain is None or chain == "":
+        if any(field in data for field in OLD_FIELDS):
+            raise Refused(400, UPGRADE)
+        raise Refused(400, "chain: required: the certificate and its intermediates, PEM, as certbot's fullchain.pem")
+    if not isinstance(chain, str):
+        raise Refused(400, "chain: must be a string of PEM text")
+    lineage = data.get("lineage")
+    if lineage is None:
+        lineage = ""
+    if not isinstance(lineage, str) or len(lineage) > 255:
+        raise Refused(400, "lineage: must be a string of at most 255 characters (certbot's name for the certificate)")
+    return chain, audit.one_line(lineage, 255)
+
+
+def _parse_chain(text: str) -> tuple[x509.Certificate, list[x509.Certificate]]:
+    if "PRIVATE KEY" in text:
+        # Never quoted, logged or stored: the audit record says only this.
+        raise Refused(
+            400, "chain: holds a private key; send fullchain.pem (public), never privkey.pem, and replace that key"
+        )
+    try:
+        certificates = x509.load_pem_x509_certificates(text.encode())
+    except ValueError:
+        raise Refused(
+            400, "chain: is not PEM certificates; send certbot's fullchain.pem (the certificate, then its chain)"
+        ) from None
+    if len(certificates) > MAX_CHAIN:
+        raise Refused(400, f"chain: holds {len(certificates)} certificates; a chain has at most {MAX_CHAIN}")
+    return certificates[0], certificates[1:]
+
+
+def _facts(leaf: x509.Certificate) -> Facts:
+    """The leaf's facts, its names canonical; or :class:`Refused` (400) naming what the site cannot record."""
+    try:
+        extension = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        raise Refused(
+            400, "chain: the first certificate has no subjectAltName; send the leaf certificate first"
+        ) from None
+    except ValueError as error:
+        raise Refused(400, f"chain: the first certificate's extensions do not parse ({error})") from None
+    names: list[str] = []
+    for entry in extension.value:
+        if isinstance(entry, x509.DNSName):
+            value = entry.value
+        elif isinstance(entry, x509.IPAddress) and isinstance(
+            entry.value, (ipaddress.IPv4Address, ipaddress.IPv6Address)
+        ):
+            value = str(entry.value)
+        else:
+            raise Refused(400, f"chain: the certificate names a {type(entry).__name__}; the site records DNS names "
+                          "and IP addresses only")  # fmt: skip
+        try:
+            name = parse_identifier(value)
+        except InvalidName as error:
+            raise Refused(
+                400, f"chain: names '{audit.one_line(value, 80)}', which the site does not record: {error}"
+            ) from None
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise Refused(400, "chain: the first certificate names nothing; send the leaf certificate first")
+    if len(names) > MAX_NAMES:
+        raise Refused(400, f"chain: the certificate has {len(names)} names; the site records at most {MAX_NAMES}")
+    not_before, not_after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+    if not (EARLIEST <= not_before < not_after <= LATEST):
+        raise Refused(
+            400,
+            f"chain: the certificate is valid from {_iso(not_before)} to {_iso(not_after)}; the site records "
+            f"certificates valid within {_iso(EARLIEST)} to {_iso(LATEST)}",
+        )
+    serial = format(leaf.serial_number, "x") if leaf.serial_number >= 0 else ""
+    if not serial or len(serial) > 64:
+        raise Refused(400, "chain: the certificate's serial number is negative or longer than 32 bytes")
+    return Facts(
+        serial=serial,
+        fingerprint=leaf.fingerprint(hashes.SHA256()).hex(),
+        issuer=audit.one_line(leaf.issuer.rfc4514_string(), 500),
+        names=names,
+        not_before=not_before,
+        not_after=not_after,
+    )
+
+
+def _check_scope(call: audit.Call, names: list[str], scope: tuple[str, ...], key: str, username: str) -> None:
+    """Every name within the allow-list and the key's scope, as a push must be: a key speaks only for the names it
+    may validate."""
     allowed = conf.allowed_domains
     if allowed is not None:
         outside = [name for name in names if not matches(name, allowed)]
@@ -60,97 +251,17 @@ def report_certificate(request: HttpRequest, call: audit.Call) -> tuple[HttpResp
                 f"name: '{outside[0]}' is not in {ALLOWED_DOMAINS_SETTING}; a certificate is recorded only "
                 "for names the site may validate",
             )
-    if caller.scope:
-        outside = [name for name in names if not matches(name, list(caller.scope))]
+    if scope:
+        outside = [name for name in names if not matches(name, list(scope))]
         if outside:
             call.domain = outside[0]
             raise Refused(
                 403,
-                f"name: '{outside[0]}' is outside the scope of key {caller.fingerprint} ({', '.join(caller.scope)}); "
-                f"widen the scope on the site: manage.py certbot_client {caller.user.get_username()} "
+                f"name: '{outside[0]}' is outside the scope of key {key} ({', '.join(scope)}); "
+                f"widen the scope on the site: manage.py certbot_client {username} "
                 "--public-key-file KEY --domain PATTERN ...",
             )
 
-    report, created = monitoring.record_certificate(
-        fingerprint=fields.fingerprint,
-        serial=fields.serial,
-        names=names,
-        not_before=fields.not_before,
-        not_after=fields.not_after,
-        issuer=fields.issuer,
-        lineage=fields.lineage,
-        user=caller.user,
-        username=caller.user.get_username()[:150],
-        key_fingerprint=caller.fingerprint,
-        remote_address=call.remote_address,
-    )
-    message = (
-        f"{'recorded' if created else 'refreshed'} certificate {report.serial} for {', '.join(names)} "
-        f"(not after {report.not_after.isoformat(timespec='seconds')})"
-    )
-    return HttpResponse(f"{message}\n", status=201 if created else 200, content_type=TEXT), audit.one_line(message, 500)
 
-
-@dataclass(frozen=True)
-class _Report:
-    serial: str
-    fingerprint: str
-    issuer: str
-    lineage: str
-    not_before: datetime
-    not_after: datetime
-
-
-def _parse(request: HttpRequest) -> tuple[_Report, list[str]]:
-    """The report's fields, checked, and its names in canonical form; or :class:`Refused` (400) naming the field."""
-    if request.content_type != "application/x-www-form-urlencoded":
-        raise Refused(400, "body: send the report as a form (application/x-www-form-urlencoded), as deploy-hook does")
-    post = request.POST
-    raw: dict[str, str] = {}
-    for field in _FIELDS:
-        values = post.getlist(field)
-        if len(values) > 1:
-            raise Refused(400, f"{field}: was given more than once")
-        raw[field] = values[0] if values else ""
-    for field in ("serial", "not_before", "not_after", "fingerprint"):
-        if not raw[field]:
-            raise Refused(400, f"{field}: required")
-    serial = raw["serial"].lower()
-    if len(serial) > 64 or not _HEX.match(serial):
-        raise Refused(400, "serial: must be the serial number in hex, at most 64 digits")
-    fingerprint = raw["fingerprint"].lower()
-    if len(fingerprint) != 64 or not _HEX.match(fingerprint):
-        raise Refused(400, "fingerprint: must be the SHA-256 of the certificate's DER, 64 hex digits")
-    dates: dict[str, datetime] = {}
-    for field in ("not_before", "not_after"):
-        try:
-            parsed = parse_datetime(raw[field])
-        except ValueError:
-            parsed = None
-        if parsed is None or parsed.tzinfo is None:
-            raise Refused(400, f"{field}: must be an RFC 3339 time with a zone, e.g. 2026-01-01T00:00:00Z")
-        dates[field] = parsed
-    if dates["not_after"] <= dates["not_before"]:
-        raise Refused(400, "not_after: must be later than not_before")
-    given = post.getlist("name")
-    if not given:
-        raise Refused(400, "name: required, once per name of the certificate")
-    if len(given) > MAX_NAMES:
-        raise Refused(400, f"name: given {len(given)} times; a certificate has at most {MAX_NAMES} names")
-    names: list[str] = []
-    for value in given:
-        try:
-            name = parse_identifier(value)
-        except InvalidName as error:
-            raise Refused(400, f"name: '{audit.one_line(value, 80)}' is not a name the site records: {error}") from None
-        if name not in names:
-            names.append(name)
-    report = _Report(
-        serial=serial,
-        fingerprint=fingerprint,
-        issuer=audit.one_line(raw["issuer"], 500),
-        lineage=audit.one_line(raw["lineage"], 255),
-        not_before=dates["not_before"],
-        not_after=dates["not_after"],
-    )
-    return report, names
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

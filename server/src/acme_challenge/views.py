@@ -56,14 +56,14 @@ def serve_challenge(request: HttpRequest, token: str) -> HttpResponse:
         return response
     found = servable_challenge(token) if len(token) <= MAX_VALUE_LENGTH else None
     if found is not None and found[1] and found[1] != request_host_name(request.META):
-        # Recorded (the first few), because a CA fetching with another Host is a misconfiguration worth seeing.
+        # Recorded (once per address), because a CA fetching with another Host is a misconfiguration worth seeing.
         monitoring.record_fetch(request, found[2], found[3], token, found[1], 404)
         found = None
     if found is None:
         # The same answer as for an unknown token: another name's challenge must not be told apart.
         response = HttpResponse("no such challenge\n", status=404, content_type=TEXT)
     else:
-        # The first few fetches of each challenge only: after that, nothing but the lookup above.
+        # The first fetch from each address, for the first few addresses: after that, nothing but the lookup above.
         monitoring.record_fetch(request, found[2], found[3], token, found[1], 200)
         # Exactly "text/plain" as the issue states; the body is base64url and '.', so ASCII.
         response = HttpResponse(found[0], content_type="text/plain")
@@ -78,8 +78,16 @@ _ApiView = Callable[..., tuple[HttpResponse, str]]
 _View = Callable[..., HttpResponse]
 
 
+#: What a client is told when something unexpected failed: nothing about why (the site's log says).
+INTERNAL_ERROR = "internal error: the site could not handle this call; its operator finds why in the site's log"
+
+
 def api_call(method: str, action: str) -> Callable[[_ApiView], _View]:
-    """One API call: the method check, the transaction, the refusal answers and the audit record around a view."""
+    """One API call: the method check, the transaction, the refusal answers and the audit record around a view.
+
+    Every call is audited. Should the view fail unexpectedly, its transaction is rolled back (nothing it wrote
+    stays) and the audit record is written in a transaction of its own, with the exception's type; the client gets
+    a neutral 500."""
 
     def decorate(view: _ApiView) -> _View:
         @csrf_exempt
@@ -88,20 +96,32 @@ def api_call(method: str, action: str) -> Callable[[_ApiView], _View]:
             call = audit.Call(request, action if request.method == method else AuditRecord.Action.OTHER)
             if is_token(kwargs.get("token")):
                 call.token = kwargs["token"]
-            with transaction.atomic():
-                try:
-                    if request.method != method:
-                        raise Refused(
-                            405, f"method not allowed: this URL takes {method} only", headers={"Allow": method}
+            try:
+                with transaction.atomic():
+                    try:
+                        if request.method != method:
+                            raise Refused(
+                                405,
+                                f"method not allowed: this URL takes {method} only",
+                                headers={"Allow": method},
+                                kind="method",
+                            )
+                        response, reason = view(request, call, **kwargs)
+                        kind = "ok"
+                    except Refused as refusal:
+                        response, reason, kind = refusal.response(), refusal.reason, refusal.kind
+                        # The same line as the audit record: never the Authorization header or anything from it.
+                        logger.info(
+                            "%s refused with %s: %s", request.method, response.status_code, audit.one_line(reason, 500)
                         )
-                    response, reason = view(request, call, **kwargs)
-                except Refused as refusal:
-                    response, reason = refusal.response(), refusal.reason
-                    # The same line as the audit record: never the Authorization header or anything from it.
-                    logger.info(
-                        "%s refused with %s: %s", request.method, response.status_code, audit.one_line(reason, 500)
-                    )
-                call.record(response.status_code, reason)
+                    call.finish(response.status_code, reason, kind)
+            except Exception as error:
+                # The traceback for the operator; the audit record and the client get the type only (an exception's
+                # text may quote what the client sent).
+                logger.exception("%s %s failed unexpectedly", request.method, request.path)
+                with transaction.atomic():
+                    call.finish(500, f"unexpected error: {type(error).__name__}", "error")
+                response = HttpResponse(f"{INTERNAL_ERROR}\n", status=500, content_type=TEXT)
             audit.maybe_purge()
             return response
 
@@ -113,7 +133,7 @@ def api_call(method: str, action: str) -> Callable[[_ApiView], _View]:
 @api_call("POST", AuditRecord.Action.PUSH)
 def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpResponse, str]:
     body = read_body(request)
-    caller = authenticate(request, body, call, ADD_PERMISSION)
+    caller = authenticate(request, body, call, ADD_PERMISSION, legacy=True)
     _require_permission(caller, ADD_PERMISSION)
     data = _request_data(request, body)
     if is_token(data.get("challenge")):
@@ -121,7 +141,8 @@ def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpRespon
     with contextlib.suppress(InvalidChallenge):  # reported below, after the fields before it
         call.domain = parse_domain(data.get("domain"))
     try:
-        challenge = parse_challenge(data, domain_required=not conf.legacy_clients)
+        # A push without domain is the original plugin's: allowed to the users legacy mode names, as its tokens are.
+        challenge = parse_challenge(data, domain_required=not conf.is_legacy_client(caller.user.get_username()))
     except InvalidChallenge as error:
         raise Refused(400, str(error)) from None
 
@@ -146,9 +167,18 @@ def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpRespon
 
     # Posting a token again replaces it and restarts its TTL (the certbot-django protocol had no update call).
     if not write_challenge(challenge.token, challenge.validation, challenge.domain, caller.user.pk):
-        # Only on a refusal: the owner, for the message (the upsert left the row locked, as it is).
+        # Only on a refusal: the owner, for the audit record (the upsert left the row locked, as it is). The client
+        # is not told whose it is: that would tell any key which users push which names.
         owner = Challenge.objects.select_related("owner").get(token=challenge.token).owner
-        raise Refused(409, f"challenge {challenge.token} belongs to user '{owner.get_username() if owner else ''}'")
+        raise Refused(
+            409,
+            f"challenge {challenge.token} is held by another user; certbot makes a new token for each attempt, so "
+            "retry the validation",
+            reason=(
+                f"challenge {challenge.token} belongs to user '{owner.get_username() if owner else ''}', "
+                f"not to '{caller.user.get_username()}'"
+            ),
+        )
     maybe_purge_expired()
     message = f"created {challenge.token}"
     return HttpResponse(f"{message}\n", status=201, content_type=TEXT), message
@@ -157,7 +187,7 @@ def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpRespon
 @api_call("DELETE", AuditRecord.Action.DELETE)
 def delete_challenge(request: HttpRequest, call: audit.Call, token: str) -> tuple[HttpResponse, str]:
     body = read_body(request)
-    caller = authenticate(request, body, call, DELETE_PERMISSION)
+    caller = authenticate(request, body, call, DELETE_PERMISSION, legacy=True)
     _require_permission(caller, DELETE_PERMISSION)
     # Another user's challenge is not there for this caller: the same 404 as an unknown token, and nothing changes.
     # Rows from before owners existed may be deleted by any permitted caller whose key's scope covers their name: in
@@ -190,7 +220,7 @@ def read_body(
 ) -> bytes:
     """The request body, refused (400) beyond ``limit`` bytes, before it is read whole when the client says its
     length. ``what`` tells the client what fits."""
-    too_large = Refused(400, f"body: larger than {limit} bytes; {what}")
+    too_large = Refused(400, f"body: larger than {limit} bytes; {what}", kind="body")
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -209,7 +239,7 @@ def read_body(
 def _request_data(request: HttpRequest, body: bytes) -> dict[str, object]:
     """The pushed fields, from a form (as certbot-django's client and the hooks send them) or a JSON object."""
     if request.content_type == "application/json":
-        if _json_depth(body) > MAX_JSON_DEPTH:
+        if json_depth(body) > MAX_JSON_DEPTH:
             raise Refused(
                 400,
                 f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels; send one flat object with "
@@ -231,7 +261,7 @@ def _request_data(request: HttpRequest, body: bytes) -> dict[str, object]:
     return fields
 
 
-def _json_depth(body: bytes) -> int:
+def json_depth(body: bytes) -> int:
     """How deeply arrays and objects nest in a JSON text, counted without parsing it (Python's parser recurses, and
     100,000 ``[`` made it raise RecursionError: a 500). Brackets inside strings do not count."""
     depth = deepest = 0
