@@ -121,8 +121,11 @@ Each setting comes from its option, else its environment variable (shown as [env
 environment: put settings in options or in a config file.
 
   certbot certonly --manual --preferred-challenges http \\
-    --manual-auth-hook 'auth-hook --key-file /etc/letsencrypt/django-hooks/key.pem' \\
-    --manual-cleanup-hook 'cleanup-hook --key-file /etc/letsencrypt/django-hooks/key.pem' -d example.com";
+    --manual-auth-hook \\
+      'auth-hook --config /etc/letsencrypt/django-hooks.toml' \\
+    --manual-cleanup-hook \\
+      'cleanup-hook --config /etc/letsencrypt/django-hooks.toml' \\
+    -d example.com -d www.example.com";
 
 /// `auth-hook`: the certbot auth hook, plus key management and the setup check.
 ///
@@ -175,7 +178,8 @@ every step passed.
   5. self-check  the public URL serves it, as the auth hook checks (unless --no-self-check)
   6. delete      the probe is removed
 
-  auth-hook check --domain example.com --config /etc/letsencrypt/django-hooks.toml";
+  auth-hook check --config /etc/letsencrypt/django-hooks.toml \\
+    --domain example.com";
 
 /// `auth-hook keygen` options.
 #[derive(Args, Debug)]
@@ -374,7 +378,8 @@ accepted and ignored). To add it to certificates certbot already manages:
 
 To report an existing certificate now, run it by hand:
 
-  deploy-hook --config /etc/letsencrypt/django-hooks.toml --lineage /etc/letsencrypt/live/example.com";
+  deploy-hook --config /etc/letsencrypt/django-hooks.toml \\
+    --lineage /etc/letsencrypt/live/example.com";
 
 /// `deploy-hook`: the certbot deploy hook.
 #[derive(Parser, Debug)]
@@ -391,4 +396,82 @@ pub struct DeployCli {
     /// The hook's options.
     #[command(flatten)]
     pub hook: HookArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// The width of a classic terminal: clap wraps help text to the terminal (or `COLUMNS`).
+    const WIDTH: usize = 80;
+
+    /// The example commands of a help text: each line that starts a command (two spaces, then
+    /// a program name) and the continuation lines after a trailing backslash, as written.
+    fn example_lines(text: &str) -> Vec<&str> {
+        let programs = [
+            "certbot ",
+            "auth-hook ",
+            "cleanup-hook ",
+            "deploy-hook ",
+            "uacme ",
+        ];
+        let mut lines = Vec::new();
+        let mut continued = false;
+        for line in text.lines() {
+            let starts = line
+                .strip_prefix("  ")
+                .is_some_and(|rest| programs.iter().any(|p| rest.starts_with(p)));
+            if starts || continued {
+                lines.push(line);
+            }
+            continued = (starts || continued) && line.ends_with('\\');
+        }
+        lines
+    }
+
+    fn rendered(mut cmd: clap::Command, sub: Option<&str>) -> String {
+        cmd.build();
+        let mut cmd = match sub {
+            Some(name) => cmd.find_subcommand(name).unwrap().clone(),
+            None => cmd,
+        }
+        .term_width(WIDTH);
+        cmd.render_long_help().to_string()
+    }
+
+    #[test]
+    fn every_example_command_keeps_its_lines_whole_in_an_80_column_terminal() {
+        let texts = [
+            (AUTH_LONG_ABOUT, rendered(AuthCli::command(), None)),
+            (
+                CHECK_LONG_ABOUT,
+                rendered(AuthCli::command(), Some("check")),
+            ),
+            (
+                DEHYDRATED_LONG_ABOUT,
+                rendered(DehydratedCli::command(), None),
+            ),
+            (UACME_LONG_ABOUT, rendered(UacmeCli::command(), None)),
+            (DEPLOY_LONG_ABOUT, rendered(DeployCli::command(), None)),
+        ];
+        let mut examples = 0;
+        for (source, help) in &texts {
+            let help_lines: Vec<&str> = help.lines().map(str::trim_end).collect();
+            for line in example_lines(source) {
+                examples += 1;
+                assert!(
+                    line.len() <= WIDTH,
+                    "an example line is wider than {WIDTH} columns:\n{line}"
+                );
+                assert!(
+                    help_lines.contains(&line),
+                    "the example line {line:?} is wrapped in the help:\n{help}"
+                );
+            }
+        }
+        // certbot certonly (6 lines), check (2), uacme (1), reconfigure (2), deploy-hook (2).
+        assert_eq!(examples, 13);
+    }
 }

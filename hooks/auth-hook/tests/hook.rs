@@ -207,3 +207,43 @@ fn help_names_every_option_and_where_it_comes_from() {
         );
     }
 }
+
+#[test]
+fn help_examples_keep_each_command_line_whole_in_an_80_column_terminal() {
+    for args in [vec!["--help"], vec!["check", "--help"]] {
+        let args: Vec<String> = args.into_iter().map(String::from).collect();
+        let out = run(BIN, &args, &[("COLUMNS", "80")]);
+        out.assert_success();
+        // The bug this pins down: `-d` at the end of one line and `example.com` on the next.
+        for line in out.stdout.lines() {
+            assert!(
+                !line.trim_end().ends_with(" -d") && !line.trim_end().ends_with(" --domain"),
+                "{args:?}: an option is cut from its value:\n{}",
+                out.stdout
+            );
+        }
+        // Each example command: its lines, joined at their trailing backslashes, form the whole
+        // command, and every line but the last ends with a backslash.
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        let start = lines
+            .iter()
+            .position(|l| l.starts_with("  certbot certonly") || l.starts_with("  auth-hook check"))
+            .unwrap_or_else(|| panic!("{args:?}: no example:\n{}", out.stdout));
+        let mut command = String::new();
+        for line in &lines[start..] {
+            command.push_str(line.trim().trim_end_matches('\\'));
+            if !line.ends_with('\\') {
+                break;
+            }
+        }
+        let command = command.split_whitespace().collect::<Vec<_>>().join(" ");
+        let expected = if args[0] == "check" {
+            "auth-hook check --config /etc/letsencrypt/django-hooks.toml --domain example.com"
+        } else {
+            "certbot certonly --manual --preferred-challenges http --manual-auth-hook 'auth-hook \
+             --config /etc/letsencrypt/django-hooks.toml' --manual-cleanup-hook 'cleanup-hook \
+             --config /etc/letsencrypt/django-hooks.toml' -d example.com -d www.example.com"
+        };
+        assert_eq!(command, expected, "{args:?}:\n{}", out.stdout);
+    }
+}
