@@ -86,6 +86,30 @@ pub(crate) fn leftover_challenge(challenge: &Challenge) -> String {
     )
 }
 
+/// The command that lists `user`'s keys on the site, with their scope and last use.
+pub(crate) fn list_keys_command(user: &str) -> String {
+    format!("python manage.py certbot_client {user} --list-keys")
+}
+
+/// The command that gives `user` exactly the permissions the hooks need.
+pub(crate) fn grant_command(user: &str) -> String {
+    format!("python manage.py certbot_client {user}")
+}
+
+/// What a 403 from the challenge API may mean when the site did not say why (an empty body, or
+/// an HTML page from a proxy in front of it): the causes the app refuses a push or a deletion
+/// for, each with the command that settles it. When the site says why, its words are the advice
+/// and this is not added. `permission` is "add" or "delete".
+pub(crate) fn forbidden_causes(user: &str, permission: &str) -> String {
+    format!(
+        "user '{user}' lacks the permission to {permission} challenges (on the site run '{}', \
+         which grants it), or the domain is outside the key's scope ('{}' shows it) or the \
+         site's ACME_CHALLENGE_ALLOWED_DOMAINS, or the key is not registered for '{user}'",
+        grant_command(user),
+        list_keys_command(user)
+    )
+}
+
 /// The fix for a 404 from the challenge API: the one advice, whichever request met it.
 pub(crate) fn api_not_mounted(url: &impl std::fmt::Display) -> String {
     format!(

@@ -418,15 +418,22 @@ impl<'a> ApiClient<'a> {
             return problem;
         }
         let permission = if method == "POST" { "add" } else { "delete" };
-        let clock = match clock_skew(headers, SystemTime::now()) {
-            Some(skew) if skew.abs() > SKEW_WORTH_REPORTING => format!(
-                ", or this machine's clock is off: it is {} s {} the site's (from the site's Date \
-                 header) and the site accepts about 20 s: fix the clock (NTP)",
-                skew.abs(),
-                if skew > 0 { "ahead of" } else { "behind" }
-            ),
-            _ => ", or this machine's clock is off by more than 20 s".to_string(),
+        let skew = clock_skew(headers, SystemTime::now())
+            .filter(|skew| skew.abs() > SKEW_WORTH_REPORTING)
+            .map(|skew| {
+                format!(
+                    "this machine's clock is off: it is {} s {} the site's (from the site's Date \
+                     header) and the site accepts about 20 s: fix the clock (NTP)",
+                    skew.abs(),
+                    if skew > 0 { "ahead of" } else { "behind" }
+                )
+            });
+        let clock = match &skew {
+            Some(skew) => format!(", or {skew}"),
+            None => ", or this machine's clock is off by more than 20 s".to_string(),
         };
+        // A skew read from the site's Date header is a fact worth adding even to the site's reason.
+        let measured_skew = skew.map_or(String::new(), |skew| format!("; also, {skew}"));
         match status {
             StatusCode::UNAUTHORIZED if refuses_binding(said) => format!(
                 "the site answered 401 Unauthorized{said}: the signed request did not reach the \
@@ -441,11 +448,14 @@ impl<'a> ApiClient<'a> {
                  wrong{clock}",
                 crate::advice::register_briefly(user, None)
             ),
+            // The app's refusals are one text/plain line that names the cause and its fix: then
+            // that is the advice. Generic causes only when the site gave no reason of its own.
+            StatusCode::FORBIDDEN if gave_reason(said, headers) => {
+                format!("the site answered 403 Forbidden{said}{measured_skew}")
+            }
             StatusCode::FORBIDDEN => format!(
-                "the site answered 403 Forbidden{said}: user '{user}' lacks the permission to \
-                 {permission} challenges, or the domain is outside the key's scope ('python \
-                 manage.py certbot_client --list-keys' shows it) or the site's \
-                 ACME_CHALLENGE_ALLOWED_DOMAINS, or the key is not registered for '{user}'{clock}"
+                "the site answered 403 Forbidden{said}: {}{clock}",
+                crate::advice::forbidden_causes(user, permission)
             ),
             StatusCode::CONFLICT => format!(
                 "the site answered 409 Conflict{said}: another user's key stored a challenge \
@@ -465,6 +475,16 @@ impl<'a> ApiClient<'a> {
             s => format!("the site answered {s}{said}"),
         }
     }
+}
+
+/// Whether a refusal carries the site's own reason: a body that is not an HTML error page (a
+/// proxy's or a web server's generic "403 Forbidden" page says nothing about the cause).
+fn gave_reason(said: &str, headers: &HeaderMap) -> bool {
+    let html = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    !said.trim().is_empty() && !html
 }
 
 /// The certificate report's own readings of a 403 and a 404 (the deploy hook); `None` for the
