@@ -2,7 +2,8 @@
 //! response body with a cap.
 //!
 //! No client follows redirects on its own: the API client reports them, the self-check follows
-//! them by the CA's rules ([`crate::ca_policy`]). reqwest with rustls loads the system root store
+//! them by the CA's rules ([`crate::ca_policy`]), each to the addresses it vetted: its clients
+//! resolve a pinned host from the pin alone ([`build_pinned_client`]). reqwest with rustls loads the system root store
 //! when a client is built (rustls-platform-verifier reads every file under /etc/ssl/certs). A
 //! client for a plain `http://` URL never needs it, so it gets an empty root store; `cargo run
 //! --release --example client_build_cost` prints what that saves.
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::resolve::{OverrideResolver, ResolveRule};
+use crate::resolve::{OverrideResolver, PinnedResolver, Pins, ResolveRule};
 use crate::text::chain_text;
 
 /// Sent on every request, so site operators can tell the hooks' traffic apart.
@@ -39,17 +40,49 @@ pub fn build_client(
     ca_bundle: Option<&Path>,
     connect_timeout: Duration,
 ) -> Result<reqwest::blocking::Client, Error> {
-    let mut builder = reqwest::blocking::Client::builder()
+    let builder = base_builder(connect_timeout)
+        .pool_max_idle_per_host(1)
+        .dns_resolver(Arc::new(OverrideResolver {
+            rules: resolve.to_vec(),
+        }));
+    finish(builder, tls, ca_bundle)
+}
+
+/// The self-check's client: it connects a pinned host to its pin only ([`PinnedResolver`]), and
+/// keeps no idle connection, so that every request connects to what was vetted for it then, not
+/// to an address an earlier attempt vetted. Other hosts (a proxy's) resolve as `resolve` says.
+pub fn build_pinned_client(
+    tls: TlsMode,
+    pins: &Pins,
+    resolve: &[ResolveRule],
+    connect_timeout: Duration,
+) -> Result<reqwest::blocking::Client, Error> {
+    let builder = base_builder(connect_timeout)
+        .pool_max_idle_per_host(0)
+        .dns_resolver(Arc::new(PinnedResolver {
+            pins: pins.clone(),
+            fallback: OverrideResolver {
+                rules: resolve.to_vec(),
+            },
+        }));
+    finish(builder, tls, None)
+}
+
+fn base_builder(connect_timeout: Duration) -> reqwest::blocking::ClientBuilder {
+    reqwest::blocking::Client::builder()
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
         .referer(false)
         .connect_timeout(connect_timeout)
         .timeout(None)
-        .pool_max_idle_per_host(1)
-        .dns_resolver(Arc::new(OverrideResolver {
-            rules: resolve.to_vec(),
-        }));
-    builder = match tls {
+}
+
+fn finish(
+    builder: reqwest::blocking::ClientBuilder,
+    tls: TlsMode,
+    ca_bundle: Option<&Path>,
+) -> Result<reqwest::blocking::Client, Error> {
+    let builder = match tls {
         TlsMode::Verified => match ca_bundle {
             Some(path) => builder.tls_certs_merge(read_ca_bundle(path)?),
             None => builder,

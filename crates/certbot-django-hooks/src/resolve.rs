@@ -1,13 +1,20 @@
-//! Name resolution for the hooks' requests: curl-style `--resolve HOST:ADDR` rules, and the
-//! resolver the HTTP clients use.
+//! Name resolution for the hooks' requests: curl-style `--resolve HOST:ADDR` rules, the
+//! resolver the API client uses, and the pinned resolver of the self-check.
+//!
+//! The self-check's clients never look a redirect target up themselves: the check resolves each
+//! host once per attempt, vets the addresses ([`crate::ca_policy`]), and pins them ([`Pins`]);
+//! the client's resolver ([`PinnedResolver`]) answers a pinned host from the pin only, so what
+//! it connects to is exactly what was vetted (no second lookup for DNS rebinding to answer).
 //!
 //! Name lookups run on a detached thread per lookup rather than on Tokio's blocking pool: a
 //! stuck `getaddrinfo` then cannot hold up the end of the process (dropping a runtime waits for
 //! its blocking tasks), and the request timeout covers the lookup.
 
+use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -153,21 +160,42 @@ impl Resolve for OverrideResolver {
     }
 }
 
-/// The addresses `host` stands for, as the clients would connect: an IP literal (IPv6 with or
-/// without brackets), else a `--resolve` rule, else the system resolver, waited for at most
-/// `timeout` (on a detached thread, for the reason the module comment gives). `None` when the
-/// name does not resolve in time.
-pub fn addresses_of(host: &str, resolve: &[ResolveRule], timeout: Duration) -> Option<Vec<IpAddr>> {
+/// Where the addresses of a host came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The host is an IP literal.
+    Literal,
+    /// A `--resolve` rule: the user named the addresses.
+    Rule,
+    /// The system resolver (DNS, /etc/hosts): nobody vouches for them.
+    System,
+}
+
+/// The addresses `host` stands for, as the clients would connect, and where they came from: an
+/// IP literal (IPv6 with or without brackets), else a `--resolve` rule, else the system
+/// resolver, waited for at most `timeout` (on a detached thread, for the reason the module
+/// comment gives). `Err` is why the name did not resolve in time.
+pub fn lookup(
+    host: &str,
+    resolve: &[ResolveRule],
+    timeout: Duration,
+) -> Result<(Vec<IpAddr>, Origin), String> {
     let bare = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
     if let Ok(ip) = bare.parse::<IpAddr>() {
-        return Some(vec![ip]);
+        return Ok((vec![ip], Origin::Literal));
     }
     if let Some(addrs) = ResolveRule::lookup(resolve, host) {
-        return Some(addrs.to_vec());
+        return Ok((addrs.to_vec(), Origin::Rule));
     }
+    system_lookup(host, timeout).map(|addrs| (addrs, Origin::System))
+}
+
+/// One lookup of `host` by the system resolver (A and AAAA), on a detached thread, waited for at
+/// most `timeout`.
+pub fn system_lookup(host: &str, timeout: Duration) -> Result<Vec<IpAddr>, String> {
     let (tx, rx) = std::sync::mpsc::channel();
     let name = host.to_string();
     std::thread::Builder::new()
@@ -178,10 +206,77 @@ pub fn addresses_of(host: &str, resolve: &[ResolveRule], timeout: Duration) -> O
                 .map(|addrs| addrs.map(|a| a.ip()).collect::<Vec<_>>());
             let _ = tx.send(result);
         })
-        .ok()?;
+        .map_err(|e| format!("cannot start a lookup thread: {e}"))?;
     match rx.recv_timeout(timeout) {
-        Ok(Ok(addrs)) if !addrs.is_empty() => Some(addrs),
-        _ => None,
+        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
+        Ok(Ok(_)) => Err("no addresses".into()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {:.1} s", timeout.as_secs_f64())),
+    }
+}
+
+/// [`lookup`]'s addresses, or `None` when the name does not resolve in time.
+pub fn addresses_of(host: &str, resolve: &[ResolveRule], timeout: Duration) -> Option<Vec<IpAddr>> {
+    lookup(host, resolve, timeout).ok().map(|(addrs, _)| addrs)
+}
+
+/// What a self-check client may connect to, per host (lowercase, as in the URL): the addresses
+/// vetted for it, or why it has none (the lookup's error, which the request then fails with).
+/// Clones share the map.
+#[derive(Debug, Clone, Default)]
+pub struct Pins(Arc<Mutex<HashMap<String, Pin>>>);
+
+/// A host's pin: its vetted addresses, or the lookup's error.
+pub type Pin = Result<Vec<IpAddr>, String>;
+
+impl Pins {
+    /// Pins `host` to `addrs`, or to a lookup error.
+    pub fn set(&self, host: &str, pin: Pin) {
+        self.lock().insert(host.to_ascii_lowercase(), pin);
+    }
+
+    /// What `host` is pinned to, if it is.
+    pub fn get(&self, host: &str) -> Option<Pin> {
+        self.lock().get(&host.to_ascii_lowercase()).cloned()
+    }
+
+    /// Forgets every pin but those of `keep`.
+    pub fn retain(&self, keep: &[String]) {
+        self.lock().retain(|host, _| keep.contains(host));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pin>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The self-check clients' resolver: a pinned host gets its pin and nothing else, never a lookup
+/// of its own. Only a host nobody pinned (the proxy's, from `http_proxy`; the first request to a
+/// `--self-check-node` name or to a start host that did not resolve) goes to `fallback`.
+pub(crate) struct PinnedResolver {
+    pub(crate) pins: Pins,
+    pub(crate) fallback: OverrideResolver,
+}
+
+impl Resolve for PinnedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        match self.pins.get(name.as_str()) {
+            Some(Ok(addrs)) => {
+                let addrs: Vec<SocketAddr> =
+                    addrs.iter().map(|ip| SocketAddr::new(*ip, 0)).collect();
+                Box::pin(std::future::ready(Ok(Box::new(addrs.into_iter()) as Addrs)))
+            }
+            Some(Err(message)) => {
+                let error: Box<dyn StdError + Send + Sync> = Box::new(DnsError {
+                    host: name.as_str().to_string(),
+                    message,
+                });
+                Box::pin(std::future::ready(Err(error)))
+            }
+            None => self.fallback.resolve(name),
+        }
     }
 }
 

@@ -15,6 +15,9 @@
 //!   migrated or has a database of its own is named before the CA meets it.
 //! - **The CA's rules**: redirects, body and status judged as Boulder's validator does
 //!   ([`crate::ca_policy`]).
+//! - **Only vetted addresses.** Each probe's client connects a host to the addresses pinned for
+//!   it ([`crate::resolve::Pins`]): the URL's host to the address being checked, a redirect
+//!   target to what [`RedirectPolicy::vet`] resolved (once per attempt) and vetted.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
@@ -26,12 +29,12 @@ use reqwest::{StatusCode, Url};
 use crate::ca_policy::{
     LOOKUP_TIMEOUT, MAX_BODY, MAX_REDIRECTS, RedirectPolicy, body_matches, redirect_refusal,
 };
-use crate::client::{TlsMode, build_client, read_capped};
+use crate::client::{TlsMode, build_pinned_client, read_capped};
 use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::failure::classify;
 use crate::output::Reporter;
-use crate::resolve::{ResolveHost, ResolveRule, addresses_of};
+use crate::resolve::{Pins, ResolveRule, addresses_of};
 use crate::text::{body_excerpt, one_line};
 
 /// Longest single GET.
@@ -206,6 +209,11 @@ pub fn targets(
 struct Probe {
     target: Target,
     client: reqwest::blocking::Client,
+    /// What the client may connect to, per host.
+    pins: Pins,
+    /// The hosts pinned for the whole check: the URL's host, to the address being checked (or,
+    /// for a node, to every address the URL's host had at the start).
+    fixed: Vec<String>,
     start: Url,
     host_header: Option<HeaderValue>,
     outcome: Option<Result<String, String>>,
@@ -213,31 +221,36 @@ struct Probe {
 }
 
 impl Probe {
+    /// `start_addrs`: the URL's host's addresses, resolved once for the whole check.
     fn new(
         target: Target,
         url: &Url,
+        start_addrs: &[IpAddr],
         resolve: &[ResolveRule],
         connect_timeout: Duration,
     ) -> Result<Self, Error> {
-        let (rules, start, host_header) = match &target {
-            Target::Address(ip) => {
-                // The URL's host pinned to this one address; every other host as the run says.
-                let rules = match url.host() {
-                    Some(url::Host::Domain(name)) => {
-                        let name = ResolveHost::Name(name.to_ascii_lowercase());
-                        let mut rules = vec![ResolveRule {
-                            host: name.clone(),
-                            addrs: vec![*ip],
-                        }];
-                        rules.extend(resolve.iter().filter(|r| r.host != name).cloned());
-                        rules
-                    }
-                    _ => resolve.to_vec(),
-                };
-                (rules, url.clone(), None)
+        let pins = Pins::default();
+        let mut fixed = Vec::new();
+        let domain = match url.host() {
+            Some(url::Host::Domain(name)) => Some(name.to_ascii_lowercase()),
+            _ => None,
+        };
+        let mut pin_start = |addrs: Vec<IpAddr>| {
+            if let Some(name) = &domain
+                && !addrs.is_empty()
+            {
+                pins.set(name, Ok(addrs));
+                fixed.push(name.clone());
             }
-            Target::Unresolved(_) => (resolve.to_vec(), url.clone(), None),
+        };
+        let (start, host_header) = match &target {
+            Target::Address(ip) => {
+                pin_start(vec![*ip]);
+                (url.clone(), None)
+            }
+            Target::Unresolved(_) => (url.clone(), None),
             Target::Node(node) => {
+                pin_start(start_addrs.to_vec());
                 // Plain http to the node itself, with the Host the CA sends.
                 let mut start = url.clone();
                 let authority = match url.port() {
@@ -254,13 +267,15 @@ impl Probe {
                     ));
                 }
                 let host = HeaderValue::from_str(&authority).ok();
-                (resolve.to_vec(), start, host)
+                (start, host)
             }
         };
-        let client = build_client(TlsMode::AcceptAny, &rules, None, connect_timeout)?;
+        let client = build_pinned_client(TlsMode::AcceptAny, &pins, resolve, connect_timeout)?;
         Ok(Probe {
             target,
             client,
+            pins,
+            fixed,
             start,
             host_header,
             outcome: None,
@@ -299,25 +314,28 @@ pub fn wait_until_served(
     let connect_timeout = deadline
         .cap(CONNECT_TIMEOUT)
         .max(Duration::from_millis(100));
+    let start_addrs: Vec<IpAddr> = targets
+        .iter()
+        .filter_map(|t| match t {
+            Target::Address(ip) => Some(*ip),
+            _ => None,
+        })
+        .collect();
     let mut probes = targets
         .into_iter()
-        .map(|t| Probe::new(t, url, resolve, connect_timeout))
+        .map(|t| Probe::new(t, url, &start_addrs, resolve, connect_timeout))
         .collect::<Result<Vec<_>, _>>()?;
-    let policy = RedirectPolicy::new(url, resolve);
+    let policy = RedirectPolicy::new(url, resolve, nodes);
     let mut attempts = 0u32;
     let mut interval = FIRST_INTERVAL;
     while !deadline.remaining().is_zero() {
         attempts += 1;
+        policy.new_attempt();
         for probe in probes.iter_mut().filter(|p| p.outcome.is_none()) {
             let t = Instant::now();
-            let answer = fetch(
-                &probe.client,
-                &probe.start,
-                probe.host_header.as_ref(),
-                validation,
-                deadline,
-                &policy,
-            );
+            // A redirect target pinned by an earlier attempt is vetted again before any use.
+            probe.pins.retain(&probe.fixed);
+            let answer = fetch(probe, validation, deadline, &policy);
             let took = t.elapsed().as_millis();
             let via = &probe.target;
             match answer {
@@ -409,19 +427,13 @@ pub fn wait_until_served(
     Err(fail(attempts, last, hint))
 }
 
-/// One fetch of `url` (sent with `host` as its `Host` while it stays on the URL's own host and
-/// port), following the redirects the CA would follow (`policy`).
-pub fn fetch(
-    client: &reqwest::blocking::Client,
-    url: &Url,
-    host: Option<&HeaderValue>,
-    validation: &str,
-    deadline: Deadline,
-    policy: &RedirectPolicy,
-) -> Answer {
+/// One fetch of the probe's start URL (sent with its `Host` header while it stays on the URL's
+/// own host and port), following the redirects the CA would follow (`policy`), each to the
+/// addresses vetted for it.
+fn fetch(probe: &Probe, validation: &str, deadline: Deadline, policy: &RedirectPolicy) -> Answer {
     // Everything in the text may come from the response (a Location, a body): it reaches
     // stderr only through the one sanitiser, which also removes anything shaped like a JWT.
-    match fetch_raw(client, url, host, validation, deadline, policy) {
+    match fetch_raw(probe, validation, deadline, policy) {
         Answer::Served => Answer::Served,
         Answer::NotServed(text) => Answer::NotServed(one_line(&text, 2 * MAX_SHOWN)),
         Answer::Unreachable(text) => Answer::Unreachable(one_line(&text, MAX_SHOWN)),
@@ -444,13 +456,12 @@ fn no_route(err: &reqwest::Error) -> bool {
 }
 
 fn fetch_raw(
-    client: &reqwest::blocking::Client,
-    url: &Url,
-    host: Option<&HeaderValue>,
+    probe: &Probe,
     validation: &str,
     deadline: Deadline,
     policy: &RedirectPolicy,
 ) -> Answer {
+    let (client, url, host) = (&probe.client, &probe.start, probe.host_header.as_ref());
     let own_port = url.port_or_known_default();
     let mut current = url.clone();
     for hop in 0..=MAX_REDIRECTS {
@@ -507,7 +518,7 @@ fn fetch_raw(
                      there with \"Too many redirects\""
                 ));
             }
-            if let Some(refusal) = policy.refusal(&next, deadline) {
+            if let Err(refusal) = policy.vet(&next, &probe.pins, &probe.fixed, deadline) {
                 return Answer::NotServed(format!(
                     "{status} redirecting to {next}, which the CA will not follow: {refusal}"
                 ));

@@ -377,22 +377,30 @@ fn a_self_check_redirect_from_a_public_name_to_a_private_address_is_not_followed
         "the private address was never fetched"
     );
 
-    // A name that resolves only to a loopback address is refused the same way, naming both.
-    let (out, proxy) = through_public_proxy(
-        "redirect-loopback-name",
-        "http://internal.example.test",
-        &["internal.example.test:127.0.0.1"],
-    );
+    // A name the system resolves to a loopback address is refused the same way, naming both.
+    let (out, proxy) = through_public_proxy("redirect-loopback-name", "http://localhost", &[]);
     out.assert_failure();
-    out.assert_stderr_contains(
-        "which the CA will not follow: internal.example.test resolves to 127.0.0.1, a loopback \
-         address, and Let's Encrypt refuses",
-    );
+    out.assert_stderr_contains("which the CA will not follow: localhost resolves to ");
+    out.assert_stderr_contains("a loopback address, and Let's Encrypt refuses");
     assert!(
         proxy
             .requests()
             .iter()
-            .all(|r| !r.path.contains("internal."))
+            .all(|r| !r.path.contains("localhost"))
+    );
+
+    // A loopback address the user named (--resolve) is the local-testing allowance (issue 19).
+    let (out, proxy) = through_public_proxy(
+        "redirect-named-loopback",
+        "http://internal.example.test",
+        &["internal.example.test:127.0.0.1"],
+    );
+    out.assert_success();
+    assert!(
+        proxy
+            .requests()
+            .iter()
+            .any(|r| r.path.starts_with("http://internal.example.test/"))
     );
 }
 
