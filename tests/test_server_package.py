@@ -34,6 +34,8 @@ def test_the_server_package_builds_a_wheel_with_its_migrations_commands_and_type
         "acme_challenge/management/commands/acme_challenge_purge.py",
         "acme_challenge/py.typed",
         "acme_challenge/checks.py",
+        "acme_challenge/templates/acme_challenge/dashboard.html",
+        "acme_challenge/templates/admin/acme_challenge/app_index.html",
     ):
         assert required in names, f"{required} is missing from {wheel.name}"
     metadata = next(n for n in names if n.endswith("METADATA"))

@@ -10,10 +10,11 @@ from asymmetric_jwt_auth.models import PublicKey
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from . import monitoring
+from . import dashboard, monitoring
 from .models import AuditRecord, Challenge, KeyScope, expiry_cutoff
 from .monitoring import CertificateName, CertificateReport, ChallengeFetch, Identifier
 
@@ -119,6 +120,11 @@ class IdentifierAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Identifier]:
         return super().get_queryset(request).select_related("certificate")
+
+    def get_urls(self) -> list[URLPattern]:
+        # The dashboard (dashboard.py), linked from the app's index (templates/admin/acme_challenge/app_index.html).
+        mounted = self.admin_site.admin_view(dashboard.view)
+        return [path("dashboard/", mounted, name="acme_challenge_dashboard"), *super().get_urls()]
 
 
 class CertificateNameInline(admin.TabularInline):

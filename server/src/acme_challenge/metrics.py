@@ -26,6 +26,7 @@ from . import monitoring
 from .conf import METRICS_ADDRESSES_SETTING, METRICS_TOKEN_SETTING, conf, is_valid_metrics_token
 from .models import AuditRecord
 from .monitoring import HOOK_USER_AGENT, ChallengeFetch, Status, Verdict
+from .probe import recent_results
 from .refusal import TEXT
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -115,6 +116,17 @@ def render(now: datetime | None = None) -> str:
         "acme_challenge_last_ca_fetch_timestamp_seconds",
         "The last recorded fetch of the identifier's challenge by the CA (not the hooks' self-check).",
         per_identifier(lambda s: s.last_ca_fetch.time if s.last_ca_fetch else None),
+    )
+    probes = recent_results(now)  # the served certificates, as acme_challenge_status --probe stored them
+    family(
+        "acme_served_certificate_expiry_timestamp_seconds",
+        "notAfter of the certificate the identifier's TLS endpoint served at the last probe (--probe).",
+        (({"identifier": n}, p.not_after.timestamp()) for n, p in sorted(probes.items()) if p.not_after is not None),
+    )
+    family(
+        "acme_served_certificate_probe_timestamp_seconds",
+        "When the identifier's TLS endpoint was last probed (acme_challenge_status --probe).",
+        (({"identifier": n, "outcome": p.outcome}, p.time.timestamp()) for n, p in sorted(probes.items())),
     )
     family(
         "acme_certificate_verdict",

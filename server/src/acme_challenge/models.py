@@ -319,5 +319,7 @@ class AuditRecord(models.Model):
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.action} {self.token or '-'} {self.status}"
 
 
-# The monitoring models (fetches, certificate reports, identifiers) live beside the code that writes them.
+# The monitoring models (fetches, certificate reports, identifiers) and the probe's results live beside the code that
+# writes them.
 from .monitoring import CertificateName, CertificateReport, ChallengeFetch, Identifier  # noqa: E402, F401
+from .probe import ProbeResult  # noqa: E402, F401

@@ -29,7 +29,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connections, models, router, transaction
-from django.db.models import Max
+from django.db.models import F, Max, Window
+from django.db.models.functions import RowNumber
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -445,8 +446,10 @@ def statuses(now: datetime | None = None) -> list[Status]:
     now = now or timezone.now()
     identifiers = {i.name: i for i in Identifier.objects.select_related("certificate")}
     pushes = _last_pushes()
+    fetches = _fetches_of()
     result = [
-        _status(name, identifiers.get(name), pushes.get(name), now) for name in sorted(set(identifiers) | set(pushes))
+        _status(name, identifiers.get(name), pushes.get(name), now, fetches.get(name, ([], None)))
+        for name in sorted(set(identifiers) | set(pushes))
     ]
     result.sort(key=lambda s: (s.days_left is None, s.days_left if s.days_left is not None else 0, s.name))
     return result
@@ -477,15 +480,33 @@ def _last_pushes(names: list[str] | None = None) -> dict[str, Push]:
     return pushes
 
 
-def _status(name: str, identifier: Identifier | None, push: Push | None, now: datetime) -> Status:
+def _fetches_of(names: list[str] | None = None) -> dict[str, tuple[list[ChallengeFetch], ChallengeFetch | None]]:
+    """Per name (of ``names``, or all): its newest recorded fetches (at most :data:`FETCHES_RECORDED`) and its newest
+    fetch by the CA. Two queries for any number of names, ranked by the database (a window function: SQLite 3.25,
+    PostgreSQL): a query per name cost the dashboard most of its time at 1,000 names."""
+    newest_first = [F("time").desc(), F("id").desc()]
+    fetches = ChallengeFetch.objects.exclude(domain="")
+    if names is not None:
+        fetches = fetches.filter(domain__in=names)
+    rank = Window(RowNumber(), partition_by=[F("domain")], order_by=newest_first)
+    found: dict[str, tuple[list[ChallengeFetch], ChallengeFetch | None]] = {}
+    for fetch in fetches.annotate(rank=rank).filter(rank__lte=FETCHES_RECORDED).order_by("domain", *newest_first):
+        found.setdefault(fetch.domain, ([], None))[0].append(fetch)
+    by_ca = fetches.exclude(user_agent__startswith=HOOK_USER_AGENT).annotate(rank=rank).filter(rank=1)
+    for fetch in by_ca:
+        found[fetch.domain] = (found.get(fetch.domain, ([], None))[0], fetch)
+    return found
+
+
+def _status(
+    name: str,
+    identifier: Identifier | None,
+    push: Push | None,
+    now: datetime,
+    known: tuple[list[ChallengeFetch], ChallengeFetch | None] | None = None,
+) -> Status:
     certificate = identifier.certificate if identifier else None
-    fetches = list(ChallengeFetch.objects.filter(domain=name).order_by("-time", "-id")[:FETCHES_RECORDED])
-    ca_fetch = (
-        ChallengeFetch.objects.filter(domain=name)
-        .exclude(user_agent__startswith=HOOK_USER_AGENT)
-        .order_by("-time", "-id")
-        .first()
-    )
+    fetches, ca_fetch = known if known is not None else _fetches_of([name]).get(name, ([], None))
     return Status(
         name=name,
         verdict=verdict(

@@ -4,6 +4,11 @@ renewal, the last push and the last CA fetch, and a verdict (ok, renew due, late
 Exit status for cron and monitors: 0 when nothing is late or expired, 1 when something is late (and nothing
 expired), 2 when something expired. ``--json`` prints the same facts for machines; ``--now`` moves the clock, to see
 what the verdicts will be (and to test an alert) without waiting. The rule behind the verdicts is in monitoring.py.
+
+``--probe`` also connects to each name's TLS endpoint and compares the certificate it serves with the newest one
+reported (probe.py), stores the findings for the dashboard and the metrics, and prints one more line per name. A
+stale or unreachable served certificate counts as late (exit 1), an expired one or a name missing from it as expired
+(exit 2). Run it from cron or a systemd timer: nothing else probes.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from ...monitoring import Status, Verdict, statuses
+from ...probe import PROBE_CONCURRENCY, PROBE_TIMEOUT, Finding, probe_all
 
 EXIT_LATE = 1
 EXIT_EXPIRED = 2
@@ -26,7 +32,8 @@ EXIT_EXPIRED = 2
 class Command(BaseCommand):
     help = (
         "One line per identifier: certificate expiry and days left, last renewal, last push, last CA fetch, and "
-        "a verdict (ok, renew due, late, expired, never issued). Exits 1 when any is late, 2 when any expired."
+        "a verdict (ok, renew due, late, expired, never issued). Exits 1 when any is late, 2 when any expired. "
+        "With --probe, also what each name's TLS endpoint serves."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,18 +43,34 @@ class Command(BaseCommand):
             metavar="ISO8601",
             help="judge as if it were this time (e.g. 2026-03-01T12:00:00Z; no zone means UTC) instead of now",
         )
+        parser.add_argument(
+            "--probe",
+            action="store_true",
+            help=(
+                "connect to each name's TLS endpoint (port 443, or its entry in ACME_CHALLENGE_PROBE_ADDRESSES), "
+                "read the certificate served and compare it with the newest reported; stores the findings "
+                f"({PROBE_TIMEOUT:g} s per name at most, {PROBE_CONCURRENCY} at a time)"
+            ),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         now = _parse_now(options["now"]) if options["now"] else timezone.now()
         found = statuses(now)
+        probed: dict[str, Finding] = {}
+        if options["probe"]:
+            findings = probe_all({status.name: status.certificate for status in found}, now)
+            probed = {finding.name: finding for finding in findings}
         if options["json"]:
-            self.stdout.write(json.dumps([status.as_json() for status in found], indent=2))
+            self.stdout.write(json.dumps([_json(status, probed) for status in found], indent=2))
         elif not found:
             self.stdout.write("no identifier yet: none validated here and no certificate reported (deploy-hook)")
         else:
             for status in found:
                 self.stdout.write(_line(status))
-        verdicts = {status.verdict for status in found}
+                if status.name in probed:
+                    finding = probed[status.name]
+                    self.stdout.write(f"  served ({finding.address}): {finding.outcome.value}: {finding.message}")
+        verdicts = {status.verdict for status in found} | {finding.counts_as for finding in probed.values()}
         if Verdict.EXPIRED in verdicts:
             raise SystemExit(EXIT_EXPIRED)
         if Verdict.LATE in verdicts:
@@ -62,6 +85,25 @@ def _parse_now(value: str) -> datetime:
     if parsed is None:
         raise CommandError(f"--now {value!r}: not an ISO 8601 time; give e.g. 2026-03-01T12:00:00Z")
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt_timezone.utc)
+
+
+def _json(status: Status, probed: dict[str, Finding]) -> dict[str, object]:
+    entry = status.as_json()
+    if status.name in probed:
+        finding = probed[status.name]
+        served = finding.served
+        entry["served"] = {
+            "address": finding.address,
+            "outcome": finding.outcome.value,
+            "counts_as": finding.counts_as,
+            "message": finding.message,
+            "fingerprint": served.fingerprint if served else None,
+            "serial": served.serial if served else None,
+            "not_before": served.not_before.isoformat() if served else None,
+            "not_after": served.not_after.isoformat() if served else None,
+            "names": list(served.names) if served else None,
+        }
+    return entry
 
 
 def _when(value: datetime | None) -> str:
