@@ -161,10 +161,35 @@ def test_patterns_below_a_public_suffix_pass(settings, allowed) -> None:
     assert run_checks() == []
 
 
-@pytest.mark.parametrize("value", ["yes", 1, None])
-def test_a_legacy_clients_setting_that_is_not_a_boolean_is_e008(settings, value) -> None:
+@pytest.mark.parametrize("value", ["yes", 1, None, "certbot,alice", ["certbot", 3], [""]])
+def test_a_legacy_clients_setting_that_is_neither_a_boolean_nor_usernames_is_e008(settings, value) -> None:
     settings.ACME_CHALLENGE_LEGACY_CLIENTS = value
-    assert ids() == ["acme_challenge.E008"]
+    [message] = run_checks()
+    assert message.id == "acme_challenge.E008"
+    assert "a list of the usernames" in message.hint
+
+
+def test_legacy_clients_true_is_w006_naming_the_setting_to_narrow_it(settings) -> None:
+    settings.ACME_CHALLENGE_LEGACY_CLIENTS = True
+    [message] = run_checks()
+    assert (message.id, message.level) == ("acme_challenge.W006", checks.WARNING)
+    assert "every user" in message.msg
+    assert "ACME_CHALLENGE_LEGACY_CLIENTS = ['certbot']" in message.hint
+
+
+@pytest.mark.parametrize("value", [False, ["certbot"], ("certbot", "alice"), []])
+def test_legacy_clients_naming_users_or_off_passes(settings, value) -> None:
+    settings.ACME_CHALLENGE_LEGACY_CLIENTS = value
+    assert run_checks() == []
+
+
+def test_a_trust_root_that_is_not_a_certificate_is_e012(settings, tmp_path) -> None:
+    not_pem = tmp_path / "root.pem"
+    not_pem.write_text("not a certificate\n")
+    settings.ACME_CHALLENGE_TRUST_ROOTS = [str(not_pem)]
+    [message] = run_checks()
+    assert message.id == "acme_challenge.E012"
+    assert f"{not_pem} holds no PEM certificate" in message.msg
 
 
 @pytest.mark.parametrize("value", [0, -1, "90", 1.5, True])

@@ -99,7 +99,18 @@ def authenticate(request: HttpRequest, body: bytes, call: Call, permission: str,
     if not untrusted.has_supported_algorithm():
         raise _unauthenticated("the JWT is malformed or its alg is not one asymmetric_jwt_auth supports", "malformed")
     try:
-        unverified = jwt.decode(token, options={"verify_signature": False})
+        # Only the username is read here; the registered claims (exp, nbf, iat) are checked with the signature.
+        unverified = jwt.decode(
+            token,
+            options={
+                "verify_signature": False,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": False,
+                "verify_iss": False,
+            },
+        )
     except (jwt.InvalidTokenError, ValueError, TypeError, UnicodeError, OverflowError) as error:
         # Only the exception type: its text may quote the token.
         raise _unauthenticated(f"the JWT is malformed ({type(error).__name__})", "malformed") from None
@@ -120,8 +131,8 @@ def authenticate(request: HttpRequest, body: bytes, call: Call, permission: str,
         raise _unauthenticated(f"the signature matches no key of user '{user.get_username()}'", "bad-signature")
     claims, key, parsed = verified
     call.user, call.key_fingerprint = user, parsed.fingerprint
-    if claims is None:
-        raise _unauthenticated("the JWT's exp, nbf or iat claim is not a finite number")
+    if isinstance(claims, str):
+        raise _unauthenticated(f"the JWT's registered claims (exp, nbf, iat, aud, iss) are refused: {claims}")
     if not user.is_active:
         # Treated as Django's ModelBackend treats inactive users: they cannot authenticate.
         raise _unauthenticated(f"user '{user.get_username()}' is inactive")
@@ -149,10 +160,9 @@ def _unauthenticated(reason: str, kind: str = "claims") -> Refused:
 
 def _verify(
     user: AbstractBaseUser, keys: list[accounts.Key], untrusted: UntrustedToken
-) -> tuple[dict[str, Any] | None, accounts.Key, ParsedKey] | None:
-    """The verified claims, and the stored and parsed key whose signature verified, or None. The claims are None when
-    the signature verified but PyJWT could not read ``exp``, ``nbf`` or ``iat`` as a number (it raises OverflowError
-    for an infinite one, after checking the signature)."""
+) -> tuple[dict[str, Any] | str, accounts.Key, ParsedKey] | None:
+    """The verified claims, and the stored and parsed key whose signature verified, or None. In place of the claims,
+    why PyJWT refused them (an expired ``exp``, an ``iat`` of Infinity) when the signature verified."""
     tried = False
     for key in keys:
         parsed = _parse_key(key.text)
@@ -162,11 +172,25 @@ def _verify(
             continue
         tried = True
         try:
-            claims = jwt.decode(untrusted.token, parsed.verifier, algorithms=list(parsed.algorithms))
+            jwt.api_jws.decode_complete(untrusted.token, parsed.verifier, algorithms=list(parsed.algorithms))
         except (jwt.InvalidTokenError, ValueError, TypeError):
             continue
-        except OverflowError:
-            return None, key, parsed
+        # The signature verified: the key is proved, whatever the claims hold. Then PyJWT's checks of the registered
+        # claims, apart, so that a refusal of theirs is told from a signature that does not verify.
+        try:
+            claims = jwt.decode(
+                untrusted.token,
+                options={
+                    "verify_signature": False,
+                    "verify_exp": True,
+                    "verify_nbf": True,
+                    "verify_iat": True,
+                    "verify_aud": True,
+                    "verify_iss": True,
+                },
+            )
+        except (jwt.InvalidTokenError, ValueError, TypeError, OverflowError) as error:
+            return f"{type(error).__name__}: {one_line(str(error), 120)}", key, parsed
         return claims, key, parsed
     if not tried:
         _simulate_verification(user.get_username(), untrusted)

@@ -37,6 +37,10 @@ class DatabaseNonceBackend(BaseNonceBackend):
             timestamp = int(timestamp)
         if not _fits(username) or not _fits(text) or not isinstance(timestamp, int) or isinstance(timestamp, bool):
             return False
+        if not -(2**63) <= timestamp < 2**63:
+            # A 64-bit column cannot hold it (10**400 raised OverflowError: a 500). authentication.py refuses such a
+            # time before asking; this keeps the backend safe for any other caller.
+            return False
         _maybe_prune()
         alias = router.db_for_write(UsedNonce)
         connection = connections[alias]
@@ -90,7 +94,10 @@ def _maybe_prune() -> None:
 
 def _as_text(nonce: object) -> object:
     """A numeric nonce as its exact decimal text (``repr`` of a float round-trips); anything else unchanged."""
-    if isinstance(nonce, (int, float)) and not isinstance(nonce, bool) and math.isfinite(nonce):
+    if isinstance(nonce, bool):
+        return nonce
+    # math.isfinite(10**400) raises OverflowError, so an int is never asked; its text is refused by length.
+    if isinstance(nonce, int) or (isinstance(nonce, float) and math.isfinite(nonce)):
         return repr(nonce)
     return nonce
 

@@ -49,8 +49,8 @@ def parse_challenge(data: dict[str, object], *, domain_required: bool = True) ->
     if not domain and domain_required:
         raise InvalidChallenge(
             "domain",
-            "is required: the name being validated. Old certbot-django clients do not send it; a site that must "
-            f"serve them sets {LEGACY_CLIENTS_SETTING} = True",
+            "is required: the name being validated. The original certbot-django plugin does not send it; a site "
+            f"that must serve it names the plugin's users in {LEGACY_CLIENTS_SETTING}",
         )
     return ChallengeInput(token=token, validation=validation, domain=domain)
 
