@@ -172,3 +172,16 @@ def test_without_upsert_refusals_are_still_counted(db, monkeypatch) -> None:
     for _ in range(3):
         audit.count_refusal("push", 401, "no-header", "JWT refused: no Authorization header")
     assert list(AuditRecord.objects.values_list("count", flat=True)) == [3]
+
+
+def test_the_admin_shows_counted_rows_with_their_count_read_only(admin_client, db) -> None:
+    for _ in range(7):
+        audit.count_refusal("push", 401, "no-header", "JWT refused: no Authorization header")
+    record = AuditRecord.objects.get()
+    listing = admin_client.get("/admin/acme_challenge/auditrecord/").content.decode()
+    assert '<td class="field-count">7</td>' in listing
+    page = admin_client.get(f"/admin/acme_challenge/auditrecord/{record.pk}/change/").content.decode()
+    assert 'name="count"' not in page
+    assert (
+        admin_client.post(f"/admin/acme_challenge/auditrecord/{record.pk}/delete/", {"post": "yes"}).status_code == 403
+    )

@@ -47,13 +47,17 @@ class ChallengeAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditRecord)
 class AuditRecordAdmin(ReadOnlyAdmin):
-    list_display = ("time", "status", "action", "username", "short_fingerprint", "domain", "token", "remote_address")
+    list_display = (
+        "time", "status", "action", "count", "username", "short_fingerprint", "domain", "token", "remote_address",
+    )  # fmt: skip
     list_filter = ("status", "action")
     search_fields = ("username", "key_fingerprint", "domain", "token", "remote_address", "reason")
     date_hierarchy = "time"
+    # "count": refusals of requests that proved no key are counted, one row per minute, action, kind and reason
+    # (audit.count_refusal); every other row stands for one call.
     fields = (
-        "time", "status", "action", "user", "username", "key_fingerprint", "domain", "token", "remote_address",
-        "reason",
+        "time", "status", "action", "count", "user", "username", "key_fingerprint", "domain", "token",
+        "remote_address", "reason",
     )  # fmt: skip
 
     @admin.display(description="key", ordering="key_fingerprint")
