@@ -7,8 +7,11 @@
 * ``DJANGO_DEBUG``: ``1``/``true``/``yes``/``on`` to enable (default off).
 * ``ACME_CHALLENGE_ALLOWED_DOMAINS``: comma-separated names and ``*.suffix`` patterns (default: any domain).
 * ``ACME_CHALLENGE_TTL``: seconds a challenge is served (default 86400).
-* ``ACME_CHALLENGE_LEGACY_CLIENTS``: ``1``/``true``/``yes``/``on`` to accept the original certbot-django client
-  (JWTs without the request-binding claims, pushes without ``domain``; default off).
+* ``ACME_CHALLENGE_LEGACY_CLIENTS``: the users whose hooks are still the original certbot-django plugin, comma-separated
+  (its unbound JWTs on push and delete, pushes without ``domain``); ``1``/``true``/``yes``/``on`` for every user
+  (system check W006 warns); default none.
+* ``ACME_CHALLENGE_TRUST_ROOTS``: the path of a PEM file of root certificates that reported certificates may chain to,
+  beside the system's (a private CA's, such as Pebble's); default none.
 * ``ACME_CHALLENGE_AUDIT_RETENTION``: days the audit trail of API calls is kept (default 90).
 * ``ACME_CHALLENGE_METRICS_TOKEN``: the bearer token that opens ``/.well-known/acme-challenge-metrics`` (default: unset,
   and the endpoint answers 404 unless ``ACME_CHALLENGE_METRICS_ADDRESSES`` is set).
@@ -109,7 +112,9 @@ ASYMMETRIC_JWT_AUTH = {"NONCE_BACKEND": "acme_challenge.nonce.DatabaseNonceBacke
 
 ACME_CHALLENGE_ALLOWED_DOMAINS = _env_list("ACME_CHALLENGE_ALLOWED_DOMAINS") or None
 ACME_CHALLENGE_TTL = int(os.environ.get("ACME_CHALLENGE_TTL", "86400"))
-ACME_CHALLENGE_LEGACY_CLIENTS = _env_flag("ACME_CHALLENGE_LEGACY_CLIENTS")
+ACME_CHALLENGE_LEGACY_CLIENTS = _env_flag("ACME_CHALLENGE_LEGACY_CLIENTS") or _env_list("ACME_CHALLENGE_LEGACY_CLIENTS")
+# One path (it may hold several certificates); a comma in it is part of the path.
+ACME_CHALLENGE_TRUST_ROOTS = [path] if (path := os.environ.get("ACME_CHALLENGE_TRUST_ROOTS", "").strip()) else []
 ACME_CHALLENGE_AUDIT_RETENTION = int(os.environ.get("ACME_CHALLENGE_AUDIT_RETENTION", "90"))
 ACME_CHALLENGE_METRICS_TOKEN = os.environ.get("ACME_CHALLENGE_METRICS_TOKEN") or None
 ACME_CHALLENGE_METRICS_ADDRESSES = _env_list("ACME_CHALLENGE_METRICS_ADDRESSES") or None
