@@ -99,8 +99,8 @@ def site_allowing_two_of_three(tmp_path: Path) -> h.Site:
         yield s
 
 
-def test_a_site_refusing_one_domain_of_three_fails_certbot_and_cleans_up_all(
-    site_allowing_two_of_three: h.Site, certbot: h.Certbot, tmp_path: Path
+def test_a_site_refusing_one_domain_of_three_fails_certbot_before_any_validation_and_cleans_up_all(
+    site_allowing_two_of_three: h.Site, certbot: h.Certbot, pebble: h.Pebble, tmp_path: Path
 ) -> None:
     site = site_allowing_two_of_three
     key_file = tmp_path / "certbot.key"
@@ -112,9 +112,10 @@ def test_a_site_refusing_one_domain_of_three_fails_certbot_and_cleans_up_all(
     assert result.returncode != 0
     assert not certbot.live_cert("ok1.example.com").exists()
     assert "refused.example.com" in certbot.log()
-    # The refused push stops certbot before it asks the CA (issue 13): every auth hook that had returned
-    # gets its cleanup, the refused one stored nothing.
-    assert "Exiting due to user request." in result.stderr
+    # The refused push stops certbot before it asks the CA (issue 13): the CA validated none of the three, every auth
+    # hook that had returned gets its cleanup, the refused one stored nothing.
+    assert [pebble.validations(d) for d in domains] == [0, 0, 0], result.stderr
+    assert certbot.running_pids() == []
     assert cleanup_runs(certbot) == certbot.log().count("Running manual-auth-hook command") - 1
     assert site.challenge_rows() == []
 
