@@ -297,7 +297,8 @@ def probe_all(
     names = sorted(newest)
     with ThreadPoolExecutor(max_workers=PROBE_CONCURRENCY, thread_name_prefix="acme-probe") as pool:
         findings = list(pool.map(lambda name: probe_one(name, newest[name], now, addresses), names))
-    store(findings, now)
+    # Stored with the time it was made, even when judged at another (--now): the dashboard's age limit is real time.
+    store(findings, timezone.now())
     return findings
 
 
