@@ -86,9 +86,10 @@ pub struct HookArgs {
     pub no_self_check: bool,
 
     /// auth-hook: when the validation is known to fail (push refused, self-check failed,
-    /// deadline passed), the hook deletes its challenge, then: stop-certbot sends certbot SIGINT
-    /// so it does not ask the CA (no failed validation counted; certbot exits 1); exit only exits
-    /// non-zero (certbot asks the CA anyway, which fails, but goes on with other certificates);
+    /// deadline passed), the hook deletes its challenge, then: stop-certbot sends certbot the
+    /// first of SIGINT, SIGTERM, SIGHUP, SIGQUIT it neither ignores nor blocks, so it does not ask
+    /// the CA (no failed validation counted; certbot exits non-zero); exit only exits non-zero
+    /// (certbot asks the CA anyway, which fails, but goes on with other certificates);
     /// auto is exit under 'certbot renew' and stop-certbot otherwise. Config key: on_failure.
     /// [default: auto]
     #[arg(long, value_enum, value_name = "WHAT")]
