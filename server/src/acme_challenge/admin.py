@@ -4,6 +4,7 @@ registered key's domain scope, editable inline on asymmetric_jwt_auth's public k
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from asymmetric_jwt_auth import admin as library_admin
 from asymmetric_jwt_auth.models import PublicKey
@@ -127,7 +128,7 @@ class IdentifierAdmin(ReadOnlyAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         # The dashboard (dashboard.py), linked from the app's index (templates/admin/acme_challenge/app_index.html).
-        mounted = self.admin_site.admin_view(dashboard.view)
+        mounted = self.admin_site.admin_view(partial(dashboard.view, admin_site=self.admin_site))
         return [path("dashboard/", mounted, name="acme_challenge_dashboard"), *super().get_urls()]
 
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from urllib.parse import urlencode
 
+from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -25,7 +26,7 @@ from django.utils.safestring import SafeString
 
 from . import monitoring
 from .monitoring import SHORT_LIFETIME, ChallengeFetch, Status, Verdict
-from .probe import Outcome, ProbeResult, recent_results
+from .probe import ProbeResult, recent_results
 
 PERMISSION = "acme_challenge.view_identifier"
 
@@ -193,12 +194,10 @@ def timeline(status: Status) -> SafeString:
     )  # fmt: skip
 
 
-def view(request: HttpRequest) -> HttpResponse:
-    """The dashboard. Mounted by the admin (``admin_view``: staff only), and refused without the permission."""
+def view(request: HttpRequest, admin_site: AdminSite) -> HttpResponse:
+    """The dashboard, mounted by ``admin_site`` (``admin_view``: staff only), and refused without the permission."""
     if not request.user.has_perm(PERMISSION):
         raise PermissionDenied
-    from django.contrib import admin
-
     now = timezone.now()
     every = rows(now)
     attention = request.GET.get("attention") == "1"
@@ -206,7 +205,7 @@ def view(request: HttpRequest) -> HttpResponse:
     shown = [row for row in every if (not attention or row.needs_attention) and (not user or user in row.users)]
     counts = Counter(row.verdict for row in every)
     context = {
-        **admin.site.each_context(request),
+        **admin_site.each_context(request),
         "title": "Certificates",
         "subtitle": None,
         "rows": shown,
@@ -218,7 +217,6 @@ def view(request: HttpRequest) -> HttpResponse:
         "users": sorted(set().union(*(row.users for row in every))) if every else [],
         "audit_url": reverse("admin:acme_challenge_auditrecord_changelist"),
         "probed": any(row.probe is not None for row in every),
-        "outcome_ok": Outcome.OK.value,
     }
     return TemplateResponse(request, "acme_challenge/dashboard.html", context)
 
