@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+from pathlib import Path
 
 import harness as h
 
@@ -17,8 +18,10 @@ def walkthrough() -> str:
     return block.group(1)
 
 
-def test_the_readme_walkthrough_gets_a_certificate_from_the_local_ca() -> None:
+def test_the_readme_walkthrough_gets_a_certificate_from_the_local_ca(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CERTBOT_", "DJANGO_", "DATABASE_URL"))}
+    # The walkthrough's `mktemp -d` makes its work folder, with the private keys, in here.
+    env["TMPDIR"] = str(tmp_path)
     proc = subprocess.Popen(
         ["bash", "-euo", "pipefail", "-c", walkthrough()],
         cwd=h.ROOT,
@@ -38,3 +41,5 @@ def test_the_readme_walkthrough_gets_a_certificate_from_the_local_ca() -> None:
     assert proc.returncode == 0, out
     assert "subject=CN" in out and "notAfter=" in out, out
     assert "server: ok" in out, out
+    # It deletes its work folder, keys and all, when it ends.
+    assert list(tmp_path.iterdir()) == [], out
