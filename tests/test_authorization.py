@@ -154,7 +154,7 @@ def tokens_stored(site: h.Site) -> set[str]:
 # --- two users, two keys ------------------------------------------------------------------------------------------
 
 
-def test_another_users_push_of_a_token_is_409_naming_the_owner_and_their_cleanup_leaves_it(world: World) -> None:
+def test_another_users_push_of_a_token_is_409_naming_nobody_and_their_cleanup_leaves_it(world: World) -> None:
     site = world.site
     alice_env = h.certbot_env("alice.example.com")
     token = alice_env["CERTBOT_TOKEN"]
@@ -167,9 +167,14 @@ def test_another_users_push_of_a_token_is_409_naming_the_owner_and_their_cleanup
 
     stolen = hook(h.AUTH_HOOK, world, "bob", bob_env)
     assert stolen.returncode != 0
-    assert "409" in stolen.output and f"challenge {token} belongs to user 'alice'" in stolen.output, redact(
+    # Issue 19: the answer no longer names the owner; the audit record names both.
+    assert "409" in stolen.output and f"challenge {token} is held by another user" in stolen.output, redact(
         stolen.output
     )
+    assert "alice" not in stolen.output
+    assert [row["reason"] for row in audit_rows(site) if row["status"] == 409] == [
+        f"challenge {token} belongs to user 'alice', not to 'bob'"
+    ]
     assert served(site, token, "alice.example.com") == (200, alice_env["CERTBOT_VALIDATION"])
 
     bob_cleanup = hook(h.CLEANUP_HOOK, world, "bob", bob_env, "--verbose")

@@ -1,7 +1,7 @@
 """Compatibility with the software people migrate from, run for real (issue 11).
 
 * The original certbot-django 0.2.0 plugin, on certbot 1.32 with asymmetric-jwt-auth 0.4.1, issues and renews
-  through the example site when the site opts in with ACME_CHALLENGE_LEGACY_CLIENTS, and is refused, with a
+  through the example site when the site names its user in ACME_CHALLENGE_LEGACY_CLIENTS, and is refused, with a
   message naming the missing claims, when it does not.
 * The original certbot-django 0.2.0 server app, with asymmetric-jwt-auth 1.0, keeps accepting the release hooks,
   whose JWTs now carry the request-binding claims htm, htu and bsh.
@@ -55,7 +55,8 @@ def old_server(tmp_path: Path) -> Iterator[legacy.LegacyServer]:
 
 @pytest.fixture
 def legacy_mode_site(tmp_path: Path) -> Iterator[h.Site]:
-    s = h.Site(tmp_path / "site", extra_env={"ACME_CHALLENGE_LEGACY_CLIENTS": "1"})
+    # Issue 19: legacy mode names the users still on the old plugin; its key is registered to 'certbot'.
+    s = h.Site(tmp_path / "site", extra_env={"ACME_CHALLENGE_LEGACY_CLIENTS": "certbot"})
     with h.running(s):
         yield s
 
@@ -164,7 +165,7 @@ def test_a_site_without_legacy_mode_refuses_the_original_plugin_naming_the_missi
     )
     assert status == 401
     assert "JWT lacks the request-binding claims htm, htu, bsh" in body
-    assert "ACME_CHALLENGE_LEGACY_CLIENTS = True" in body
+    assert "name user 'certbot' in ACME_CHALLENGE_LEGACY_CLIENTS" in body
     assert site.challenge_rows() == []
 
 

@@ -23,8 +23,11 @@ METRICS_TOKEN = "e2e-metrics-token-0123456789abcdef"
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> h.Site:
-    s = h.Site(tmp_path / "site", extra_env={"ACME_CHALLENGE_METRICS_TOKEN": METRICS_TOKEN})
+def site(tmp_path: Path, pebble: h.Pebble) -> h.Site:
+    # Issue 19: the site verifies each reported chain, here to the root Pebble made at its start.
+    roots = pebble.write_root(tmp_path / "pebble-root.pem")
+    extra_env = {"ACME_CHALLENGE_METRICS_TOKEN": METRICS_TOKEN, "ACME_CHALLENGE_TRUST_ROOTS": str(roots)}
+    s = h.Site(tmp_path / "site", extra_env=extra_env)
     with h.running(s):
         yield s
 

@@ -252,3 +252,15 @@ def test_the_admin_lists_identifiers_with_their_verdict_soonest_expiry_first(adm
     assert '<td class="field-verdict">late</td>' in page
     assert '<td class="field-verdict">never issued</td>' in page
     assert admin_client.get(reverse("admin:acme_challenge_identifier_add")).status_code == 403
+
+
+def test_the_cas_fetch_from_the_self_checks_address_is_recorded_beside_it(client, pushed) -> None:
+    # A site validated from the host certbot runs on: the self-check and the CA fetch from one address.
+    fetch(client, agent="certbot-django-hooks/0.1.0", address="127.0.0.1")
+    fetch(client, agent="certbot-django-hooks/0.1.0", address="127.0.0.1")
+    fetch(client, agent="Pebble", address="127.0.0.1")
+    assert sorted(ChallengeFetch.objects.values_list("self_check", "user_agent")) == [
+        (False, "Pebble"),
+        (True, "certbot-django-hooks/0.1.0"),
+    ]
+    assert statuses()[0].last_ca_fetch.user_agent == "Pebble"

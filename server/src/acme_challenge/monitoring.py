@@ -70,14 +70,19 @@ class ChallengeFetch(models.Model):
     user_agent = models.CharField(max_length=255, blank=True)
     #: The HTTP status answered: 200, or 404 when the request's Host did not name the challenge's domain.
     status = models.PositiveSmallIntegerField()
+    #: Whether the hooks' self-check made it (its User-Agent): a record apart from the CA's, because the CA's
+    #: fetch from the certbot host's own address (a site validated from where it runs) must not be taken for it.
+    self_check = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ("-time", "-id")
         indexes = [models.Index(fields=["domain", "time"], name="acme_fetch_domain_time")]
-        # One record per source address per challenge (the first fetch from it): a client that fetches many times
-        # cannot crowd out the CA's other perspectives. ACME tokens are unique per challenge.
+        # One record per source address (and self-check or not) per challenge, the first fetch from it: a client
+        # that fetches many times cannot crowd out the CA's other perspectives. ACME tokens are unique per challenge.
         constraints = [
-            models.UniqueConstraint(fields=["token", "remote_address"], name="acme_fetch_token_address_unique")
+            models.UniqueConstraint(
+                fields=["token", "remote_address", "self_check"], name="acme_fetch_token_address_unique"
+            )
         ]
 
     def __str__(self) -> str:
@@ -86,7 +91,7 @@ class ChallengeFetch(models.Model):
     @property
     def by_hook(self) -> bool:
         """Whether the auth hook's self-check made it, rather than the CA."""
-        return self.user_agent.startswith(HOOK_USER_AGENT)
+        return self.self_check or self.user_agent.startswith(HOOK_USER_AGENT)
 
 
 class CertificateReport(models.Model):
@@ -195,31 +200,43 @@ def record_fetch(
                 cursor.execute(_count_fetch_sql(alias), [challenge_id, FETCHES_RECORDED])
                 over_cap = cursor.rowcount != 1
             if over_cap:
-                ChallengeFetch.objects.using(alias).filter(token=token, remote_address=address).delete()
+                ChallengeFetch.objects.using(alias).filter(
+                    token=token, remote_address=address, self_check=user_agent_is_hook(request)
+                ).delete()
             elif domain:
                 Identifier.objects.using(alias).get_or_create(name=domain)
     except DatabaseError:
         logger.warning("could not record a fetch of challenge %s", token, exc_info=True)
 
 
+def user_agent_is_hook(request: HttpRequest) -> bool:
+    return str(request.META.get("HTTP_USER_AGENT") or "").startswith(HOOK_USER_AGENT)
+
+
 def _insert_fetch(alias: str, token: str, domain: str, address: str, request: HttpRequest, status: int) -> bool:
     """Insert the fetch unless one from ``address`` is recorded for ``token``; whether it was inserted."""
     connection = connections[alias]
+    user_agent = _printable(str(request.META.get("HTTP_USER_AGENT") or ""), 255)
     values: dict[str, Any] = {
         "time": timezone.now(),
         "domain": domain,
         "token": token,
         "remote_address": address,
-        "user_agent": _printable(str(request.META.get("HTTP_USER_AGENT") or ""), 255),
+        "user_agent": user_agent,
         "status": status,
+        "self_check": user_agent.startswith(HOOK_USER_AGENT),
     }
     if connection.vendor in ("sqlite", "postgresql"):
         params: list[Any] = [connection.ops.adapt_datetimefield_value(values["time"]), domain, token, address]
-        params += [values["user_agent"], status]
+        params += [user_agent, status, values["self_check"]]
         with connection.cursor() as cursor:
             cursor.execute(_insert_fetch_sql(alias), params)
             return bool(cursor.rowcount == 1)
-    if ChallengeFetch.objects.using(alias).filter(token=token, remote_address=address).exists():
+    if (
+        ChallengeFetch.objects.using(alias)
+        .filter(token=token, remote_address=address, self_check=values["self_check"])
+        .exists()
+    ):
         return False
     try:
         with transaction.atomic(using=alias):
@@ -229,19 +246,19 @@ def _insert_fetch(alias: str, token: str, domain: str, address: str, request: Ht
     return True
 
 
-_FETCH_COLUMNS = ("time", "domain", "token", "remote_address", "user_agent", "status")
+_FETCH_COLUMNS = ("time", "domain", "token", "remote_address", "user_agent", "status", "self_check")
 
 
 @cache
 def _insert_fetch_sql(alias: str) -> str:
     q = connections[alias].ops.quote_name
     columns = quoted_columns(alias, ChallengeFetch, *_FETCH_COLUMNS)
-    token, address = quoted_columns(alias, ChallengeFetch, "token", "remote_address")
+    token, address, self_check = quoted_columns(alias, ChallengeFetch, "token", "remote_address", "self_check")
     placeholders = ", ".join(["%s"] * len(columns))
     # Only quoted identifiers from the model are interpolated; the values are parameters.
     return (
         f"INSERT INTO {q(ChallengeFetch._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
-        f"VALUES ({placeholders}) ON CONFLICT ({token}, {address}) DO NOTHING"
+        f"VALUES ({placeholders}) ON CONFLICT ({token}, {address}, {self_check}) DO NOTHING"
     )
 
 
