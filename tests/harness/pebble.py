@@ -180,19 +180,6 @@ class Pebble:
         path.write_text(self.root_pem())
         return path
 
-    def root_pem(self) -> str:
-        """The root certificate this Pebble made when it started (a new one at every start), from its management
-        interface's ``/roots/0``: what a site must trust to verify the certificates it issues."""
-        context = ssl.create_default_context(cafile=str(self.ca_bundle))
-        url = f"https://127.0.0.1:{PEBBLE_MGMT_PORT + self.port_offset}/roots/0"
-        with urllib.request.urlopen(url, context=context, timeout=10) as response:
-            return response.read().decode()
-
-    def write_root(self, path: Path) -> Path:
-        """:meth:`root_pem` written to ``path``, e.g. for a site's ``ACME_CHALLENGE_TRUST_ROOTS``."""
-        path.write_text(self.root_pem())
-        return path
-
     def stop(self) -> None:
         for p in reversed(self.processes):
             p.stop()
