@@ -171,3 +171,12 @@ def delete(
     if headers is None:
         headers = bound_auth(key, "DELETE", path, username=username) if key is not None else {}
     return client.delete(path, headers=headers)
+
+
+@pytest.fixture(autouse=True)
+def _forget_recorded_fetches() -> None:
+    """The serving path remembers, per process, which (challenge, address) it recorded; the tests' database reuses
+    challenge ids from one test to the next, which a real one never does."""
+    from acme_challenge import monitoring
+
+    monitoring._recorded_here.clear()
