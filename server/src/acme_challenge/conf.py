@@ -19,6 +19,11 @@ LEGACY_CLIENTS_SETTING = "ACME_CHALLENGE_LEGACY_CLIENTS"
 AUDIT_RETENTION_SETTING = "ACME_CHALLENGE_AUDIT_RETENTION"
 METRICS_TOKEN_SETTING = "ACME_CHALLENGE_METRICS_TOKEN"
 METRICS_ADDRESSES_SETTING = "ACME_CHALLENGE_METRICS_ADDRESSES"
+PROBE_ADDRESSES_SETTING = "ACME_CHALLENGE_PROBE_ADDRESSES"
+PROBE_MAX_AGE_SETTING = "ACME_CHALLENGE_PROBE_MAX_AGE"
+#: Seconds a stored probe result (acme_challenge_status --probe) is shown: two days, so that a probe from cron every
+#: few hours is always within it and one that stopped running drops out of the dashboard and the metrics.
+DEFAULT_PROBE_MAX_AGE = 2 * 24 * 60 * 60
 TRUST_ROOTS_SETTING = "ACME_CHALLENGE_TRUST_ROOTS"
 #: Shortest metrics bearer token accepted (system check E010): a guessable token would make the metrics public.
 MIN_METRICS_TOKEN_LENGTH = 16
@@ -138,6 +143,20 @@ class Settings:
             except ValueError:
                 continue
         return networks
+
+    @property
+    def probe_addresses(self) -> dict[str, str]:
+        """Where ``acme_challenge_status --probe`` connects for a name instead of ``name:443``
+        (``ACME_CHALLENGE_PROBE_ADDRESSES``: ``{name: "host", "host:port", "[IPv6]:port" or ":port"}``, default none),
+        for names behind a load balancer."""
+        value = getattr(settings, PROBE_ADDRESSES_SETTING, None) or {}
+        return {str(name).lower(): str(where) for name, where in dict(value).items()}
+
+    @property
+    def probe_max_age(self) -> int:
+        """Seconds a stored probe result is shown by the dashboard and exported by the metrics
+        (``ACME_CHALLENGE_PROBE_MAX_AGE``, default two days); 0: the dashboard and the metrics use no probe."""
+        return int(getattr(settings, PROBE_MAX_AGE_SETTING, DEFAULT_PROBE_MAX_AGE))
 
 
 #: The settings: ``from .conf import conf``, then ``conf.ttl``.

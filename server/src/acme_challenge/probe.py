@@ -31,19 +31,13 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
 from cryptography import x509
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from .conf import PROBE_ADDRESSES_SETTING, conf
 from .models import MAX_DOMAIN_LENGTH
 from .monitoring import CertificateReport, Verdict, renewal_late
 
-#: ``{name: "host", "host:port", "[v6]:port" or ":port"}``: where to probe a name instead of ``name:443``.
-PROBE_ADDRESSES_SETTING = "ACME_CHALLENGE_PROBE_ADDRESSES"
-#: Seconds a stored probe result is shown by the dashboard and exported by the metrics; ``0`` never uses them.
-PROBE_MAX_AGE_SETTING = "ACME_CHALLENGE_PROBE_MAX_AGE"
-#: Two days: a probe from cron every few hours is always within it, one that stopped a day ago is noticed.
-DEFAULT_PROBE_MAX_AGE = 2 * 24 * 60 * 60
 DEFAULT_PORT = 443
 #: The most time one name may take, connection and handshake included (DNS resolution is the resolver's).
 PROBE_TIMEOUT = 5.0
@@ -293,7 +287,7 @@ def probe_all(
     store the findings. Run by the status command only, never in a request."""
     now = now or timezone.now()
     if addresses is None:
-        addresses = probe_addresses()
+        addresses = conf.probe_addresses
     names = sorted(newest)
     with ThreadPoolExecutor(max_workers=PROBE_CONCURRENCY, thread_name_prefix="acme-probe") as pool:
         findings = list(pool.map(lambda name: probe_one(name, newest[name], now, addresses), names))
@@ -325,20 +319,11 @@ def store(findings: Iterable[Finding], now: datetime) -> None:
 def recent_results(now: datetime | None = None) -> dict[str, ProbeResult]:
     """The stored probe results the dashboard and the metrics show: none older than ``ACME_CHALLENGE_PROBE_MAX_AGE``
     (0: none at all). One query."""
-    max_age = probe_max_age()
+    max_age = conf.probe_max_age
     if max_age <= 0:
         return {}
     cutoff = (now or timezone.now()) - timedelta(seconds=max_age)
     return {result.name: result for result in ProbeResult.objects.filter(time__gte=cutoff)}
-
-
-def probe_addresses() -> dict[str, str]:
-    value = getattr(settings, PROBE_ADDRESSES_SETTING, None) or {}
-    return {str(name).lower(): str(where) for name, where in dict(value).items()}
-
-
-def probe_max_age() -> int:
-    return int(getattr(settings, PROBE_MAX_AGE_SETTING, DEFAULT_PROBE_MAX_AGE))
 
 
 def _day(moment: datetime) -> str:
