@@ -366,3 +366,14 @@ def test_get_on_the_report_url_is_405(client, db) -> None:
     response = client.get(REPORTS)
     assert response.status_code == 405
     assert response["Allow"] == "POST"
+
+
+def test_a_certificate_valid_beyond_the_dates_the_site_records_is_refused(client, ca, keys, people) -> None:
+    start = datetime.now(UTC).replace(microsecond=0)
+    leaf = ca.issue(["d.example.com"], not_before=start, days=(datetime(9999, 12, 31, tzinfo=UTC) - start).days)
+    response = report(client, keys, "dave", ca.fullchain(leaf))
+    assert response.status_code == 400
+    assert "the site records certificates valid within 1970-01-01T00:00:00Z to 9999-01-01T00:00:00Z" in (
+        response.content.decode()
+    )
+    assert AuditRecord.objects.get().status == 400
