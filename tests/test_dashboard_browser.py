@@ -10,22 +10,21 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 import harness as h
 from harness.browser import browser_missing, chromium
+from harness.pki import TestCA
 
 pytestmark = pytest.mark.skipif(browser_missing() is not None, reason=browser_missing() or "")
 
+DEPLOY_HOOK = h.ROOT / "target" / "release" / "deploy-hook"
 METRICS_TOKEN = "browser-metrics-token-0123456789abcdef"
 PASSWORD = "correct horse battery staple 23"
 #: name → (days since issued, lifetime in days, reporter); None: validated, never issued.
@@ -55,12 +54,10 @@ PROBES = [
 ]
 
 SEED = """
-import json, sys
+import json
 from django.contrib.auth.models import Permission, User
-from django.db import transaction
-from django.utils.dateparse import parse_datetime
 from acme_challenge.models import AuditRecord
-from acme_challenge.monitoring import ChallengeFetch, Identifier, record_certificate
+from acme_challenge.monitoring import ChallengeFetch, Identifier
 from acme_challenge.probe import ProbeResult
 
 seed = json.loads({seed!r})
@@ -68,11 +65,6 @@ for username, permissions in seed["users"].items():
     user = User.objects.create_user(username, password=seed["password"], is_staff=True)
     granted = Permission.objects.filter(content_type__app_label="acme_challenge", codename__in=permissions)
     user.user_permissions.set(granted)
-with transaction.atomic():
-    for report in seed["reports"]:
-        for key in ("not_before", "not_after", "now"):
-            report[key] = parse_datetime(report[key])
-        record_certificate(user=None, key_fingerprint="k" * 43, remote_address="192.0.2.7", **report)
 Identifier.objects.get_or_create(name="never.example.com")
 AuditRecord.objects.create(action="push", status=201, domain="never.example.com", username="carol",
     key_fingerprint="carolkey0123456789abcdef0123456789abcdef012", token="tok1", remote_address="192.0.2.9")
@@ -94,66 +86,54 @@ print("seeded")
 """
 
 
-def ca_reports(now: datetime) -> list[dict[str, object]]:
-    """One certificate per planned name, from a root of this test's own, as the deploy hook's reports."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    root = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Browser Test Root")])
-    reports = []
+def report_certificates(site: h.Site, ca: TestCA, work: Path) -> None:
+    """One certificate per planned name, with the planned dates, from a CA of this test's own that the site trusts
+    (ACME_CHALLENGE_TRUST_ROOTS), each reported by the real deploy-hook with its reporter's key, as certbot runs it."""
+    now = datetime.now(UTC)
+    keys = {}
+    for user in ("alice", "bob"):
+        keys[user] = work / f"{user}.key"
+        site.register_key(user, h.keygen(keys[user]))
     for name, plan in PLAN.items():
         if plan is None:
             continue
         age, lifetime, reporter = plan
-        start = (now - timedelta(days=age)).replace(microsecond=0)
-        leaf = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([]))
-            .issuer_name(root)
-            .public_key(ec.generate_private_key(ec.SECP256R1()).public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(start + timedelta(days=lifetime))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=True)
-            .sign(key, hashes.SHA256())
+        leaf = ca.issue([name], now - timedelta(days=age), timedelta(days=lifetime))
+        lineage = ca.lineage(work / "live" / name, leaf)
+        hook = subprocess.run(
+            [str(DEPLOY_HOOK), *h.hook_args(site, keys[reporter], username=reporter)],
+            env={"PATH": os.environ["PATH"], "RENEWED_LINEAGE": str(lineage), "RENEWED_DOMAINS": name},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
         )
-        der = leaf.public_bytes(serialization.Encoding.DER)
-        reports.append(
-            {
-                "fingerprint": hashes_hex(der),
-                "serial": format(leaf.serial_number, "x"),
-                "names": [name],
-                "not_before": leaf.not_valid_before_utc.isoformat(),
-                "not_after": leaf.not_valid_after_utc.isoformat(),
-                "issuer": leaf.issuer.rfc4514_string(),
-                "lineage": name,
-                "username": reporter,
-                "now": start.isoformat(),
-            }
-        )
-    return reports
-
-
-def hashes_hex(der: bytes) -> str:
-    digest = hashes.Hash(hashes.SHA256())
-    digest.update(der)
-    return digest.finalize().hex()
+        assert hook.returncode == 0, f"deploy-hook failed for {name}:\n{hook.stderr}"
+    for user in keys.values():
+        user.unlink()  # the private keys first
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[h.Site]:
+    h.require_built_hooks([h.AUTH_HOOK, DEPLOY_HOOK], programs=())
+    ca = TestCA("Browser Test")
     # runserver --insecure serves the admin's static files with DEBUG off, as a real site's web server would. A port of
-    # its own: no CA is involved, so this story needs neither Pebble's fixed port nor the end-to-end lock.
+    # its own: Pebble is not involved, so this story needs neither its fixed port nor the end-to-end lock.
     s = h.Site(
         tmp_path / "site",
         port=h.free_port(),
         server="runserver",
         server_args=("--insecure",),
-        extra_env={"ACME_CHALLENGE_METRICS_TOKEN": METRICS_TOKEN},
+        extra_env={
+            "ACME_CHALLENGE_METRICS_TOKEN": METRICS_TOKEN,
+            "ACME_CHALLENGE_TRUST_ROOTS": str(ca.write_root(tmp_path / "root.pem")),
+        },
     )
     with h.running(s):
+        report_certificates(s, ca, tmp_path)
         seed = {
             "password": PASSWORD,
             "users": {"operator": ["view_identifier", "view_auditrecord"], "clerk": ["view_auditrecord"]},
-            "reports": ca_reports(datetime.now(UTC)),
             "probes": PROBES,
         }
         assert s.manage("shell", input=SEED.format(seed=json.dumps(seed))).strip().endswith("seeded")
@@ -279,8 +259,6 @@ def test_a_staff_user_without_the_view_permission_gets_no_dashboard(site: h.Site
 
 
 def status(site: h.Site) -> tuple[int, list[dict]]:
-    import subprocess
-
     result = subprocess.run(
         [str(h.PYTHON), "manage.py", "acme_challenge_status", "--json"],
         cwd=h.SITE_DIR,
