@@ -10,7 +10,10 @@ manager that started it, even when the caller fails midway. One module per part:
 * ``site``: the example Django site under gunicorn or runserver;
 * ``hooks``: the release hooks as certbot runs them, their options, keys from ``auth-hook keygen``;
 * ``certbot``: certbot against Pebble;
-* ``postgres`` and ``nginx``: the scale-out stories' shared database and load balancer;
+* ``postgres`` and ``nginx``: the scale-out stories' shared database and load balancer (nginx also serves TLS for
+  the probe's story);
+* ``pki``: a CA of a test's own (root, intermediate, leaves with chosen dates), for ``ACME_CHALLENGE_TRUST_ROOTS``;
+* ``browser``: headless chromium through chromedriver (Selenium), for the dashboard (``import harness.browser``);
 * ``legacy``: the old certbot-django software in venvs of its own (``python -m harness.legacy`` builds them).
 
 ``scripts/bootstrap`` installs the package into .venv (``pip install -e tests``), so ``import harness as h`` works
