@@ -22,7 +22,14 @@ import harness as h
 from harness.browser import browser_missing, chromium
 from harness.pki import TestCA
 
-pytestmark = pytest.mark.skipif(browser_missing() is not None, reason=browser_missing() or "")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _browser_installed() -> None:
+    """A missing browser fails the test, naming the fix: a skipped browser test would pass CI unseen."""
+    if (why := browser_missing()) is not None:
+        pytest.fail(why)
+
 
 DEPLOY_HOOK = h.ROOT / "target" / "release" / "deploy-hook"
 METRICS_TOKEN = "browser-metrics-token-0123456789abcdef"
