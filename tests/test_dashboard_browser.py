@@ -23,7 +23,6 @@ from harness.browser import browser_missing, chromium
 from harness.pki import TestCA
 
 
-
 @pytest.fixture(autouse=True, scope="module")
 def _browser_installed() -> None:
     """A missing browser fails the test, naming the fix: a skipped browser test would pass CI unseen."""
