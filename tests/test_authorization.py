@@ -28,8 +28,6 @@ from pathlib import Path
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 import harness as h
 
@@ -452,25 +450,6 @@ def test_an_ipv6_literal_challenge_is_served_for_the_bracketed_host_only(world: 
 # --- the admin, with a superuser's JWT -------------------------------------------------------------------------------
 
 
-def sign(key_file: Path, username: str, method: str, url: str, body: bytes = b"") -> str:
-    """A JWT as the hooks make one (scripts/bench_push.py does the same): asymmetric_jwt_auth's claims, kid the key's
-    fingerprint, and the request binding of issue 11."""
-    key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
-    assert isinstance(key, ed25519.Ed25519PrivateKey)
-    public_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    claims = {
-        "username": username,
-        "time": int(time.time()),
-        "nonce": secrets.token_urlsafe(16),
-        "htm": method,
-        "htu": url.split("?")[0],
-        "bsh": base64.urlsafe_b64encode(hashlib.sha256(body).digest()).rstrip(b"=").decode(),
-    }
-    return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": hashlib.sha256(public_pem).hexdigest()})
-
-
 def user_count(site: h.Site) -> tuple[int, bool]:
     out = site.manage(
         "shell",
@@ -499,7 +478,9 @@ def test_a_superusers_jwt_opens_no_admin_page_and_adds_no_user(world: World) -> 
     assert hook(h.AUTH_HOOK, world, "root", env).returncode == 0
     assert hook(h.CLEANUP_HOOK, world, "root", env).returncode == 0
 
-    jwt_header = {"Authorization": Secret("JWT " + sign(world.keys["root"], "root", "GET", f"http://{host}/admin/"))}
+    jwt_header = {
+        "Authorization": Secret("JWT " + h.sign_request(world.keys["root"], "root", "GET", f"http://{host}/admin/"))
+    }
     status, headers, text = request(site, "GET", "/admin/", host, headers=jwt_header)
     assert status == 302 and headers["location"] == "/admin/login/?next=/admin/", (status, redact(text))
     assert "Site administration" not in text
@@ -517,7 +498,9 @@ def test_a_superusers_jwt_opens_no_admin_page_and_adds_no_user(world: World) -> 
     ).encode()
     add_url = "/admin/auth/user/add/"
     post_headers = {
-        "Authorization": Secret("JWT " + sign(world.keys["root"], "root", "POST", f"http://{host}{add_url}", form)),
+        "Authorization": Secret(
+            "JWT " + h.sign_request(world.keys["root"], "root", "POST", f"http://{host}{add_url}", form)
+        ),
         "Content-Type": "application/x-www-form-urlencoded",
         "Cookie": f"csrftoken={csrf}",
     }

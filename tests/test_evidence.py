@@ -10,23 +10,18 @@ makes them fail is the evidence, not the authentication."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import secrets
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import jwt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 import harness as h
@@ -92,28 +87,13 @@ def issue(certbot: h.Certbot, site: h.Site, key: Path, user: str, names: list[st
     return certbot.config_dir / "live" / names[0] / "fullchain.pem"
 
 
-def sign(key_file: Path, username: str, url: str, body: bytes) -> str:
-    """A request-bound JWT, as the hooks make one."""
-    key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
-    assert isinstance(key, ed25519.Ed25519PrivateKey)
-    public_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    claims = {
-        "username": username,
-        "time": int(time.time()),
-        "nonce": secrets.token_urlsafe(16),
-        "htm": "POST",
-        "htu": url,
-        "bsh": base64.urlsafe_b64encode(hashlib.sha256(body).digest()).rstrip(b"=").decode(),
-    }
-    return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": hashlib.sha256(public_pem).hexdigest()})
-
-
 def post_report(site: h.Site, key: Path, user: str, chain: str) -> tuple[int, str]:
     url = site.url + REPORTS
     body = json.dumps({"chain": chain, "lineage": "forged"}).encode()
-    headers = {"Content-Type": "application/json", "Authorization": "JWT " + sign(key, user, url, body)}
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": "JWT " + h.sign_request(key, user, "POST", url, body),
+    }
     try:
         with urllib.request.urlopen(urllib.request.Request(url, body, headers), timeout=30) as response:
             return response.status, response.read().decode()

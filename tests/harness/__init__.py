@@ -23,7 +23,7 @@ in the tests and the scripts alike. Everything but ``legacy`` is importable from
 from __future__ import annotations
 
 from .certbot import Certbot, cert_info
-from .hooks import certbot_env, hook_args, keygen, require_built_hooks, run_hook
+from .hooks import certbot_env, hook_args, keygen, require_built_hooks, run_hook, sign_request
 from .nginx import Nginx
 from .paths import (
     AUTH_HOOK,
@@ -82,6 +82,7 @@ __all__ = [
     "port_open",
     "require_built_hooks",
     "run_hook",
+    "sign_request",
     "run_checked",
     "running",
     "start_server",

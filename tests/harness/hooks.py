@@ -5,12 +5,18 @@ site, keys from `auth-hook keygen`.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import secrets
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from .nginx import Nginx
 from .paths import AUTH_HOOK, CLEANUP_HOOK
@@ -82,3 +88,22 @@ def hook_args(site: Site | Nginx, key_file: Path, *extra: str, username: str = "
 def run_hook(binary: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """One hook run as certbot makes it: ``env`` is certbot's environment for the challenge (:func:`certbot_env`)."""
     return subprocess.run([str(binary), *args], env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def sign_request(key_file: Path, username: str, method: str, url: str, body: bytes = b"") -> str:
+    """A JWT as the hooks make one (scripts/bench_push.py does the same): asymmetric_jwt_auth's claims, kid the key's
+    fingerprint, and the request binding of issue 11."""
+    key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    claims = {
+        "username": username,
+        "time": int(time.time()),
+        "nonce": secrets.token_urlsafe(16),
+        "htm": method,
+        "htu": url.split("?")[0],
+        "bsh": base64.urlsafe_b64encode(hashlib.sha256(body).digest()).rstrip(b"=").decode(),
+    }
+    return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": hashlib.sha256(public_pem).hexdigest()})
