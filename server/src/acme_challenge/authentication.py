@@ -42,7 +42,7 @@ from . import accounts
 from .audit import Call, one_line
 from .conf import LEGACY_CLIENTS_SETTING, conf
 from .names import host_name, request_host_name
-from .refusal import Refused
+from .refusal import Code, Refused
 
 #: What a client is told when its JWT is refused, whatever the reason: telling "no such user" apart from "wrong key"
 #: would let anyone list the site's users. The audit trail records the precise reason.
@@ -154,7 +154,12 @@ def _unauthenticated(reason: str, kind: str = "claims") -> Refused:
     """A 401 that tells the client nothing precise. ``kind`` classes the refusals of requests that proved no key,
     which the audit trail counts rather than stores (audit.count_refusal)."""
     return Refused(
-        401, UNAUTHENTICATED, reason=f"JWT refused: {reason}", headers={"WWW-Authenticate": "JWT"}, kind=kind
+        401,
+        UNAUTHENTICATED,
+        code=Code.JWT_REFUSED,
+        reason=f"JWT refused: {reason}",
+        headers={"WWW-Authenticate": "JWT"},
+        kind=kind,
     )
 
 
@@ -274,24 +279,27 @@ def _check_binding(request: HttpRequest, body: bytes, claims: dict[str, Any], us
     if not present:
         if not legacy:
             raise _binding_refused(
+                Code.BINDING_MISSING,
                 f"{MISSING_BINDING}: this URL takes only request-bound tokens (the original certbot-django plugin "
-                "never called it); upgrade the client (deploy-hook)"
+                "never called it); upgrade the client (deploy-hook)",
             )
         if conf.is_legacy_client(username):
             return
         raise _binding_refused(
+            Code.LEGACY_NOT_ALLOWED,
             f"{MISSING_BINDING}: upgrade the client, or, for the original certbot-django plugin, name user "
-            f"'{one_line(username, 150)}' in {LEGACY_CLIENTS_SETTING} on the site"
+            f"'{one_line(username, 150)}' in {LEGACY_CLIENTS_SETTING} on the site",
         )
     missing = [claim for claim in BINDING_CLAIMS if claim not in claims]
     if missing:
         raise _binding_refused(
+            Code.BINDING_MALFORMED,
             f"JWT lacks the request-binding claim {', '.join(missing)} beside {', '.join(present)}: "
-            "a client sends all three or none"
+            "a client sends all three or none",
         )
     htm, htu, bsh = (claims[claim] for claim in BINDING_CLAIMS)
     if not all(isinstance(value, str) for value in (htm, htu, bsh)):
-        raise _binding_refused("JWT request-binding claims htm, htu and bsh must be strings")
+        raise _binding_refused(Code.BINDING_MALFORMED, "JWT request-binding claims htm, htu and bsh must be strings")
     try:
         bound = urlsplit(htu)
     except ValueError:
@@ -300,13 +308,15 @@ def _check_binding(request: HttpRequest, body: bytes, claims: dict[str, Any], us
     host = request_host_name(request.META)
     if htm != request.method or not bound_host or bound_host != host or bound.path != request.path:
         raise _binding_refused(
+            Code.BINDING_MISMATCH,
             f"JWT is bound to {one_line(htm, 10)} {one_line(htu, 300)} but this request is {request.method} "
-            f"to host '{host}' path '{request.path}'"
+            f"to host '{host}' path '{request.path}'",
         )
     digest = base64.urlsafe_b64encode(hashlib.sha256(body).digest()).rstrip(b"=")
     if not hmac.compare_digest(bsh.encode(), digest):
-        raise _binding_refused("JWT body hash does not match the request body")
+        raise _binding_refused(Code.BINDING_MISMATCH, "JWT body hash does not match the request body")
 
 
-def _binding_refused(message: str) -> Refused:
-    return Refused(401, message, headers={"WWW-Authenticate": "JWT"})
+def _binding_refused(code: Code, message: str) -> Refused:
+    """A 401 for a token whose signature verified but whose binding to this request fails: it may say why."""
+    return Refused(401, message, code=code, headers={"WWW-Authenticate": "JWT"})

@@ -39,7 +39,7 @@ from .authentication import authenticate
 from .conf import ALLOWED_DOMAINS_SETTING, MAX_JSON_DEPTH, TRUST_ROOTS_SETTING, conf
 from .models import AuditRecord
 from .names import InvalidName, matches, parse_identifier
-from .refusal import TEXT, Refused
+from .refusal import TEXT, Code, Refused
 from .views import api_call, json_depth, read_body
 
 REPORT_PERMISSION = "acme_challenge.add_certificatereport"
@@ -70,6 +70,7 @@ def report_certificate(request: HttpRequest, call: audit.Call) -> tuple[HttpResp
         raise Refused(
             403,
             f"user '{name}' lacks the permission {REPORT_PERMISSION}; grant it with: manage.py certbot_client {name}",
+            code=Code.PERMISSION_MISSING,
         )
     chain_text, lineage = _parse_body(request, body)
     leaf, intermediates = _parse_chain(chain_text)
@@ -84,6 +85,7 @@ def report_certificate(request: HttpRequest, call: audit.Call) -> tuple[HttpResp
             400,
             f"chain: the certificate is not valid until {_iso(facts.not_before)}, and the site's clock says "
             f"{_iso(now)} (tolerance {tolerance} s); report it once it is valid, or fix the clock that is wrong",
+            code=Code.CERTIFICATE_NOT_YET_VALID,
         )
     try:
         verified = trust.verify(leaf, intermediates, facts.names[0], now)
@@ -92,6 +94,7 @@ def report_certificate(request: HttpRequest, call: audit.Call) -> tuple[HttpResp
             503,
             f"the site cannot verify certificates now: its trust roots are unreadable; its operator must fix "
             f"{TRUST_ROOTS_SETTING} (manage.py check names the file)",
+            code=Code.TRUST_STORE_UNREADABLE,
             reason=f"trust store: {error}",
         ) from None
     except trust.NotTrusted as error:
@@ -99,6 +102,7 @@ def report_certificate(request: HttpRequest, call: audit.Call) -> tuple[HttpResp
             403,
             f"chain: the certificate does not chain to a root this site trusts ({error}); send certbot's "
             f"fullchain.pem, leaf first; for a private CA, the site lists its root in {TRUST_ROOTS_SETTING}",
+            code=Code.CHAIN_UNTRUSTED,
         ) from None
 
     report, created = monitoring.record_certificate(
@@ -140,31 +144,47 @@ class Facts:
 
 def _parse_body(request: HttpRequest, body: bytes) -> tuple[str, str]:
     """The chain's PEM text and the lineage name; or :class:`Refused` (400)."""
+    if request.content_type == "application/x-www-form-urlencoded":
+        raise Refused(400, UPGRADE, code=Code.REPORT_LEGACY_FORM)
     if request.content_type != "application/json":
-        raise Refused(400, UPGRADE if request.content_type == "application/x-www-form-urlencoded" else (
-            "body: send the report as JSON (Content-Type: application/json), {\"chain\": <fullchain.pem>, "
-            "\"lineage\": <name>}, as deploy-hook does"
-        ))  # fmt: skip
+        raise Refused(
+            400,
+            'body: send the report as JSON (Content-Type: application/json), {"chain": <fullchain.pem>, '
+            '"lineage": <name>}, as deploy-hook does',
+            code=Code.BODY_MALFORMED,
+        )
     if json_depth(body) > MAX_JSON_DEPTH:
-        raise Refused(400, "body: JSON nested too deeply; send one flat object with 'chain' and 'lineage'")
+        raise Refused(
+            400,
+            "body: JSON nested too deeply; send one flat object with 'chain' and 'lineage'",
+            code=Code.BODY_MALFORMED,
+        )
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise Refused(400, "body: is not valid JSON") from None
+        raise Refused(400, "body: is not valid JSON", code=Code.BODY_MALFORMED) from None
     if not isinstance(data, dict):
-        raise Refused(400, "body: must be a JSON object with 'chain' and 'lineage'")
+        raise Refused(400, "body: must be a JSON object with 'chain' and 'lineage'", code=Code.BODY_MALFORMED)
     chain = data.get("chain")
     if chain is None or chain == "":
         if any(field in data for field in OLD_FIELDS):
-            raise Refused(400, UPGRADE)
-        raise Refused(400, "chain: required: the certificate and its intermediates, PEM, as certbot's fullchain.pem")
+            raise Refused(400, UPGRADE, code=Code.REPORT_LEGACY_FORM)
+        raise Refused(
+            400,
+            "chain: required: the certificate and its intermediates, PEM, as certbot's fullchain.pem",
+            code=Code.FIELD_INVALID,
+        )
     if not isinstance(chain, str):
-        raise Refused(400, "chain: must be a string of PEM text")
+        raise Refused(400, "chain: must be a string of PEM text", code=Code.FIELD_INVALID)
     lineage = data.get("lineage")
     if lineage is None:
         lineage = ""
     if not isinstance(lineage, str) or len(lineage) > 255:
-        raise Refused(400, "lineage: must be a string of at most 255 characters (certbot's name for the certificate)")
+        raise Refused(
+            400,
+            "lineage: must be a string of at most 255 characters (certbot's name for the certificate)",
+            code=Code.FIELD_INVALID,
+        )
     return chain, audit.one_line(lineage, 255)
 
 
@@ -172,16 +192,24 @@ def _parse_chain(text: str) -> tuple[x509.Certificate, list[x509.Certificate]]:
     if "PRIVATE KEY" in text:
         # Never quoted, logged or stored: the audit record says only this.
         raise Refused(
-            400, "chain: holds a private key; send fullchain.pem (public), never privkey.pem, and replace that key"
+            400,
+            "chain: holds a private key; send fullchain.pem (public), never privkey.pem, and replace that key",
+            code=Code.CHAIN_PRIVATE_KEY,
         )
     try:
         certificates = x509.load_pem_x509_certificates(text.encode())
     except ValueError:
         raise Refused(
-            400, "chain: is not PEM certificates; send certbot's fullchain.pem (the certificate, then its chain)"
+            400,
+            "chain: is not PEM certificates; send certbot's fullchain.pem (the certificate, then its chain)",
+            code=Code.CHAIN_INVALID,
         ) from None
     if len(certificates) > MAX_CHAIN:
-        raise Refused(400, f"chain: holds {len(certificates)} certificates; a chain has at most {MAX_CHAIN}")
+        raise Refused(
+            400,
+            f"chain: holds {len(certificates)} certificates; a chain has at most {MAX_CHAIN}",
+            code=Code.CHAIN_INVALID,
+        )
     return certificates[0], certificates[1:]
 
 
@@ -191,10 +219,14 @@ def _facts(leaf: x509.Certificate) -> Facts:
         extension = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
         raise Refused(
-            400, "chain: the first certificate has no subjectAltName; send the leaf certificate first"
+            400,
+            "chain: the first certificate has no subjectAltName; send the leaf certificate first",
+            code=Code.CHAIN_INVALID,
         ) from None
     except ValueError as error:
-        raise Refused(400, f"chain: the first certificate's extensions do not parse ({error})") from None
+        raise Refused(
+            400, f"chain: the first certificate's extensions do not parse ({error})", code=Code.CHAIN_INVALID
+        ) from None
     names: list[str] = []
     for entry in extension.value:
         if isinstance(entry, x509.DNSName):
@@ -204,30 +236,47 @@ def _facts(leaf: x509.Certificate) -> Facts:
         ):
             value = str(entry.value)
         else:
-            raise Refused(400, f"chain: the certificate names a {type(entry).__name__}; the site records DNS names "
-                          "and IP addresses only")  # fmt: skip
+            raise Refused(
+                400,
+                f"chain: the certificate names a {type(entry).__name__}; the site records DNS names and IP "
+                "addresses only",
+                code=Code.CERTIFICATE_UNRECORDABLE,
+            )
         try:
             name = parse_identifier(value)
         except InvalidName as error:
             raise Refused(
-                400, f"chain: names '{audit.one_line(value, 80)}', which the site does not record: {error}"
+                400,
+                f"chain: names '{audit.one_line(value, 80)}', which the site does not record: {error}",
+                code=Code.CERTIFICATE_UNRECORDABLE,
             ) from None
         if name not in names:
             names.append(name)
     if not names:
-        raise Refused(400, "chain: the first certificate names nothing; send the leaf certificate first")
+        raise Refused(
+            400, "chain: the first certificate names nothing; send the leaf certificate first", code=Code.CHAIN_INVALID
+        )
     if len(names) > MAX_NAMES:
-        raise Refused(400, f"chain: the certificate has {len(names)} names; the site records at most {MAX_NAMES}")
+        raise Refused(
+            400,
+            f"chain: the certificate has {len(names)} names; the site records at most {MAX_NAMES}",
+            code=Code.CERTIFICATE_UNRECORDABLE,
+        )
     not_before, not_after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
     if not (EARLIEST <= not_before < not_after <= LATEST):
         raise Refused(
             400,
             f"chain: the certificate is valid from {_iso(not_before)} to {_iso(not_after)}; the site records "
             f"certificates valid within {_iso(EARLIEST)} to {_iso(LATEST)}",
+            code=Code.CERTIFICATE_UNRECORDABLE,
         )
     serial = format(leaf.serial_number, "x") if leaf.serial_number >= 0 else ""
     if not serial or len(serial) > 64:
-        raise Refused(400, "chain: the certificate's serial number is negative or longer than 32 bytes")
+        raise Refused(
+            400,
+            "chain: the certificate's serial number is negative or longer than 32 bytes",
+            code=Code.CERTIFICATE_UNRECORDABLE,
+        )
     return Facts(
         serial=serial,
         fingerprint=leaf.fingerprint(hashes.SHA256()).hex(),
@@ -250,6 +299,7 @@ def _check_scope(call: audit.Call, names: list[str], scope: tuple[str, ...], key
                 403,
                 f"name: '{outside[0]}' is not in {ALLOWED_DOMAINS_SETTING}; a certificate is recorded only "
                 "for names the site may validate",
+                code=Code.NAME_NOT_ALLOWED,
             )
     if scope:
         outside = [name for name in names if not matches(name, list(scope))]
@@ -260,6 +310,7 @@ def _check_scope(call: audit.Call, names: list[str], scope: tuple[str, ...], key
                 f"name: '{outside[0]}' is outside the scope of key {key} ({', '.join(scope)}); "
                 f"widen the scope on the site: manage.py certbot_client {username} "
                 "--public-key-file KEY --domain PATTERN ...",
+                code=Code.SCOPE_OUTSIDE_KEY,
             )
 
 

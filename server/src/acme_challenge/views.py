@@ -33,7 +33,7 @@ from .models import (
     write_challenge,
 )
 from .names import matches, request_host_name
-from .refusal import TEXT, Refused
+from .refusal import TEXT, Code, Refused
 from .validation import InvalidChallenge, is_token, parse_challenge, parse_domain
 
 logger = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ def api_call(method: str, action: str) -> Callable[[_ApiView], _View]:
                             raise Refused(
                                 405,
                                 f"method not allowed: this URL takes {method} only",
+                                code=Code.METHOD_NOT_ALLOWED,
                                 headers={"Allow": method},
                                 kind="method",
                             )
@@ -144,16 +145,21 @@ def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpRespon
         # A push without domain is the original plugin's: allowed to the users legacy mode names, as its tokens are.
         challenge = parse_challenge(data, domain_required=not conf.is_legacy_client(caller.user.get_username()))
     except InvalidChallenge as error:
-        raise Refused(400, str(error)) from None
+        raise Refused(400, str(error), code=Code.FIELD_INVALID) from None
 
     allowed = conf.allowed_domains
     if allowed is not None and not (challenge.domain and matches(challenge.domain, allowed)):
         if not challenge.domain:
-            raise Refused(403, f"domain: required here, because {ALLOWED_DOMAINS_SETTING} limits the domains")
+            raise Refused(
+                403,
+                f"domain: required here, because {ALLOWED_DOMAINS_SETTING} limits the domains",
+                code=Code.DOMAIN_REQUIRED,
+            )
         raise Refused(
             403,
             f"domain: '{challenge.domain}' is not in {ALLOWED_DOMAINS_SETTING}; "
             "add it (or a '*.' pattern covering it) to that setting on the site",
+            code=Code.NAME_NOT_ALLOWED,
         )
     scope = list(caller.scope)
     if scope and not (challenge.domain and matches(challenge.domain, scope)):
@@ -163,6 +169,7 @@ def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpRespon
             f"domain: '{shown}' is outside the scope of key {caller.fingerprint} ({', '.join(scope)}); "
             f"widen the scope on the site: manage.py certbot_client {caller.user.get_username()} "
             "--public-key-file KEY --domain PATTERN ...",
+            code=Code.SCOPE_OUTSIDE_KEY,
         )
 
     # Posting a token again replaces it and restarts its TTL (the certbot-django protocol had no update call).
@@ -174,6 +181,7 @@ def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpRespon
             409,
             f"challenge {challenge.token} is held by another user; certbot makes a new token for each attempt, so "
             "retry the validation",
+            code=Code.NOT_OWNER,
             reason=(
                 f"challenge {challenge.token} belongs to user '{owner.get_username() if owner else ''}', "
                 f"not to '{caller.user.get_username()}'"
@@ -199,7 +207,7 @@ def delete_challenge(request: HttpRequest, call: audit.Call, token: str) -> tupl
             Challenge.objects.filter(pk=ownerless[0], owner__isnull=True).delete()
             domain = ownerless[1]
     if domain is None:
-        raise Refused(404, f"no such challenge: {token}")
+        raise Refused(404, f"no such challenge: {token}", code=Code.NO_SUCH_CHALLENGE)
     call.domain = domain
     return HttpResponse(status=204), f"deleted {token}"
 
@@ -210,6 +218,7 @@ def _require_permission(caller: Caller, permission: str) -> None:
         raise Refused(
             403,
             f"user '{name}' lacks the permission {permission}; grant it with: manage.py certbot_client {name}",
+            code=Code.PERMISSION_MISSING,
         )
 
 
@@ -220,7 +229,7 @@ def read_body(
 ) -> bytes:
     """The request body, refused (400) beyond ``limit`` bytes, before it is read whole when the client says its
     length. ``what`` tells the client what fits."""
-    too_large = Refused(400, f"body: larger than {limit} bytes; {what}", kind="body")
+    too_large = Refused(400, f"body: larger than {limit} bytes; {what}", code=Code.BODY_TOO_LARGE, kind="body")
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -244,19 +253,22 @@ def _request_data(request: HttpRequest, body: bytes) -> dict[str, object]:
                 400,
                 f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels; send one flat object with "
                 "'challenge', 'response' and 'domain'",
+                code=Code.BODY_MALFORMED,
             )
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError):
-            raise Refused(400, "body: is not valid JSON") from None
+            raise Refused(400, "body: is not valid JSON", code=Code.BODY_MALFORMED) from None
         if not isinstance(data, dict):
-            raise Refused(400, "body: must be a JSON object with 'challenge', 'response' and 'domain'")
+            raise Refused(
+                400, "body: must be a JSON object with 'challenge', 'response' and 'domain'", code=Code.BODY_MALFORMED
+            )
         return data
     fields: dict[str, object] = {}
     for field in ("challenge", "response", "domain"):
         values = request.POST.getlist(field)
         if len(values) > 1:
-            raise Refused(400, f"{field}: was given more than once")
+            raise Refused(400, f"{field}: was given more than once", code=Code.FIELD_INVALID)
         fields[field] = values[0] if values else None
     return fields
 
