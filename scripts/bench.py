@@ -5,19 +5,24 @@ hook's own share), with the site's own time per POST and per DELETE and their SQ
 at the site by a timing middleware (django_site.bench_settings). P2 issuance at 10, 25 and 100 names:
 certbot with our hooks against certbot --webroot and against a one-line file-writing manual hook, both
 with nginx serving the webroot. P3 serving throughput of the challenge view against a trivial view,
-with 10 and 100,000 rows. Then the stripped binary sizes. Medians and ratios, alternating the sides of
-each comparison, because the machine is noisy. Each figure says its target (issue 16) and whether it
-was met. Run it through `scripts/bench`.
+with 10 and 100,000 rows. P4 a site far away: P2's comparison of our hooks with certbot --webroot at
+100 names, the site (API over TLS through nginx, and the HTTP-01 port) and the webroot's nginx behind a delay
+line adding 25 ms each way (scripts/bench_far.py). Then the stripped binary sizes. Medians and ratios,
+alternating the sides of each comparison, because the machine is noisy. Each figure says its target
+(issues 16 and 22) and whether it was met. Run it through `scripts/bench`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import http.client
 import json
 import os
 import re
 import shlex
 import shutil
+import ssl
 import statistics
 import subprocess
 import sys
@@ -29,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench_far import DelayLine, Front, Tls, round_trip_ms
 from bench_floor import floor_server
 from bench_report import Figure, Run, Target, fmt
 
@@ -425,9 +431,11 @@ def queries_per_request(site: h.Site, token: str) -> str:
             "from django.db import connection; from django.test import Client; "
             "from django.test.utils import CaptureQueriesContext; "
             "c = Client(HTTP_HOST='p3.example.com'); "
+            # The first GET from this process records its fetch (once per address); the second is what wrk measures.
+            f"c.get('/.well-known/acme-challenge/{token}'); "
             "ctx = CaptureQueriesContext(connection); ctx.__enter__(); "
             f"r = c.get('/.well-known/acme-challenge/{token}'); ctx.__exit__(None, None, None); "
-            "sql = ctx.captured_queries[-1]['sql']; "
+            "sql = ctx.captured_queries[0]['sql']; "
             "cur = connection.cursor(); cur.execute('EXPLAIN QUERY PLAN ' + sql); "
             "print(len(ctx.captured_queries), r.status_code, cur.fetchall()[-1][-1])",
         )
@@ -497,6 +505,192 @@ def p3_serving(site: h.Site, seconds: int) -> list[Figure]:
     return figures
 
 
+#: Probes of the delay line P4 reports beside its figures: the distance, measured in the run itself.
+P4_PROBES = 5
+#: The delay line stops by itself after this long, should the benchmark be killed without unwinding.
+P4_LIFETIME_S = 6 * 3600
+
+
+def hooks_batch(hooks: Hooks) -> bool:
+    """Whether this build of auth-hook batches a certbot run's challenges (issue 22): it then has --no-batch."""
+    help_text = subprocess.run([str(hooks.auth), "--help"], capture_output=True, text=True, check=True).stdout
+    return "--no-batch" in help_text
+
+
+def https_request(port: int, ca: Path) -> tuple[float, str]:
+    """Milliseconds for one GET /healthz on a new TLS connection to localhost:`port`, trusting `ca` (TCP's round
+    trip, the TLS handshake's and the request's), and the TLS version the server chose."""
+    context = ssl.create_default_context(cafile=str(ca))
+    start = time.perf_counter()
+    connection = http.client.HTTPSConnection("localhost", port, context=context, timeout=10)
+    try:
+        connection.request("GET", "/healthz")
+        response = connection.getresponse()
+        response.read()
+        version = connection.sock.version() if isinstance(connection.sock, ssl.SSLSocket) else None
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise RuntimeError(f"P4: https://localhost:{port}/healthz answered {response.status}, not 200")
+    return (time.perf_counter() - start) * 1000, version or "no TLS"
+
+
+def p4_far(
+    site: h.Site,
+    hooks: Hooks,
+    key: Path,
+    pebble: h.Pebble,
+    timings: SiteTimings,
+    work: Path,
+    sizes: list[int],
+    issuances: int,
+    far_ms: float,
+) -> list[Figure]:
+    """P2's comparison with the site far away: certbot, the CA and the hooks here; the site's nginx (API over TLS,
+    HTTP-01 port) and the webroot's nginx behind a delay line of `far_ms` each way (scripts/bench_far.py). The CA
+    fetches through the line on both sides; the hooks also push, self-check and delete through it, while
+    certbot --webroot writes its files where it runs, on the site."""
+    batching = hooks_batch(hooks)
+    sides = ["hooks", "webroot", *(["hooks-no-batch"] if batching else [])]
+    tls = Tls.made_in(work / "p4-tls")
+    webroot = work / "p4-webroot"
+    (webroot / ".well-known" / "acme-challenge").mkdir(parents=True, exist_ok=True)
+    certbots = {side: h.Certbot(work / f"p4-certbot-{side}", pebble) for side in sides}
+    for side, certbot in certbots.items():
+        result = certbot.run(certbot.base_args() + ["register"])
+        if result.returncode != 0:
+            raise RuntimeError(f"P4: certbot register ({side}) failed:\n{result.stderr}")
+
+    # Pebble validates on its one HTTP-01 port: the delay line takes it, with the front's servers behind it.
+    site.stop()
+    far = dataclasses.replace(site, port=h.free_port(), process=None)  # the same database, key and timing file
+    front = Front(work / "p4-front", far.port, webroot, tls)
+    line = DelayLine(far_ms / 1000, lifetime=P4_LIFETIME_S)
+    times: dict[int, dict[str, list[float]]] = {n: {side: [] for side in sides} for n in sizes}
+    api: dict[int, list[tuple[int, int, float]]] = {n: [] for n in sizes}  # requests, connections, site ms
+    try:
+        far.start()
+        front.start()
+        line.start()
+        http01 = line.listen(front.static_port, pebble.http01_port)
+        api_port = line.listen(front.https_port)
+        probes = [round_trip_ms(http01) for _ in range(P4_PROBES)]
+        api_probes, versions = zip(*(https_request(api_port, tls.ca) for _ in range(P4_PROBES)), strict=True)
+        hooks_args = [
+            "--server", f"https://localhost:{api_port}", "--ca-bundle", str(tls.ca),
+            "--username", "certbot", "--key-file", str(key),
+            "--self-check-url", f"http://{{domain}}:{http01}/.well-known/acme-challenge/{{token}}",
+            "--resolve", "*:127.0.0.1",
+        ]  # fmt: skip
+
+        def issue(side: str, size: int, i: int) -> float:
+            certbot = certbots[side]
+            names = [a for n in range(size) for a in ("-d", f"p4-{n}.example.com")]
+            args = certbot.base_args() + ["certonly", "--cert-name", f"p4-{size}-{i}"]
+            if side == "webroot":
+                line.route(http01, front.static_port)
+                args += ["--webroot", "-w", str(webroot)]
+            else:
+                line.route(http01, front.http_port)
+                extra = ["--no-batch"] if side == "hooks-no-batch" else []
+                args += [
+                    "--manual", "--preferred-challenges", "http",
+                    "--manual-auth-hook", shlex.join([str(hooks.auth), *hooks_args, *extra]),
+                    "--manual-cleanup-hook", shlex.join([str(hooks.cleanup), *hooks_args, *extra]),
+                ]  # fmt: skip
+            start = time.perf_counter()
+            result = certbot.run(args + names)
+            elapsed = time.perf_counter() - start
+            if result.returncode != 0:
+                raise RuntimeError(f"P4 {size} names, {side} failed:\n{result.stderr}\n{certbot.log()[-3000:]}")
+            return elapsed
+
+        for size in sizes:
+            for i in range(issuances):
+                for side in rotated(sides, i):
+                    print(f"P4 {size} names, round {i + 1}, {side}", file=sys.stderr, flush=True)
+                    requests_mark, timings_mark = len(front.api_requests()), timings.mark()
+                    times[size][side].append(issue(side, size, i))
+                    if side == "hooks":
+                        requests = front.api_requests()[requests_mark:]
+                        site_ms = sum(r["ms"] for r in timings.since(timings_mark))
+                        api[size].append((len(requests), len({c for c, _, _ in requests}), site_ms))
+    finally:
+        line.stop()
+        front.stop()
+        far.stop()
+        tls.remove()
+        site.start()
+
+    behind = f"{far_ms:g} ms each way"
+    figures = [
+        Figure(
+            "p4.round_trip_ms",
+            f"P4 delay line ({behind}): new connection + one HTTP GET, median",
+            "ms",
+            statistics.median(probes),
+            note=f"the HTTP-01 port to nginx; at least 4 x {far_ms:g} ms (handshake and request)",
+            details={"samples_ms": probes, "far_ms": far_ms},
+        ),
+        Figure(
+            "p4.api_request_ms",
+            f"P4 delay line ({behind}): one API request on a new TLS connection, median",
+            "ms",
+            statistics.median(api_probes),
+            note=f"GET /healthz, {'/'.join(sorted(set(versions)))} at nginx, to gunicorn; at least 6 x {far_ms:g} ms",
+            details={"samples_ms": list(api_probes), "tls": sorted(set(versions))},
+        ),
+    ]
+    for size in sizes:
+        med = {side: statistics.median(values) for side, values in times[size].items()}
+        api_requests = statistics.median(r for r, _, _ in api[size])
+        connections = statistics.median(c for _, c, _ in api[size])
+        site_s = statistics.median(ms for _, _, ms in api[size]) / 1000
+        how = "batched" if batching else "per-name pushes, as this build does"
+        figures += [
+            Figure(
+                f"p4.{size}.issuance_s",
+                f"P4 {size} names, {behind}: issuance, median (hooks: {how})",
+                "s",
+                med["hooks"],
+                med["webroot"],
+                "webroot",
+                note=f"{fmt(med['hooks-no-batch'], 's')} (hooks --no-batch)" if batching else "",
+                details={"samples_s": times[size]},
+            ),
+            Figure(
+                f"p4.{size}.ratio_hooks_webroot",
+                f"P4 {size} names, {behind}: ratio hooks/webroot",
+                "ratio",
+                med["hooks"] / med["webroot"],
+                target=Target("<=", 1.10, "ratio") if size == 100 else None,
+            ),
+        ]
+        if batching:
+            figures.append(
+                Figure(
+                    f"p4.{size}.ratio_no_batch_webroot",
+                    f"P4 {size} names, {behind}: ratio hooks --no-batch/webroot",
+                    "ratio",
+                    med["hooks-no-batch"] / med["webroot"],
+                )
+            )
+        figures.append(
+            Figure(
+                f"p4.{size}.extra_per_name_ms",
+                f"P4 {size} names, {behind}: hooks minus webroot, per name",
+                "ms",
+                (med["hooks"] - med["webroot"]) / size * 1000,
+                note=(
+                    f"per issuance {api_requests:g} API requests on {connections:g} TLS connections (nginx's log), "
+                    f"{fmt(site_s, 's')} of site time in them (measured at the site)"
+                ),
+                details={"api_requests": api_requests, "tls_connections": connections, "site_api_s": site_s},
+            )
+        )
+    return figures
+
+
 def sizes(hooks: Hooks) -> list[Figure]:
     return [
         Figure(f"size.{b.name}", f"binary size, stripped: {b.name}", "MiB", b.stat().st_size / 1024 / 1024)
@@ -508,7 +702,7 @@ def require_tools(parts: set[str]) -> None:
     """Fail before anything starts when a tool a part needs is missing; scripts/bench installs them all."""
     needed = {"/usr/bin/time": "P1", "nginx": "P1", "wrk": "P3"}
     missing = [tool for tool, part in needed.items() if part in parts and shutil.which(tool) is None]
-    if "P2" in parts and shutil.which("nginx") is None:
+    if parts & {"P2", "P4"} and shutil.which("nginx") is None:
         missing.append("nginx")
     if missing:
         raise SystemExit(
@@ -531,7 +725,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         epilog=(
-            "The defaults take about 4 minutes on 2 cores (P1 ~5 s, P2 ~1.5 min, P3 ~2 min). Run it on an "
+            "The defaults take about 4 minutes on 2 cores (P1 ~5 s, P2 ~1.5 min, P3 ~2 min) plus P4's. Run it on an "
             "otherwise idle machine: medians soften noise from other load but do not remove it."
         ),
     )
@@ -546,13 +740,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="P2 certbot runs per side for each size: one number for all sizes, or one per size (default 3)",
     )
     parser.add_argument("--seconds", type=int, default=10, help="P3 wrk duration per measurement (default 10)")
-    parser.add_argument("--only", choices=["P1", "P2", "P3"], action="append", help="run only these parts (repeatable)")
+    parser.add_argument(
+        "--far-sizes",
+        type=positive_ints,
+        default=[100],
+        help="P4 certificate sizes in names (default 100; e.g. 10,100)",
+    )
+    parser.add_argument("--far-issuances", type=int, default=3, help="P4 certbot runs per side and size (default 3)")
+    parser.add_argument(
+        "--far-ms", type=float, default=25.0, help="P4 one-way delay to the site in ms (default 25: 50 ms round trip)"
+    )
+    parser.add_argument(
+        "--only", choices=["P1", "P2", "P3", "P4"], action="append", help="run only these parts (repeatable)"
+    )
     parser.add_argument(
         "--json",
         metavar="FILE",
         help="also write the figures as JSON to FILE; with '-', JSON goes to stdout and the table to stderr",
     )
     args = parser.parse_args(argv)
+    if args.far_issuances < 1 or not 0 <= args.far_ms <= 1000:
+        parser.error("--far-issuances must be at least 1 and --far-ms between 0 and 1000")
     if len(args.issuances) not in (1, len(args.sizes)):
         parser.error(
             f"--issuances has {len(args.issuances)} numbers for {len(args.sizes)} sizes: give 1 or one per size"
@@ -564,7 +772,7 @@ def main() -> int:
     args = parse_args()
     per_size = args.issuances * len(args.sizes) if len(args.issuances) == 1 else args.issuances
     issuances = dict(zip(args.sizes, per_size, strict=True))
-    parts = set(args.only or ["P1", "P2", "P3"])
+    parts = set(args.only or ["P1", "P2", "P3", "P4"])
     run = Run(
         h.ROOT,
         options={
@@ -573,6 +781,9 @@ def main() -> int:
             "p2_sizes": args.sizes,
             "p2_issuances": issuances,
             "p3_seconds": args.seconds,
+            "p4_sizes": args.far_sizes,
+            "p4_issuances": args.far_issuances,
+            "far_ms": args.far_ms,
         },
     )
     h.require_built_hooks()
@@ -598,6 +809,12 @@ def main() -> int:
                 ("P1", lambda: p1_push(site, hooks, key, timings, work, args.runs)),
                 ("P2", lambda: p2_issuance(site, hooks, key, pebble, timings, work, args.sizes, issuances)),
                 ("P3", lambda: p3_serving(site, args.seconds)),
+                (
+                    "P4",
+                    lambda: p4_far(
+                        site, hooks, key, pebble, timings, work, args.far_sizes, args.far_issuances, args.far_ms
+                    ),
+                ),
             ):
                 if part in parts:
                     print(f"{part} ...", file=sys.stderr, flush=True)

@@ -1,4 +1,6 @@
-"""A delay line for the benchmark's P4, a site far away: a TCP proxy on loopback that adds a fixed one-way delay.
+"""The benchmark's P4, a site far away: a delay line (a TCP proxy on loopback that adds a fixed one-way delay), the
+site's front (nginx: TLS for the API, plain HTTP for the CA's fetches, a static server for certbot --webroot) and the
+private CA its certificate comes from.
 
 This machine's kernel has no netem, so the distance is made in user space. Each chunk read from one side is
 forwarded to the other side `delay` seconds after it arrived, through a timed queue per direction: chunks in flight
@@ -17,6 +19,9 @@ process stays free to wait for certbot, and it dies with that process.
         line.route(port, 8080)                        # later connections go elsewhere (P4 swaps sites)
 
 Run by hand: ``python scripts/bench_far.py --listen 5002 --to 8080 --delay-ms 25``.
+
+The front is one nginx for both sides of the comparison, so each side's HTTP-01 server is equally warm: P4 points
+the delay line on Pebble's HTTP-01 port at the site's server block or at the static one.
 """
 
 from __future__ import annotations
@@ -24,13 +29,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime
 import ipaddress
+import signal
 import socket
 import sys
 import threading
 import time
 from collections.abc import Coroutine
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+import harness as h
 
 #: Bytes read at a time from either side.
 CHUNK = 64 * 1024
@@ -242,6 +258,155 @@ def round_trip_ms(port: int, host: str = "127.0.0.1", payload: bytes = b"GET / H
         if not sock.recv(1):
             raise RuntimeError(f"delay line: 127.0.0.1:{port} closed without an answer")
     return (time.perf_counter() - start) * 1000
+
+
+@dataclass(frozen=True)
+class Tls:
+    """A private CA's certificate (what the hooks trust, ``--ca-bundle``) and a server certificate it signed."""
+
+    ca: Path
+    certificate: Path
+    key: Path
+
+    @classmethod
+    def made_in(cls, directory: Path, names: tuple[str, ...] = ("localhost",), address: str = "127.0.0.1") -> Tls:
+        """A fresh P-256 CA and a server certificate for `names` and `address`, valid for a day; the keys owner-only,
+        and the CA's key never written (nothing else will be signed)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        now = datetime.datetime.now(datetime.UTC)
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "scripts/bench P4 private CA")])
+        ca_cert = (
+            x509.CertificateBuilder()
+            .subject_name(ca_name)
+            .issuer_name(ca_name)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )  # keyCertSign, cRLSign
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        key = ec.generate_private_key(ec.SECP256R1())
+        alt_names: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+        alt_names.append(x509.IPAddress(ipaddress.ip_address(address)))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        tls = cls(directory / "ca.pem", directory / "server.pem", directory / "server-key.pem")
+        tls.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+        tls.certificate.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        tls.key.touch(mode=0o600)
+        tls.key.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        return tls
+
+    def remove(self) -> None:
+        """The key first, then the certificates."""
+        for path in (self.key, self.certificate, self.ca):
+            path.unlink(missing_ok=True)
+
+
+@dataclass
+class Front:
+    """nginx from Debian in front of the site, as a real site runs it: the API over TLS (``https_port``) and plain
+    HTTP (``http_port``) for the CA's fetches, both proxied to gunicorn at ``site_port``; beside them a static server
+    (``static_port``) on ``webroot``, the floor for HTTP-01 that certbot --webroot uses. The TLS server's access log
+    (``api_log``: connection serial, method, status per line) counts the hooks' requests and connections."""
+
+    workdir: Path
+    site_port: int
+    webroot: Path
+    tls: Tls
+    http_port: int = 0
+    https_port: int = 0
+    static_port: int = 0
+    process: h.Process | None = None
+
+    @property
+    def api_log(self) -> Path:
+        return self.workdir / "api-access.log"
+
+    def start(self) -> Front:
+        w = self.workdir
+        w.mkdir(parents=True, exist_ok=True)
+        self.http_port, self.https_port, self.static_port = (p or h.free_port() for p in self.ports())
+        # $http_host, not $host: the API's request-binding claims name the host the hook sent, port included.
+        proxy = f"proxy_pass http://127.0.0.1:{self.site_port}; proxy_set_header Host $http_host;"
+        (w / "nginx.conf").write_text(
+            f"""
+worker_processes 1;
+user root root;
+pid {w}/nginx.pid;
+error_log {w}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    log_format api '$connection $request_method $status';
+    client_body_temp_path {w}/body;
+    proxy_temp_path {w}/proxy;
+    fastcgi_temp_path {w}/fastcgi;
+    uwsgi_temp_path {w}/uwsgi;
+    scgi_temp_path {w}/scgi;
+    server {{
+        listen 127.0.0.1:{self.https_port} ssl;
+        ssl_certificate {self.tls.certificate};
+        ssl_certificate_key {self.tls.key};
+        ssl_protocols TLSv1.2 TLSv1.3;  # nginx before 1.23.4 (Debian 12's 1.22) leaves TLS 1.3 out by default
+        access_log {self.api_log} api;
+        location / {{ {proxy} proxy_set_header X-Forwarded-Proto https; }}
+    }}
+    server {{
+        listen 127.0.0.1:{self.http_port};
+        location / {{ {proxy} }}
+    }}
+    server {{
+        listen 127.0.0.1:{self.static_port};
+        location / {{ root {self.webroot}; }}
+    }}
+}}
+"""
+        )
+        self.process = h.Process(
+            "nginx (P4 front)",
+            ["nginx", "-p", str(w), "-c", str(w / "nginx.conf"), "-g", "daemon off;"],
+            w / "nginx.log",
+        )
+        for port in (self.https_port, self.http_port, self.static_port):
+            h.wait_for(f"nginx (P4 front) on port {port}", lambda p=port: h.port_open(p), proc=self.process)
+        return self
+
+    def ports(self) -> tuple[int, int, int]:
+        return self.http_port, self.https_port, self.static_port
+
+    def api_requests(self) -> list[tuple[str, str, str]]:
+        """(connection, method, status) of every request the TLS server answered so far, in order."""
+        if not self.api_log.exists():
+            return []
+        return [tuple(line.split(" ", 2)) for line in self.api_log.read_text().splitlines()]  # type: ignore[misc]
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop(signal.SIGQUIT)
+            self.process = None
 
 
 def main(argv: list[str] | None = None) -> int:
