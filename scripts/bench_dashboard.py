@@ -29,8 +29,9 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 from acme_challenge.models import AuditRecord
-from acme_challenge.monitoring import ChallengeFetch, record_certificate
-from acme_challenge.probe import ProbeResult
+from acme_challenge.models import ChallengeFetch
+from acme_challenge.monitoring import record_certificate
+from acme_challenge.models import ProbeResult
 
 names, now, rng = {names}, timezone.now(), random.Random(23)
 with transaction.atomic():

@@ -63,8 +63,8 @@ SEED = """
 import json
 from django.contrib.auth.models import Permission, User
 from acme_challenge.models import AuditRecord
-from acme_challenge.monitoring import ChallengeFetch, Identifier
-from acme_challenge.probe import ProbeResult
+from acme_challenge.models import ChallengeFetch, Identifier
+from acme_challenge.models import ProbeResult
 
 seed = json.loads({seed!r})
 for username, permissions in seed["users"].items():

@@ -16,7 +16,7 @@ import pytest
 from django.db.models import Sum
 from django.test import Client
 
-from acme_challenge import audit, views
+from acme_challenge import api, audit, views
 from acme_challenge.audit import MAX_REASONS_PER_MINUTE
 from acme_challenge.models import AuditRecord, Challenge, UsedNonce
 
@@ -87,7 +87,7 @@ def test_an_unexpected_failure_is_500_rolls_the_call_back_and_is_still_audited(
     monkeypatch.setattr(views, "write_challenge", broken)
     response = push(client, ed25519_key)
     assert response.status_code == 500
-    assert response.content.decode() == views.INTERNAL_ERROR + "\n"
+    assert response.content.decode() == api.INTERNAL_ERROR + "\n"
     assert "unexpected" not in response.content.decode().split(":", 1)[1].replace("could not", "")
     [record] = AuditRecord.objects.all()
     assert (record.status, record.username, record.reason) == (500, "certbot", "unexpected error: RuntimeError")

@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.contrib.auth.models import Permission
 from django.core import checks
 
-from acme_challenge.models import AuditRecord, KeyScope
-from acme_challenge.monitoring import CertificateReport, Identifier, Verdict, record_certificate, status_of
+from acme_challenge.models import AuditRecord, CertificateReport, Identifier, KeyScope, Verdict
+from acme_challenge.monitoring import record_certificate, status_of
 
 from .conftest import FORM, auth, bound_auth, form, make_user
 from .pki import TestCA, fingerprint, pem

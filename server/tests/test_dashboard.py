@@ -17,8 +17,7 @@ from django.utils import timezone
 
 from acme_challenge.dashboard import rows
 from acme_challenge.metrics import render
-from acme_challenge.models import AuditRecord
-from acme_challenge.monitoring import ChallengeFetch, Identifier
+from acme_challenge.models import AuditRecord, ChallengeFetch, Identifier
 
 from .test_probe import report
 from .tls import TestCA
@@ -191,7 +190,7 @@ def test_an_empty_site_says_where_names_come_from(db) -> None:
 
 
 def test_a_probe_finding_raises_a_names_urgency(names: datetime) -> None:
-    from acme_challenge.probe import ProbeResult
+    from acme_challenge.models import ProbeResult
 
     ProbeResult.objects.create(
         name="fresh.example.com", address="127.0.0.1:443", outcome="stale", message="served certificate is older"

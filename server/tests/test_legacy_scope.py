@@ -13,8 +13,7 @@ import json
 import pytest
 from django.test import Client
 
-from acme_challenge.models import AuditRecord, Challenge
-from acme_challenge.monitoring import CertificateReport
+from acme_challenge.models import AuditRecord, CertificateReport, Challenge
 
 from .conftest import API, FORM, TOKEN, VALIDATION, auth, bound_auth, form, make_user
 

@@ -16,19 +16,8 @@ from django.test import Client
 from django.urls import reverse
 
 from acme_challenge import monitoring
-from acme_challenge.models import AuditRecord, Challenge
-from acme_challenge.monitoring import (
-    FETCHES_RECORDED,
-    CertificateReport,
-    ChallengeFetch,
-    Identifier,
-    Verdict,
-    record_certificate,
-    renewal_due,
-    renewal_late,
-    statuses,
-    verdict,
-)
+from acme_challenge.models import AuditRecord, CertificateReport, Challenge, ChallengeFetch, Identifier, Verdict
+from acme_challenge.monitoring import FETCHES_RECORDED, record_certificate, renewal_due, renewal_late, statuses, verdict
 
 from .conftest import SERVE, TOKEN, VALIDATION
 

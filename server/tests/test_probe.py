@@ -19,8 +19,9 @@ from django.test import Client, override_settings
 
 from acme_challenge import probe
 from acme_challenge.metrics import render
-from acme_challenge.monitoring import CertificateReport, record_certificate
-from acme_challenge.probe import Outcome, ProbeResult, Served
+from acme_challenge.models import CertificateReport, Outcome, ProbeResult
+from acme_challenge.monitoring import record_certificate
+from acme_challenge.probe import Served
 
 from .tls import UTC, TestCA, tls_server
 

@@ -16,8 +16,16 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from . import dashboard, monitoring
-from .models import AuditRecord, Challenge, KeyScope, expiry_cutoff
-from .monitoring import CertificateName, CertificateReport, ChallengeFetch, Identifier
+from .models import (
+    AuditRecord,
+    CertificateName,
+    CertificateReport,
+    Challenge,
+    ChallengeFetch,
+    Identifier,
+    KeyScope,
+    expiry_cutoff,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

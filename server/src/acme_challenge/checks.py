@@ -47,8 +47,7 @@ from .conf import (
     conf,
     is_valid_metrics_token,
 )
-from .names import covers_public_suffix, setting_pattern
-from .validation import is_valid_pattern
+from .names import covers_public_suffix
 
 #: Cache backends whose contents a second process or node cannot see (or that store nothing at all).
 _UNSHARED_CACHES = {
@@ -177,46 +176,46 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
                 id="acme_challenge.E005",
             )
         )
-    allowed = getattr(settings, ALLOWED_DOMAINS_SETTING, None)
+    allowed = conf.read_allowed_domains()
     hint = (
         f"Set {ALLOWED_DOMAINS_SETTING} to a list of domain names and '*.suffix' patterns, "
         "e.g. ['example.com', '*.example.com'], or to None to allow any domain."
     )
-    if allowed is not None:
-        if isinstance(allowed, str) or not isinstance(allowed, (list, tuple, set, frozenset)):
+    if allowed.wrong:
+        errors.append(
+            checks.Error(f"{ALLOWED_DOMAINS_SETTING} is {allowed.given!r}.", hint=hint, id="acme_challenge.E006")
+        )
+    elif allowed.value is not None:
+        if allowed.dropped:
             errors.append(
-                checks.Error(f"{ALLOWED_DOMAINS_SETTING} is {allowed!r}.", hint=hint, id="acme_challenge.E006")
+                checks.Error(
+                    f"{ALLOWED_DOMAINS_SETTING} has entries that are not domain names or '*.suffix' "
+                    f"patterns: {list(allowed.dropped)!r}.",
+                    hint=hint,
+                    id="acme_challenge.E006",
+                )
             )
-        else:
-            bad = [pattern for pattern in allowed if not is_valid_pattern(pattern)]
-            if bad:
-                errors.append(
-                    checks.Error(
-                        f"{ALLOWED_DOMAINS_SETTING} has entries that are not domain names or '*.suffix' "
-                        f"patterns: {bad!r}.",
-                        hint=hint,
-                        id="acme_challenge.E006",
-                    )
+        # Named as written: the canonical form (conf's value, in the same order) may read differently.
+        broad = [
+            given
+            for given, pattern in zip(allowed.given, allowed.value, strict=True)  # type: ignore[call-overload]
+            if covers_public_suffix(pattern)
+        ]
+        if broad:
+            errors.append(
+                checks.Warning(
+                    f"{ALLOWED_DOMAINS_SETTING} has patterns that cover a whole public suffix: "
+                    f"{', '.join(map(str, broad))}. Any key may then push challenges for names of strangers "
+                    "that this site answers for.",
+                    hint="List your own names instead, e.g. ['example.com', '*.example.com'].",
+                    id="acme_challenge.W003",
                 )
-            broad = [pattern for pattern in allowed if covers_public_suffix(setting_pattern(pattern))]
-            if broad:
-                errors.append(
-                    checks.Warning(
-                        f"{ALLOWED_DOMAINS_SETTING} has patterns that cover a whole public suffix: "
-                        f"{', '.join(map(str, broad))}. Any key may then push challenges for names of strangers "
-                        "that this site answers for.",
-                        hint="List your own names instead, e.g. ['example.com', '*.example.com'].",
-                        id="acme_challenge.W003",
-                    )
-                )
-    legacy = getattr(settings, LEGACY_CLIENTS_SETTING, False)
-    legacy_is_list = isinstance(legacy, (list, tuple, set, frozenset)) and all(
-        isinstance(name, str) and name for name in legacy
-    )
-    if not isinstance(legacy, bool) and not legacy_is_list:
+            )
+    legacy = conf.read_legacy_clients()
+    if legacy.wrong or legacy.dropped:
         errors.append(
             checks.Error(
-                f"{LEGACY_CLIENTS_SETTING} is {legacy!r}.",
+                f"{LEGACY_CLIENTS_SETTING} is {legacy.given!r}.",
                 hint=(
                     "Set it to a list of the usernames whose hooks are still the original certbot-django plugin, "
                     "e.g. ['certbot'], or to False or remove it (True accepts the plugin for every user)."
@@ -224,7 +223,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
                 id="acme_challenge.E008",
             )
         )
-    elif legacy is True:
+    elif legacy.value is True:
         errors.append(
             checks.Warning(
                 f"{LEGACY_CLIENTS_SETTING} = True accepts the original certbot-django plugin's tokens for every user: "
@@ -296,7 +295,6 @@ def check_key_scopes(
 
 @checks.register()
 def check_metrics_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    import ipaddress
 
     errors: list[checks.CheckMessage] = []
     token = conf.metrics_token
@@ -312,26 +310,16 @@ def check_metrics_settings(app_configs: Sequence[AppConfig] | None = None, **kwa
                 id="acme_challenge.E010",
             )
         )
-    addresses = getattr(settings, METRICS_ADDRESSES_SETTING, None)
-    if addresses is not None:
-        entries = [addresses] if isinstance(addresses, str) else addresses
-        bad = []
-        try:
-            for entry in entries:
-                try:
-                    ipaddress.ip_network(str(entry).strip(), strict=False)
-                except ValueError:
-                    bad.append(entry)
-        except TypeError:
-            bad = [addresses]
-        if bad:
-            errors.append(
-                checks.Error(
-                    f"{METRICS_ADDRESSES_SETTING} has entries that are not IP addresses or networks: {bad!r}.",
-                    hint="List addresses and networks, e.g. ['127.0.0.1', '10.0.0.0/8', '::1'].",
-                    id="acme_challenge.E011",
-                )
+    addresses = conf.read_metrics_networks()
+    bad = [addresses.given] if addresses.wrong else list(addresses.dropped)
+    if bad:
+        errors.append(
+            checks.Error(
+                f"{METRICS_ADDRESSES_SETTING} has entries that are not IP addresses or networks: {bad!r}.",
+                hint="List addresses and networks, e.g. ['127.0.0.1', '10.0.0.0/8', '::1'].",
+                id="acme_challenge.E011",
             )
+        )
     return errors
 
 
@@ -339,11 +327,11 @@ def check_metrics_settings(app_configs: Sequence[AppConfig] | None = None, **kwa
 def check_trust_roots(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
     from .trust import TrustStoreError, store
 
-    value = getattr(settings, TRUST_ROOTS_SETTING, None)
-    if value is not None and not isinstance(value, (str, list, tuple)):
+    roots = conf.read_trust_roots()
+    if roots.wrong:
         return [
             checks.Error(
-                f"{TRUST_ROOTS_SETTING} is {value!r}.",
+                f"{TRUST_ROOTS_SETTING} is {roots.given!r}.",
                 hint="Set it to a list of paths of PEM files, each holding a root certificate, e.g. ['/etc/ca.pem'].",
                 id="acme_challenge.E012",
             )
@@ -365,7 +353,8 @@ def check_trust_roots(app_configs: Sequence[AppConfig] | None = None, **kwargs: 
 
 
 def _certificate_warnings() -> list[checks.CheckMessage]:
-    from .monitoring import Verdict, safe_alerting
+    from .models import Verdict
+    from .monitoring import safe_alerting
 
     alerting = safe_alerting()
     messages: list[checks.CheckMessage] = []

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from asymmetric_jwt_auth import get_setting
 from django.conf import settings
 
-from .names import setting_pattern
+from .names import is_valid_pattern, setting_pattern
+
+T = TypeVar("T")
 
 #: Setting names, so that messages and checks name them the same way everywhere.
 TTL_SETTING = "ACME_CHALLENGE_TTL"
@@ -58,6 +62,21 @@ def is_valid_metrics_token(value: object) -> bool:
     return isinstance(value, str) and len(value) >= MIN_METRICS_TOKEN_LENGTH and value.isprintable()
 
 
+@dataclass(frozen=True)
+class Reading(Generic[T]):
+    """A setting read once, for the site and its system checks alike: ``value`` is what the site applies; ``wrong``
+    says the setting as given (``given``) is of the wrong type, so the site applies what is safe instead; ``dropped``
+    holds the entries the site ignores. The checks report ``wrong`` and ``dropped``; nothing else reads the setting."""
+
+    value: T
+    given: object = None
+    wrong: bool = False
+    dropped: tuple[object, ...] = ()
+
+
+_COLLECTIONS = (list, tuple, set, frozenset)
+
+
 class Settings:
     """Our settings with their defaults, as properties: each access reads ``django.conf.settings`` (one ``getattr``,
     cheap enough for the serving path), so ``override_settings`` in tests works. Use the one instance, :data:`conf`."""
@@ -71,23 +90,34 @@ class Settings:
     @property
     def allowed_domains(self) -> list[str] | None:
         """Domain names and ``*.suffix`` patterns a challenge may be pushed for, in canonical form, or ``None`` for
-        any (``ACME_CHALLENGE_ALLOWED_DOMAINS``, default ``None``). An entry that is not a pattern matches nothing (and
-        system check E006 names it)."""
+        any (``ACME_CHALLENGE_ALLOWED_DOMAINS``, default ``None``). An entry that is not a pattern matches nothing, and
+        a value that is not a list allows nothing (system check E006 names them)."""
+        return self.read_allowed_domains().value
+
+    def read_allowed_domains(self) -> Reading[list[str] | None]:
         value = getattr(settings, ALLOWED_DOMAINS_SETTING, None)
         if value is None:
-            return None
-        return [setting_pattern(pattern) for pattern in value]
+            return Reading(None)
+        if not isinstance(value, _COLLECTIONS):
+            return Reading([], given=value, wrong=True)
+        dropped = tuple(pattern for pattern in value if not is_valid_pattern(pattern))
+        return Reading([setting_pattern(pattern) for pattern in value], given=value, dropped=dropped)
 
     @property
     def legacy_clients(self) -> bool | frozenset[str]:
         """``ACME_CHALLENGE_LEGACY_CLIENTS`` as the site applies it: ``True`` (every user), the usernames named, or
         ``False`` (default). A value of any other type (system check E008) names nobody."""
+        return self.read_legacy_clients().value
+
+    def read_legacy_clients(self) -> Reading[bool | frozenset[str]]:
         value = getattr(settings, LEGACY_CLIENTS_SETTING, False)
-        if value is True:
-            return True
-        if isinstance(value, (list, tuple, set, frozenset)):
-            return frozenset(name for name in value if isinstance(name, str))
-        return False
+        if isinstance(value, bool):
+            return Reading(value, given=value)
+        if isinstance(value, _COLLECTIONS):
+            names = frozenset(name for name in value if isinstance(name, str) and name)
+            dropped = tuple(name for name in value if not (isinstance(name, str) and name))
+            return Reading(names, given=value, dropped=dropped)
+        return Reading(False, given=value, wrong=True)
 
     def is_legacy_client(self, username: str) -> bool:
         """Whether ``username`` may use the original certbot-django plugin: JWTs without the request-binding claims
@@ -99,11 +129,18 @@ class Settings:
     def trust_roots(self) -> list[str]:
         """Paths of PEM files whose certificates the site trusts as roots of reported certificates, beside the
         system's (``ACME_CHALLENGE_TRUST_ROOTS``, default none): a private CA's, such as the tests' Pebble. A single
-        string is one path."""
-        value = getattr(settings, TRUST_ROOTS_SETTING, None) or []
+        string is one path; a value of another type (system check E012) adds none."""
+        return self.read_trust_roots().value
+
+    def read_trust_roots(self) -> Reading[list[str]]:
+        value = getattr(settings, TRUST_ROOTS_SETTING, None)
+        if not value:
+            return Reading([], given=value)
         if isinstance(value, (str, os.PathLike)):
-            value = [value]
-        return [os.fspath(path) for path in value]
+            return Reading([os.fspath(value)], given=value)
+        if not isinstance(value, (list, tuple)):
+            return Reading([], given=value, wrong=True)
+        return Reading([os.fspath(path) for path in value], given=value)
 
     @property
     def audit_retention_days(self) -> int:
@@ -130,19 +167,26 @@ class Settings:
     @property
     def metrics_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
         """The addresses and networks allowed to read the metrics (``ACME_CHALLENGE_METRICS_ADDRESSES``), or None.
-        Entries that are not addresses or networks (system check E011) allow nothing."""
+        Entries that are not addresses or networks, or a value that is not a list (system check E011), allow
+        nothing."""
+        return self.read_metrics_networks().value
+
+    def read_metrics_networks(self) -> Reading[list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None]:
         value = getattr(settings, METRICS_ADDRESSES_SETTING, None)
         if value is None:
-            return None
-        if isinstance(value, str):
-            value = [value]
+            return Reading(None)
+        entries = [value] if isinstance(value, str) else value
         networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-        for entry in value:
-            try:
-                networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
-            except ValueError:
-                continue
-        return networks
+        dropped: list[object] = []
+        try:
+            for entry in entries:
+                try:
+                    networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
+                except ValueError:
+                    dropped.append(entry)
+        except TypeError:  # not iterable
+            return Reading([], given=value, wrong=True)
+        return Reading(networks, given=value, dropped=tuple(dropped))
 
     @property
     def probe_addresses(self) -> dict[str, str]:

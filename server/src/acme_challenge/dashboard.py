@@ -25,8 +25,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from . import monitoring
-from .monitoring import SHORT_LIFETIME, ChallengeFetch, Status, Verdict
-from .probe import ProbeResult, recent_results
+from .models import ChallengeFetch, ProbeResult, Verdict
+from .monitoring import SHORT_LIFETIME, Status
+from .probe import recent_results
 
 PERMISSION = "acme_challenge.view_identifier"
 

@@ -24,8 +24,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from . import monitoring
 from .conf import METRICS_ADDRESSES_SETTING, METRICS_TOKEN_SETTING, conf, is_valid_metrics_token
-from .models import AuditRecord
-from .monitoring import HOOK_USER_AGENT, ChallengeFetch, Status, Verdict
+from .models import HOOK_USER_AGENT, AuditRecord, ChallengeFetch, Verdict
+from .monitoring import Status
 from .probe import recent_results
 from .refusal import TEXT
 

@@ -1,5 +1,8 @@
-"""The challenges certbot's hooks push, the JWT nonces already used (the shared replay store), each key's domain
-scope, and the audit trail of API calls."""
+"""Every model of the app, in one module that imports none of the others (only conf and names): the challenges
+certbot's hooks push, the JWT nonces already used (the shared replay store), each key's domain scope, the audit trail
+of API calls, and what monitoring records (the CA's fetches, the certificates reported, each identifier's newest, the
+probe's last finding per name). The logic that writes and reads the monitoring rows is in monitoring.py and
+probe.py; the hand-written SQL of the serving and push paths is here, beside the model it reads."""
 
 from __future__ import annotations
 
@@ -319,7 +322,185 @@ class AuditRecord(models.Model):
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.action} {self.token or '-'} {self.status}"
 
 
-# The monitoring models (fetches, certificate reports, identifiers) and the probe's results live beside the code that
-# writes them.
-from .monitoring import CertificateName, CertificateReport, ChallengeFetch, Identifier  # noqa: E402, F401
-from .probe import ProbeResult  # noqa: E402, F401
+# ---------------------------------------------------------------------------------------------------------------
+# Monitoring (monitoring.py writes and reads these)
+
+#: The hooks' User-Agent product token: their self-check fetches are recorded but are not the CA's.
+HOOK_USER_AGENT = "certbot-django-hooks"
+
+
+class Verdict:
+    """Where a name's certificate stands (monitoring.verdict); a probe finding counts as one (:data:`COUNTS_AS`)."""
+
+    OK = "ok"
+    RENEW_DUE = "renew due"
+    LATE = "late"
+    EXPIRED = "expired"
+    NEVER_ISSUED = "never issued"
+
+    #: Verdicts that make acme_challenge_status exit non-zero and system check W005 warn.
+    ALERTING = (LATE, EXPIRED)
+
+
+class ChallengeFetch(models.Model):
+    """One GET (or HEAD) of a stored challenge, as the CA or the auth hook's self-check made it."""
+
+    time = models.DateTimeField(default=timezone.now, db_index=True)
+    domain = models.CharField(max_length=MAX_DOMAIN_LENGTH, blank=True)
+    token = models.CharField(max_length=MAX_VALUE_LENGTH)
+    #: REMOTE_ADDR: behind a proxy, the proxy's address.
+    remote_address = models.CharField(max_length=64, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True)
+    #: The HTTP status answered: 200, or 404 when the request's Host did not name the challenge's domain.
+    status = models.PositiveSmallIntegerField()
+    #: Whether the hooks' self-check made it (its User-Agent): a record apart from the CA's, because the CA's
+    #: fetch from the certbot host's own address (a site validated from where it runs) must not be taken for it.
+    self_check = models.BooleanField(default=False, db_default=False)
+
+    class Meta:
+        ordering = ("-time", "-id")
+        indexes = [models.Index(fields=["domain", "time"], name="acme_fetch_domain_time")]
+        # One record per source address (and self-check or not) per challenge, the first fetch from it: a client
+        # that fetches many times cannot crowd out the CA's other perspectives. ACME tokens are unique per challenge.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["token", "remote_address", "self_check"], name="acme_fetch_token_address_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.time:%Y-%m-%d %H:%M:%S} {self.domain or '-'} {self.status} {self.remote_address}"
+
+    @property
+    def by_hook(self) -> bool:
+        """Whether the auth hook's self-check made it, rather than the CA."""
+        return self.self_check or self.user_agent.startswith(HOOK_USER_AGENT)
+
+
+class CertificateReport(models.Model):
+    """A certificate the deploy hook reported, as the site read it from the certificate itself (reports.py): its
+    facts, the root it chains to, who reported it and when.
+
+    One row per certificate and reporting user, never one per certificate: the facts come from the certificate, so
+    two users reporting it record the same facts, and keying by user means nobody's report can change, or reveal,
+    another user's row (a refusal or a "refreshed" answer would tell a key that someone else reported it)."""
+
+    #: When it was (last) reported by this user: certbot runs the deploy hook right after each issuance or renewal.
+    time = models.DateTimeField(default=timezone.now, db_index=True)
+    #: Lower-case hex SHA-256 of the leaf's DER.
+    fingerprint = models.CharField(max_length=64, db_index=True)
+    serial = models.CharField(max_length=64)
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField(db_index=True)
+    issuer = models.CharField(max_length=500, blank=True)
+    #: certbot's name for the lineage (the live directory's name).
+    lineage = models.CharField(max_length=255, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.CharField(max_length=150, blank=True)
+    key_fingerprint = models.CharField(max_length=64, blank=True)
+    remote_address = models.CharField(max_length=64, blank=True)
+    #: Whether the site verified the chain to a trust anchor itself. False only for reports recorded before
+    #: migration 0004, which were the reporter's claims; any verified report for a name replaces them as its status.
+    verified = models.BooleanField(default=False)
+    #: The subject of the trust anchor the chain was verified to (empty for unverified reports).
+    anchor = models.CharField(max_length=500, blank=True)
+    #: The leaf certificate, PEM: public, and enough for anyone to verify the record again.
+    leaf = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("-time", "-id")
+        constraints = [
+            models.UniqueConstraint(fields=["fingerprint", "user"], name="acme_certreport_fingerprint_user_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lineage or self.serial} (not after {self.not_after:%Y-%m-%d %H:%M})"
+
+
+class CertificateName(models.Model):
+    """One name (subjectAltName DNS name or IP address, canonical) of a reported certificate."""
+
+    certificate = models.ForeignKey(CertificateReport, on_delete=models.CASCADE, related_name="names")
+    name = models.CharField(max_length=MAX_DOMAIN_LENGTH, db_index=True)
+
+    class Meta:
+        ordering = ("certificate", "id")
+        constraints = [models.UniqueConstraint(fields=["certificate", "name"], name="acme_certname_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Identifier(models.Model):
+    """A name the site has seen validated (a challenge fetched) or certified (a certificate reported), with the
+    newest certificate reported for it. The admin lists these with their verdict."""
+
+    name = models.CharField(max_length=MAX_DOMAIN_LENGTH, unique=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    certificate = models.ForeignKey(
+        CertificateReport, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    #: The certificate's notAfter, copied so that the admin and the status command sort by it; null: never issued.
+    not_after = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = (models.F("not_after").asc(nulls_last=True), "name")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The TLS probe's findings (probe.py writes these)
+
+
+class Outcome(models.TextChoices):
+    OK = "ok"
+    EXPIRING = "expiring"
+    STALE = "stale"
+    UNREACHABLE = "unreachable"
+    NAME_MISSING = "name missing"
+    EXPIRED = "expired"
+
+
+#: The monitoring verdict each finding counts as, for the exit status and the dashboard's order.
+COUNTS_AS = {
+    Outcome.OK: Verdict.OK,
+    Outcome.EXPIRING: Verdict.LATE,
+    Outcome.STALE: Verdict.LATE,
+    Outcome.UNREACHABLE: Verdict.LATE,
+    Outcome.NAME_MISSING: Verdict.EXPIRED,
+    Outcome.EXPIRED: Verdict.EXPIRED,
+}
+
+
+class ProbeResult(models.Model):
+    """The last probe of one name: where it connected, what was presented, and the finding."""
+
+    name = models.CharField(max_length=MAX_DOMAIN_LENGTH, unique=True)
+    time = models.DateTimeField(default=timezone.now)
+    #: host:port connected to (or tried).
+    address = models.CharField(max_length=300)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    #: One line for the operator: what is wrong and what to do.
+    message = models.CharField(max_length=500)
+    #: The served certificate; empty/null when none was read.
+    fingerprint = models.CharField(max_length=64, blank=True)
+    serial = models.CharField(max_length=64, blank=True)
+    not_before = models.DateTimeField(null=True, blank=True)
+    not_after = models.DateTimeField(null=True, blank=True)
+    issuer = models.CharField(max_length=500, blank=True)
+    #: Its subjectAltName entries, space-separated.
+    served_names = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.outcome} ({self.time:%Y-%m-%d %H:%M})"
+
+    @property
+    def counts_as(self) -> str:
+        return COUNTS_AS[Outcome(self.outcome)]

@@ -16,6 +16,8 @@ certificate is due for renewal once two thirds of its lifetime have passed (half
 the expiry: with certbot's timer running twice a day, a renewal that has not happened by then has failed many times.
 For a 90-day certificate: due with 30 days left, late with 15 left; 45 days: due with 15, late with 7.5; 6 days: due
 with 3, late with 1.5.
+
+The models are in models.py, with the others; this module is the logic.
 """
 
 from __future__ import annotations
@@ -27,14 +29,23 @@ from datetime import timezone as dt_timezone
 from functools import cache
 from typing import Any
 
-from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connections, models, router, transaction
+from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.db.models import F, Max, Window
 from django.db.models.functions import RowNumber
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .models import MAX_DOMAIN_LENGTH, MAX_VALUE_LENGTH, AuditRecord, Challenge, quoted_columns
+from .models import (
+    HOOK_USER_AGENT,
+    AuditRecord,
+    CertificateName,
+    CertificateReport,
+    Challenge,
+    ChallengeFetch,
+    Identifier,
+    Verdict,
+    quoted_columns,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,131 +53,8 @@ logger = logging.getLogger(__name__)
 #: remote perspectives (five in 2026), and the auth hook's self-check from one or two addresses, so sixteen hold a
 #: whole validation with room to spare; further addresses, and repeated fetches, cost little or nothing.
 FETCHES_RECORDED = 16
-#: The hooks' User-Agent product token: their self-check fetches are recorded but are not the CA's.
-HOOK_USER_AGENT = "certbot-django-hooks"
 #: Lifetimes below this are renewed at half-life rather than two thirds (certbot's rule).
 SHORT_LIFETIME = timedelta(days=10)
-
-
-class Verdict:
-    OK = "ok"
-    RENEW_DUE = "renew due"
-    LATE = "late"
-    EXPIRED = "expired"
-    NEVER_ISSUED = "never issued"
-
-    #: Verdicts that make acme_challenge_status exit non-zero and system check W005 warn.
-    ALERTING = (LATE, EXPIRED)
-
-
-class ChallengeFetch(models.Model):
-    """One GET (or HEAD) of a stored challenge, as the CA or the auth hook's self-check made it."""
-
-    time = models.DateTimeField(default=timezone.now, db_index=True)
-    domain = models.CharField(max_length=MAX_DOMAIN_LENGTH, blank=True)
-    token = models.CharField(max_length=MAX_VALUE_LENGTH)
-    #: REMOTE_ADDR: behind a proxy, the proxy's address.
-    remote_address = models.CharField(max_length=64, blank=True)
-    user_agent = models.CharField(max_length=255, blank=True)
-    #: The HTTP status answered: 200, or 404 when the request's Host did not name the challenge's domain.
-    status = models.PositiveSmallIntegerField()
-    #: Whether the hooks' self-check made it (its User-Agent): a record apart from the CA's, because the CA's
-    #: fetch from the certbot host's own address (a site validated from where it runs) must not be taken for it.
-    self_check = models.BooleanField(default=False, db_default=False)
-
-    class Meta:
-        ordering = ("-time", "-id")
-        indexes = [models.Index(fields=["domain", "time"], name="acme_fetch_domain_time")]
-        # One record per source address (and self-check or not) per challenge, the first fetch from it: a client
-        # that fetches many times cannot crowd out the CA's other perspectives. ACME tokens are unique per challenge.
-        constraints = [
-            models.UniqueConstraint(
-                fields=["token", "remote_address", "self_check"], name="acme_fetch_token_address_unique"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.time:%Y-%m-%d %H:%M:%S} {self.domain or '-'} {self.status} {self.remote_address}"
-
-    @property
-    def by_hook(self) -> bool:
-        """Whether the auth hook's self-check made it, rather than the CA."""
-        return self.self_check or self.user_agent.startswith(HOOK_USER_AGENT)
-
-
-class CertificateReport(models.Model):
-    """A certificate the deploy hook reported, as the site read it from the certificate itself (reports.py): its
-    facts, the root it chains to, who reported it and when.
-
-    One row per certificate and reporting user, never one per certificate: the facts come from the certificate, so
-    two users reporting it record the same facts, and keying by user means nobody's report can change, or reveal,
-    another user's row (a refusal or a "refreshed" answer would tell a key that someone else reported it)."""
-
-    #: When it was (last) reported by this user: certbot runs the deploy hook right after each issuance or renewal.
-    time = models.DateTimeField(default=timezone.now, db_index=True)
-    #: Lower-case hex SHA-256 of the leaf's DER.
-    fingerprint = models.CharField(max_length=64, db_index=True)
-    serial = models.CharField(max_length=64)
-    not_before = models.DateTimeField()
-    not_after = models.DateTimeField(db_index=True)
-    issuer = models.CharField(max_length=500, blank=True)
-    #: certbot's name for the lineage (the live directory's name).
-    lineage = models.CharField(max_length=255, blank=True)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    username = models.CharField(max_length=150, blank=True)
-    key_fingerprint = models.CharField(max_length=64, blank=True)
-    remote_address = models.CharField(max_length=64, blank=True)
-    #: Whether the site verified the chain to a trust anchor itself. False only for reports recorded before
-    #: migration 0004, which were the reporter's claims; any verified report for a name replaces them as its status.
-    verified = models.BooleanField(default=False)
-    #: The subject of the trust anchor the chain was verified to (empty for unverified reports).
-    anchor = models.CharField(max_length=500, blank=True)
-    #: The leaf certificate, PEM: public, and enough for anyone to verify the record again.
-    leaf = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ("-time", "-id")
-        constraints = [
-            models.UniqueConstraint(fields=["fingerprint", "user"], name="acme_certreport_fingerprint_user_unique")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.lineage or self.serial} (not after {self.not_after:%Y-%m-%d %H:%M})"
-
-
-class CertificateName(models.Model):
-    """One name (subjectAltName DNS name or IP address, canonical) of a reported certificate."""
-
-    certificate = models.ForeignKey(CertificateReport, on_delete=models.CASCADE, related_name="names")
-    name = models.CharField(max_length=MAX_DOMAIN_LENGTH, db_index=True)
-
-    class Meta:
-        ordering = ("certificate", "id")
-        constraints = [models.UniqueConstraint(fields=["certificate", "name"], name="acme_certname_unique")]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class Identifier(models.Model):
-    """A name the site has seen validated (a challenge fetched) or certified (a certificate reported), with the
-    newest certificate reported for it. The admin lists these with their verdict."""
-
-    name = models.CharField(max_length=MAX_DOMAIN_LENGTH, unique=True)
-    first_seen = models.DateTimeField(default=timezone.now)
-    certificate = models.ForeignKey(
-        CertificateReport, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    #: The certificate's notAfter, copied so that the admin and the status command sort by it; null: never issued.
-    not_after = models.DateTimeField(null=True, blank=True, db_index=True)
-
-    class Meta:
-        ordering = (models.F("not_after").asc(nulls_last=True), "name")
-
-    def __str__(self) -> str:
-        return self.name
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -150,6 +150,17 @@ def normalise_pattern(text: str) -> str:
     return parse_pattern(text[:-1] if text.endswith(".") and not text.endswith("..") else text)
 
 
+def is_valid_pattern(pattern: object) -> bool:
+    """Whether an allow-list or key-scope entry is a name, an IP address or ``*.`` followed by a name."""
+    if not isinstance(pattern, str):
+        return False
+    try:
+        normalise_pattern(pattern.lower())
+    except InvalidName:
+        return False
+    return True
+
+
 def setting_pattern(pattern: object) -> str:
     """An allow-list entry from the settings as the site compares it: :func:`normalise_pattern`, or, for an entry that
     is not a pattern (system check E006), the entry in lower case, which matches no canonical name."""

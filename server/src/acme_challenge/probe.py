@@ -31,12 +31,11 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
 from cryptography import x509
-from django.db import models
 from django.utils import timezone
 
 from .conf import PROBE_ADDRESSES_SETTING, conf
-from .models import MAX_DOMAIN_LENGTH
-from .monitoring import CertificateReport, Verdict, renewal_late
+from .models import COUNTS_AS, CertificateReport, Outcome, ProbeResult
+from .monitoring import renewal_late
 
 DEFAULT_PORT = 443
 #: The most time one name may take, connection and handshake included (DNS resolution is the resolver's).
@@ -45,56 +44,6 @@ PROBE_TIMEOUT = 5.0
 PROBE_CONCURRENCY = 16
 #: Stored names of a served certificate, joined by spaces, are cut at this length.
 MAX_SERVED_NAMES_LENGTH = 2000
-
-
-class Outcome(models.TextChoices):
-    OK = "ok"
-    EXPIRING = "expiring"
-    STALE = "stale"
-    UNREACHABLE = "unreachable"
-    NAME_MISSING = "name missing"
-    EXPIRED = "expired"
-
-
-#: The monitoring verdict each finding counts as, for the exit status and the dashboard's order.
-COUNTS_AS = {
-    Outcome.OK: Verdict.OK,
-    Outcome.EXPIRING: Verdict.LATE,
-    Outcome.STALE: Verdict.LATE,
-    Outcome.UNREACHABLE: Verdict.LATE,
-    Outcome.NAME_MISSING: Verdict.EXPIRED,
-    Outcome.EXPIRED: Verdict.EXPIRED,
-}
-
-
-class ProbeResult(models.Model):
-    """The last probe of one name: where it connected, what was presented, and the finding."""
-
-    name = models.CharField(max_length=MAX_DOMAIN_LENGTH, unique=True)
-    time = models.DateTimeField(default=timezone.now)
-    #: host:port connected to (or tried).
-    address = models.CharField(max_length=300)
-    outcome = models.CharField(max_length=16, choices=Outcome.choices)
-    #: One line for the operator: what is wrong and what to do.
-    message = models.CharField(max_length=500)
-    #: The served certificate; empty/null when none was read.
-    fingerprint = models.CharField(max_length=64, blank=True)
-    serial = models.CharField(max_length=64, blank=True)
-    not_before = models.DateTimeField(null=True, blank=True)
-    not_after = models.DateTimeField(null=True, blank=True)
-    issuer = models.CharField(max_length=500, blank=True)
-    #: Its subjectAltName entries, space-separated.
-    served_names = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ("name",)
-
-    def __str__(self) -> str:
-        return f"{self.name}: {self.outcome} ({self.time:%Y-%m-%d %H:%M})"
-
-    @property
-    def counts_as(self) -> str:
-        return COUNTS_AS[Outcome(self.outcome)]
 
 
 # ---------------------------------------------------------------------------------------------------------------

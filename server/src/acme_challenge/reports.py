@@ -17,7 +17,7 @@ same decorator), never with a legacy (unbound) token, and allowed to users holdi
 ``acme_challenge.add_certificatereport`` (``manage.py certbot_client`` grants it). The form-encoded facts older
 deploy hooks sent are refused (400) with a message that says to upgrade.
 
-Each user's report is a row of its own (monitoring.CertificateReport), so a report never changes another user's
+Each user's report is a row of its own (models.CertificateReport), so a report never changes another user's
 record, and the answer (201 the first time this user reports this certificate, 200 after) says nothing about
 other users' reports.
 """
@@ -35,12 +35,12 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone as dj_timezone
 
 from . import audit, monitoring, trust
+from .api import api_call, json_depth, read_body
 from .authentication import authenticate
 from .conf import ALLOWED_DOMAINS_SETTING, MAX_JSON_DEPTH, TRUST_ROOTS_SETTING, conf
 from .models import AuditRecord
 from .names import InvalidName, matches, parse_identifier
 from .refusal import TEXT, Code, Refused
-from .views import api_call, json_depth, read_body
 
 REPORT_PERMISSION = "acme_challenge.add_certificatereport"
 #: Largest report read: a full chain of a certificate with 100 names is under 16 KiB.

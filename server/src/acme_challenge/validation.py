@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from .conf import LEGACY_CLIENTS_SETTING
 from .models import MAX_VALUE_LENGTH
-from .names import InvalidName, normalise_pattern, parse_identifier
+from .names import InvalidName, parse_identifier
 
 TOKEN_PATTERN = r"[A-Za-z0-9_-]+"
 _TOKEN_RE = re.compile(rf"{TOKEN_PATTERN}\Z")
@@ -86,17 +86,6 @@ def echo(value: str) -> str:
     if len(value) > 64:
         shown += f" (and {len(value) - 64} more characters)"
     return shown
-
-
-def is_valid_pattern(pattern: object) -> bool:
-    """Whether an allow-list or key-scope entry is a name, an IP address or ``*.`` followed by a name."""
-    if not isinstance(pattern, str):
-        return False
-    try:
-        normalise_pattern(pattern.lower())
-    except InvalidName:
-        return False
-    return True
 
 
 def _required_string(data: dict[str, object], field: str) -> str:

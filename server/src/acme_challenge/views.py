@@ -1,4 +1,5 @@
-"""The public challenge URL and the two-view API the hooks call (the certbot-django protocol).
+"""The public challenge URL and the two-view API the hooks call (the certbot-django protocol); the frame the API
+views run in (method, transaction, refusal answer, audit record) is api.py.
 
 The API authenticates only by a JWT bound to the request (authentication.py), so it is CSRF-exempt: CSRF protects
 cookie-authenticated requests, and these views ignore cookies and sessions. Each API call runs in one transaction
@@ -11,18 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
-from collections.abc import Callable
-from functools import wraps
 
-from django.core.exceptions import RequestDataTooBig
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from . import audit, monitoring
+from .api import api_call, json_depth, read_body
 from .authentication import Caller, authenticate
-from .conf import ALLOWED_DOMAINS_SETTING, MAX_BODY_BYTES, MAX_JSON_DEPTH, conf
+from .conf import ALLOWED_DOMAINS_SETTING, MAX_JSON_DEPTH, conf
 from .models import (
     MAX_VALUE_LENGTH,
     AuditRecord,
@@ -35,8 +32,6 @@ from .models import (
 from .names import matches, request_host_name
 from .refusal import TEXT, Code, Refused
 from .validation import InvalidChallenge, is_token, parse_challenge, parse_domain
-
-logger = logging.getLogger(__name__)
 
 ADD_PERMISSION = "acme_challenge.add_challenge"
 DELETE_PERMISSION = "acme_challenge.delete_challenge"
@@ -71,64 +66,6 @@ def serve_challenge(request: HttpRequest, token: str) -> HttpResponse:
     # no-store on the 404 too: a cache or CDN that kept the 404 fetched before the push would fail the validation.
     response["Cache-Control"] = "no-store"
     return response
-
-
-#: An API view: the response and the one-line reason for the audit record.
-_ApiView = Callable[..., tuple[HttpResponse, str]]
-_View = Callable[..., HttpResponse]
-
-
-#: What a client is told when something unexpected failed: nothing about why (the site's log says).
-INTERNAL_ERROR = "internal error: the site could not handle this call; its operator finds why in the site's log"
-
-
-def api_call(method: str, action: str) -> Callable[[_ApiView], _View]:
-    """One API call: the method check, the transaction, the refusal answers and the audit record around a view.
-
-    Every call is audited. Should the view fail unexpectedly, its transaction is rolled back (nothing it wrote
-    stays) and the audit record is written in a transaction of its own, with the exception's type; the client gets
-    a neutral 500."""
-
-    def decorate(view: _ApiView) -> _View:
-        @csrf_exempt
-        @wraps(view)
-        def wrapper(request: HttpRequest, **kwargs: str) -> HttpResponse:
-            call = audit.Call(request, action if request.method == method else AuditRecord.Action.OTHER)
-            if is_token(kwargs.get("token")):
-                call.token = kwargs["token"]
-            try:
-                with transaction.atomic():
-                    try:
-                        if request.method != method:
-                            raise Refused(
-                                405,
-                                f"method not allowed: this URL takes {method} only",
-                                code=Code.METHOD_NOT_ALLOWED,
-                                headers={"Allow": method},
-                                kind="method",
-                            )
-                        response, reason = view(request, call, **kwargs)
-                        kind = "ok"
-                    except Refused as refusal:
-                        response, reason, kind = refusal.response(), refusal.reason, refusal.kind
-                        # The same line as the audit record: never the Authorization header or anything from it.
-                        logger.info(
-                            "%s refused with %s: %s", request.method, response.status_code, audit.one_line(reason, 500)
-                        )
-                    call.finish(response.status_code, reason, kind)
-            except Exception as error:
-                # The traceback for the operator; the audit record and the client get the type only (an exception's
-                # text may quote what the client sent).
-                logger.exception("%s %s failed unexpectedly", request.method, request.path)
-                with transaction.atomic():
-                    call.finish(500, f"unexpected error: {type(error).__name__}", "error")
-                response = HttpResponse(f"{INTERNAL_ERROR}\n", status=500, content_type=TEXT)
-            audit.maybe_purge()
-            return response
-
-        return wrapper
-
-    return decorate
 
 
 @api_call("POST", AuditRecord.Action.PUSH)
@@ -222,29 +159,6 @@ def _require_permission(caller: Caller, permission: str) -> None:
         )
 
 
-def read_body(
-    request: HttpRequest,
-    limit: int = MAX_BODY_BYTES,
-    what: str = "a push is one form or JSON object of three short fields",
-) -> bytes:
-    """The request body, refused (400) beyond ``limit`` bytes, before it is read whole when the client says its
-    length. ``what`` tells the client what fits."""
-    too_large = Refused(400, f"body: larger than {limit} bytes; {what}", code=Code.BODY_TOO_LARGE, kind="body")
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        raise too_large
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        raise too_large from None
-    if len(body) > limit:
-        raise too_large
-    return body
-
-
 def _request_data(request: HttpRequest, body: bytes) -> dict[str, object]:
     """The pushed fields, from a form (as certbot-django's client and the hooks send them) or a JSON object."""
     if request.content_type == "application/json":
@@ -271,26 +185,3 @@ def _request_data(request: HttpRequest, body: bytes) -> dict[str, object]:
             raise Refused(400, f"{field}: was given more than once", code=Code.FIELD_INVALID)
         fields[field] = values[0] if values else None
     return fields
-
-
-def json_depth(body: bytes) -> int:
-    """How deeply arrays and objects nest in a JSON text, counted without parsing it (Python's parser recurses, and
-    100,000 ``[`` made it raise RecursionError: a 500). Brackets inside strings do not count."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            deepest = max(deepest, depth)
-        elif byte in (0x5D, 0x7D):  # ] }
-            depth -= 1
-    return deepest

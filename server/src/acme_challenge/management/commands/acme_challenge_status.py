@@ -22,7 +22,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from ...monitoring import Status, Verdict, statuses
+from ...models import Verdict
+from ...monitoring import Status, statuses
 from ...probe import PROBE_CONCURRENCY, PROBE_TIMEOUT, Finding, probe_all
 
 EXIT_LATE = 1
