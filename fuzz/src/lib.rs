@@ -22,9 +22,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use certbot_django_hooks::{
-    Challenge, FileConfig, HookArgs, Identifier, KeyError, KeySource, KeyType, MAX_TOKEN_LEN,
-    MAX_VALIDATION_LEN, ResolveHost, ResolveRule, Settings, Signer, one_line, validate_token,
-    validate_validation,
+    Challenge, FileConfig, Identifier, KeyError, KeySource, KeyType, MAX_TOKEN_LEN,
+    MAX_VALIDATION_LEN, Options, ResolveHost, ResolveRule, Settings, Signer, one_line,
+    validate_token, validate_validation,
 };
 use url::{Host, Url};
 
@@ -223,7 +223,7 @@ fn check_challenge(challenge: &Challenge, text: &dyn Fn(&str) -> Option<Result<S
     }
 
     // The URLs the hooks build: the self-check and the API, with the default settings.
-    let settings = Settings::from_parts(&HookArgs::default(), None).expect("default settings");
+    let settings = Settings::from_parts(&Options::default(), None).expect("default settings");
     let self_check = settings
         .self_check_url(challenge)
         .expect("an accepted challenge makes a valid self-check URL");
@@ -244,9 +244,9 @@ fn check_challenge(challenge: &Challenge, text: &dyn Fn(&str) -> Option<Result<S
 
     // The legacy per-domain key file: one plain file name inside --key-directory.
     let settings = Settings::from_parts(
-        &HookArgs {
+        &Options {
             key_directory: Some("/keys".into()),
-            ..HookArgs::default()
+            ..Options::default()
         },
         None,
     )
@@ -463,7 +463,7 @@ pub fn config_toml(data: &[u8]) -> bool {
     };
     assert_eq!(FileConfig::parse(text).as_ref(), Ok(&config));
     let settings = match Settings::from_parts(
-        &HookArgs::default(),
+        &Options::default(),
         Some((CONFIG_PATH.into(), config.clone())),
     ) {
         Ok(settings) => settings,

@@ -18,8 +18,7 @@ use std::time::Duration;
 
 use crate::api::{ApiClient, DeleteOutcome};
 use crate::challenge::{Challenge, ChallengeError, Identifier};
-use crate::cli::CheckArgs;
-use crate::config::{Settings, Verbosity};
+use crate::config::{Options, Settings};
 use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::key::Signer;
@@ -123,16 +122,25 @@ impl Lines<'_> {
     }
 }
 
+/// What `auth-hook check` probes: the domain, and the hook's options, exactly as on the auth
+/// hook's command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// The domain to push a probe for and fetch it from.
+    pub domain: String,
+    /// The hook's options.
+    pub hook: Options,
+}
+
 /// Runs the check, writing the step lines to `stdout` and `-v` progress to `stderr`. `Ok` only
 /// when every step passed; otherwise [`Error::Check`] names the first step that failed.
 pub fn run_check(
-    args: &CheckArgs,
+    args: &CheckOptions,
     stdout: &mut dyn Write,
     stderr: Box<dyn Write>,
 ) -> Result<(), Error> {
-    // The same rule as Settings, which may itself be what fails.
-    let verbosity = Verbosity::from_flags(args.hook.verbose, args.hook.quiet);
-    let reporter = Reporter::new("auth-hook", verbosity, stderr);
+    // Not from Settings, which may itself be what fails.
+    let reporter = Reporter::new("auth-hook", args.hook.verbosity, stderr);
     let mut lines = Lines {
         out: stdout,
         first_failure: None,
@@ -383,7 +391,6 @@ fn write_registration(
 mod tests {
     use super::*;
     use crate::challenge::{validate_token, validate_validation};
-    use crate::cli::HookArgs;
 
     #[test]
     fn probes_are_fresh_recognisable_and_valid_challenges() {
@@ -416,9 +423,9 @@ mod tests {
 
     #[test]
     fn a_bad_domain_fails_its_own_step_naming_the_option_and_skips_the_rest() {
-        let args = CheckArgs {
+        let args = CheckOptions {
             domain: "*.example.com".into(),
-            hook: HookArgs::default(),
+            hook: Options::default(),
         };
         let mut out = Vec::new();
         let err = run_check(&args, &mut out, Box::new(std::io::sink())).unwrap_err();

@@ -1,20 +1,19 @@
-//! The hooks' command lines and what each command does, so that the binaries only parse
-//! arguments, call [`run_auth`] or [`run_cleanup`], and hand the result to [`exit_code`].
+//! What certbot's auth and cleanup hooks and `auth-hook keygen` and `public-key` do, so that the
+//! binaries only parse arguments, call [`run_auth`], [`run_cleanup`], ..., and hand the result to
+//! [`exit_code`].
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::api::DeleteOutcome;
 use crate::challenge::Challenge;
-use crate::check::run_check;
-use crate::cli::{AuthCli, AuthCommand, CleanupCli, KeygenArgs};
-use crate::config::Settings;
+use crate::config::{Options, Settings};
 use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::fail_closed::{self, OnFailure};
-use crate::key;
+use crate::key::{self, KeyType};
 use crate::output::Reporter;
 use crate::self_check::wait_until_served;
 use crate::session::Session;
@@ -30,50 +29,58 @@ pub fn exit_code<T>(program: &str, result: Result<T, Error>) -> ExitCode {
     }
 }
 
-/// Runs `auth-hook`: the hook, or a key subcommand. `env` looks up `CERTBOT_*` variables
+/// Runs `auth-hook` as certbot's auth hook. `env` looks up `CERTBOT_*` variables
 /// (`std::env::var_os` in the binary). The result line goes to `stdout`.
 pub fn run_auth(
-    cli: AuthCli,
+    options: &Options,
     env: &dyn Fn(&str) -> Option<OsString>,
     stdout: &mut dyn Write,
     stderr: Box<dyn Write>,
 ) -> Result<(), Error> {
-    match cli.command {
-        Some(AuthCommand::Keygen(args)) => run_keygen(&args, env, stdout, stderr),
-        Some(AuthCommand::Check(args)) => run_check(&args, stdout, stderr),
-        Some(AuthCommand::PublicKey(args)) => {
-            let signer = key::load_key_file(&args.key_file)?;
-            stdout
-                .write_all(signer.public_key_pem().as_bytes())
-                .map_err(Error::Output)
+    let settings = match Settings::load(options) {
+        Ok(settings) => settings,
+        Err(err) => {
+            let reporter = Reporter::new("auth-hook", crate::config::Verbosity::Normal, stderr);
+            let mode = options.on_failure.unwrap_or_default();
+            fail_closed_after(mode, &err, env, || None, &reporter);
+            return Err(err);
         }
-        None => {
-            let settings = match Settings::load(&cli.hook) {
-                Ok(settings) => settings,
-                Err(err) => {
-                    let reporter =
-                        Reporter::new("auth-hook", crate::config::Verbosity::Normal, stderr);
-                    let mode = cli.hook.on_failure.unwrap_or_default();
-                    fail_closed_after(mode, &err, env, || None, &reporter);
-                    return Err(err);
-                }
-            };
-            let reporter = Reporter::new("auth-hook", settings.verbosity, stderr);
-            match authenticate_with_lines(&settings, env, &reporter) {
-                Ok(lines) => {
-                    for line in lines {
-                        writeln!(stdout, "{line}").map_err(Error::Output)?;
-                    }
-                    Ok(())
-                }
-                Err(err) => {
-                    let delete = || delete_after_failure(&settings, env, &err, &reporter);
-                    fail_closed_after(settings.on_failure, &err, env, delete, &reporter);
-                    Err(err)
-                }
+    };
+    let reporter = Reporter::new("auth-hook", settings.verbosity, stderr);
+    match authenticate_with_lines(&settings, env, &reporter) {
+        Ok(lines) => {
+            for line in lines {
+                writeln!(stdout, "{line}").map_err(Error::Output)?;
             }
+            Ok(())
+        }
+        Err(err) => {
+            let delete = || delete_after_failure(&settings, env, &err, &reporter);
+            fail_closed_after(settings.on_failure, &err, env, delete, &reporter);
+            Err(err)
         }
     }
+}
+
+/// Runs `auth-hook public-key`: the public key of `key_file`, in PEM, on `stdout`.
+pub fn run_public_key(key_file: &Path, stdout: &mut dyn Write) -> Result<(), Error> {
+    let signer = key::load_key_file(key_file)?;
+    stdout
+        .write_all(signer.public_key_pem().as_bytes())
+        .map_err(Error::Output)
+}
+
+/// What `auth-hook keygen` creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeygenOptions {
+    /// Where to write the new private key; an existing file is never replaced.
+    pub key_file: PathBuf,
+    /// Ed25519 or RSA.
+    pub key_type: KeyType,
+    /// The RSA key size (ignored for Ed25519).
+    pub rsa_bits: u32,
+    /// The Django user the key will be registered to, for the instructions printed.
+    pub username: String,
 }
 
 /// Longest time the failing auth hook spends deleting its own challenge before it stops
@@ -243,11 +250,11 @@ pub fn authenticate_with_lines(
 
 /// Runs `cleanup-hook`.
 pub fn run_cleanup(
-    cli: CleanupCli,
+    options: &Options,
     env: &dyn Fn(&str) -> Option<OsString>,
     stderr: Box<dyn Write>,
 ) -> Result<DeleteOutcome, Error> {
-    let settings = Settings::load(&cli.hook)?;
+    let settings = Settings::load(options)?;
     let reporter = Reporter::new("cleanup-hook", settings.verbosity, stderr);
     cleanup(&settings, env, &reporter)
 }
@@ -285,8 +292,10 @@ pub fn cleanup(
     Ok(outcome)
 }
 
-fn run_keygen(
-    args: &KeygenArgs,
+/// Runs `auth-hook keygen`: writes a new key, prints its public key on `stdout` and what to do
+/// next on `stderr`.
+pub fn run_keygen(
+    args: &KeygenOptions,
     env: &dyn Fn(&str) -> Option<OsString>,
     stdout: &mut dyn Write,
     mut stderr: Box<dyn Write>,
@@ -315,7 +324,7 @@ fn run_keygen(
 /// went to (`> acme.pub`) is the one to register, and a config file named in the environment
 /// is where the key's path belongs.
 fn keygen_advice(
-    args: &KeygenArgs,
+    args: &KeygenOptions,
     stdout_file: Option<PathBuf>,
     env: &dyn Fn(&str) -> Option<OsString>,
 ) -> String {
@@ -356,10 +365,9 @@ fn keygen_advice(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::KeyType;
 
-    fn keygen_args() -> KeygenArgs {
-        KeygenArgs {
+    fn keygen_args() -> KeygenOptions {
+        KeygenOptions {
             key_file: "/etc/letsencrypt/django-hooks/key.pem".into(),
             key_type: KeyType::Ed25519,
             rsa_bits: 4096,

@@ -12,7 +12,6 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::challenge::{Challenge, Identifier};
-use crate::cli::HookArgs;
 use crate::error::Error;
 use crate::fail_closed::OnFailure;
 use crate::files::{self, FileProblem, MAX_CONFIG_FILE};
@@ -79,18 +78,19 @@ pub enum KeySource {
 }
 
 /// How chatty the hooks are on stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Verbosity {
     /// `-q`: errors only.
     Quiet,
     /// Warnings and errors.
+    #[default]
     Normal,
     /// `-v`: one line per step.
     Verbose,
 }
 
 impl Verbosity {
-    /// From `-v` and `-q` (clap keeps them apart).
+    /// From `-v` and `-q` (the command line keeps them apart).
     pub fn from_flags(verbose: bool, quiet: bool) -> Self {
         match (verbose, quiet) {
             (true, _) => Verbosity::Verbose,
@@ -98,6 +98,40 @@ impl Verbosity {
             _ => Verbosity::Normal,
         }
     }
+}
+
+/// The settings as the command line gives them, before the config file and the defaults: each
+/// `None` (or empty list) is "not given". The binaries fill it from their arguments and from the
+/// `CERTBOT_DJANGO_*` variables each option falls back to; [`Settings::load`] layers the config
+/// file and the defaults under it and validates the result.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `--server`: base URL template of the site.
+    pub server: Option<String>,
+    /// `--username`: the Django user the key is registered to.
+    pub username: Option<String>,
+    /// `--key-file`: the private key.
+    pub key_file: Option<PathBuf>,
+    /// `--key-directory`: the older plugin's per-domain keys.
+    pub key_directory: Option<PathBuf>,
+    /// `--config`: the TOML file.
+    pub config: Option<PathBuf>,
+    /// `--ca-bundle`: extra trusted CAs.
+    pub ca_bundle: Option<PathBuf>,
+    /// `--timeout`, in seconds, still unchecked.
+    pub timeout: Option<u64>,
+    /// `--self-check-url`: the template polled after the push.
+    pub self_check_url: Option<String>,
+    /// `--resolve`, repeated, each still unparsed.
+    pub resolve: Vec<String>,
+    /// `--self-check-node`, repeated, each still unparsed.
+    pub self_check_node: Vec<String>,
+    /// `--no-self-check`.
+    pub no_self_check: bool,
+    /// `--on-failure`.
+    pub on_failure: Option<OnFailure>,
+    /// `-v` / `-q`.
+    pub verbosity: Verbosity,
 }
 
 /// Validated settings for one run.
@@ -141,7 +175,7 @@ struct Sourced<T> {
     from_file: bool,
 }
 
-/// The layers a setting comes from, highest first: its option (clap folds the option's
+/// The layers a setting comes from, highest first: its option (the command line folds the option's
 /// `CERTBOT_DJANGO_*` variable into it), the config file, the default. Each pick records where
 /// the value came from, so an error names the option or the file and key.
 struct Layers<'a> {
@@ -232,7 +266,7 @@ impl Layers<'_> {
 
 impl Settings {
     /// Reads the config file the arguments name (if any) and builds the settings.
-    pub fn load(args: &HookArgs) -> Result<Self, Error> {
+    pub fn load(args: &Options) -> Result<Self, Error> {
         let file = match &args.config {
             None => None,
             Some(path) => {
@@ -248,7 +282,7 @@ impl Settings {
     }
 
     /// Merges parsed arguments and a parsed config file, and validates the result. Pure.
-    pub fn from_parts(args: &HookArgs, file: Option<(PathBuf, FileConfig)>) -> Result<Self, Error> {
+    pub fn from_parts(args: &Options, file: Option<(PathBuf, FileConfig)>) -> Result<Self, Error> {
         let (config_path, config) = match file {
             Some((path, config)) => (Some(path), config),
             None => (None, FileConfig::default()),
@@ -380,7 +414,7 @@ impl Settings {
             )
             .value;
 
-        let verbosity = Verbosity::from_flags(args.verbose, args.quiet);
+        let verbosity = args.verbosity;
 
         Ok(Settings {
             server: server.value,
@@ -500,14 +534,14 @@ fn validate_username(name: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn settings(args: &HookArgs, file: &str) -> Result<Settings, Error> {
+    fn settings(args: &Options, file: &str) -> Result<Settings, Error> {
         let config = FileConfig::parse(file).unwrap();
         Settings::from_parts(args, Some((PathBuf::from("/etc/hooks/cfg.toml"), config)))
     }
 
     #[test]
     fn defaults_apply_when_nothing_is_given() {
-        let s = Settings::from_parts(&HookArgs::default(), None).unwrap();
+        let s = Settings::from_parts(&Options::default(), None).unwrap();
         assert_eq!(s.server, "https://{domain}");
         assert_eq!(s.username, "certbot");
         assert_eq!(s.timeout, Duration::from_secs(60));
@@ -527,7 +561,7 @@ mod tests {
             key_file = "keys/k.pem"
             resolve = ["*:127.0.0.1"]
         "#;
-        let s = settings(&HookArgs::default(), file).unwrap();
+        let s = settings(&Options::default(), file).unwrap();
         assert_eq!(s.server, "https://api.example.com/sub/");
         assert_eq!(s.username, "acme");
         assert_eq!(s.timeout, Duration::from_secs(30));
@@ -535,12 +569,12 @@ mod tests {
         assert_eq!(s.key, Some(KeySource::File("/etc/hooks/keys/k.pem".into())));
         assert_eq!(s.resolve.len(), 1);
 
-        let args = HookArgs {
+        let args = Options {
             server: Some("http://{domain}:8000".into()),
             timeout: Some(5),
             key_directory: Some("/keys".into()),
             resolve: vec!["a.test:127.0.0.2".into()],
-            ..HookArgs::default()
+            ..Options::default()
         };
         let s = settings(&args, file).unwrap();
         assert_eq!(s.server, "http://{domain}:8000");
@@ -555,21 +589,21 @@ mod tests {
 
     #[test]
     fn a_bad_config_value_names_the_file_and_key() {
-        let err = settings(&HookArgs::default(), "timeout = 0")
+        let err = settings(&Options::default(), "timeout = 0")
             .unwrap_err()
             .to_string();
         assert!(
             err.starts_with("config file /etc/hooks/cfg.toml, key 'timeout': 0 seconds"),
             "{err}"
         );
-        let err = settings(&HookArgs::default(), "server = \"ftp://{domain}\"")
+        let err = settings(&Options::default(), "server = \"ftp://{domain}\"")
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("key 'server'") && err.contains("http://"),
             "{err}"
         );
-        let err = settings(&HookArgs::default(), "resolve = [\"nope\"]")
+        let err = settings(&Options::default(), "resolve = [\"nope\"]")
             .unwrap_err()
             .to_string();
         assert!(
@@ -601,9 +635,9 @@ mod tests {
 
     #[test]
     fn a_config_file_problem_names_the_file() {
-        let args = HookArgs {
+        let args = Options {
             config: Some("/nonexistent/hooks.toml".into()),
-            ..HookArgs::default()
+            ..Options::default()
         };
         let err = Settings::load(&args).unwrap_err().to_string();
         assert!(
@@ -615,9 +649,9 @@ mod tests {
     }
 
     fn load(path: &Path) -> Result<Settings, Error> {
-        Settings::load(&HookArgs {
+        Settings::load(&Options {
             config: Some(path.to_path_buf()),
-            ..HookArgs::default()
+            ..Options::default()
         })
     }
 
@@ -666,9 +700,9 @@ mod tests {
             "{domain}",
             "https://",
         ] {
-            let args = HookArgs {
+            let args = Options {
                 server: Some(bad.into()),
-                ..HookArgs::default()
+                ..Options::default()
             };
             let err = Settings::from_parts(&args, None).unwrap_err().to_string();
             assert!(err.starts_with("--server"), "{bad}: {err}");
@@ -678,9 +712,9 @@ mod tests {
     #[test]
     fn a_server_without_a_scheme_or_with_the_api_path_says_what_to_write() {
         let err = |server: &str| {
-            let args = HookArgs {
+            let args = Options {
                 server: Some(server.into()),
-                ..HookArgs::default()
+                ..Options::default()
             };
             Settings::from_parts(&args, None).unwrap_err().to_string()
         };
@@ -695,7 +729,7 @@ mod tests {
              ends in /.well-known/challenges, but it must be the site's base URL (the hooks add \
              that path themselves): use \"https://example.com/app\""
         );
-        let file_err = settings(&HookArgs::default(), "server = \"{domain}\"")
+        let file_err = settings(&Options::default(), "server = \"{domain}\"")
             .unwrap_err()
             .to_string();
         assert!(
@@ -706,9 +740,9 @@ mod tests {
 
     #[test]
     fn the_legacy_key_directory_uses_the_domain_without_dots() {
-        let args = HookArgs {
+        let args = Options {
             key_directory: Some("/etc/letsencrypt/keys".into()),
-            ..HookArgs::default()
+            ..Options::default()
         };
         let s = Settings::from_parts(&args, None).unwrap();
         let id = Identifier::parse("www.example.com").unwrap();
@@ -720,7 +754,7 @@ mod tests {
 
     #[test]
     fn no_key_at_all_explains_how_to_get_one() {
-        let s = Settings::from_parts(&HookArgs::default(), None).unwrap();
+        let s = Settings::from_parts(&Options::default(), None).unwrap();
         let err = s
             .key_path(&Identifier::parse("a.com").unwrap())
             .unwrap_err()
@@ -733,7 +767,7 @@ mod tests {
 
     #[test]
     fn urls_fill_in_domain_and_token() {
-        let s = Settings::from_parts(&HookArgs::default(), None).unwrap();
+        let s = Settings::from_parts(&Options::default(), None).unwrap();
         let id = Identifier::parse("2001:db8::1").unwrap();
         assert_eq!(
             s.server_url(&id).unwrap().as_str(),
@@ -744,7 +778,7 @@ mod tests {
     #[test]
     fn a_url_that_fails_for_one_domain_names_where_its_template_came_from() {
         // "{domain}x" fits example.com but makes an IPv6 identifier's host invalid.
-        let s = settings(&HookArgs::default(), "server = \"https://{domain}x\"").unwrap();
+        let s = settings(&Options::default(), "server = \"https://{domain}x\"").unwrap();
         let id = Identifier::parse("2001:db8::1").unwrap();
         let err = s.server_url(&id).unwrap_err().to_string();
         assert!(
@@ -752,7 +786,7 @@ mod tests {
             "{err}"
         );
         let s = settings(
-            &HookArgs::default(),
+            &Options::default(),
             "self_check_url = \"http://{domain}x/{token}\"",
         )
         .unwrap();
@@ -773,7 +807,7 @@ mod tests {
     #[test]
     fn both_key_forms_in_one_config_file_are_refused() {
         let err = settings(
-            &HookArgs::default(),
+            &Options::default(),
             "key_file = \"a\"\nkey_directory = \"b\"",
         )
         .unwrap_err()
@@ -806,8 +840,8 @@ mod tests {
     fn the_example_config_file_loads_and_shows_the_defaults() {
         let config = FileConfig::parse(EXAMPLE).unwrap();
         let path = PathBuf::from("/etc/letsencrypt/django-hooks.toml");
-        let s = Settings::from_parts(&HookArgs::default(), Some((path, config))).unwrap();
-        let defaults = Settings::from_parts(&HookArgs::default(), None).unwrap();
+        let s = Settings::from_parts(&Options::default(), Some((path, config))).unwrap();
+        let defaults = Settings::from_parts(&Options::default(), None).unwrap();
         assert_eq!(
             s.key,
             Some(KeySource::File(
@@ -827,7 +861,7 @@ mod tests {
     fn nodes_and_on_failure_come_from_options_or_the_file() {
         let file =
             "self_check_nodes = [\"10.0.0.5\", \"[2001:db8::5]:8000\"]\non_failure = \"exit\"";
-        let s = settings(&HookArgs::default(), file).unwrap();
+        let s = settings(&Options::default(), file).unwrap();
         assert_eq!(
             s.self_check_nodes,
             vec![
@@ -842,16 +876,16 @@ mod tests {
             ]
         );
         assert_eq!(s.on_failure, OnFailure::Exit);
-        let args = HookArgs {
+        let args = Options {
             self_check_node: vec!["app1.internal:8001".into()],
             on_failure: Some(OnFailure::StopCertbot),
-            ..HookArgs::default()
+            ..Options::default()
         };
         let s = settings(&args, file).unwrap();
         assert_eq!(s.self_check_nodes.len(), 1);
         assert_eq!(s.self_check_nodes[0].to_string(), "app1.internal:8001");
         assert_eq!(s.on_failure, OnFailure::StopCertbot);
-        let err = settings(&HookArgs::default(), "self_check_nodes = [\"a b:80\"]")
+        let err = settings(&Options::default(), "self_check_nodes = [\"a b:80\"]")
             .unwrap_err()
             .to_string();
         assert!(
@@ -874,7 +908,7 @@ mod tests {
         // The alternatives are valid too (key_directory replaces key_file).
         all.key_file = None;
         let s =
-            Settings::from_parts(&HookArgs::default(), Some(("/etc/x.toml".into(), all))).unwrap();
+            Settings::from_parts(&Options::default(), Some(("/etc/x.toml".into(), all))).unwrap();
         assert_eq!(s.resolve.len(), 2);
         assert!(matches!(s.key, Some(KeySource::Directory(_))));
         assert_eq!(s.self_check_nodes.len(), 2);
@@ -884,9 +918,9 @@ mod tests {
     #[test]
     fn out_of_range_timeouts_are_refused() {
         for t in [0, 3601] {
-            let args = HookArgs {
+            let args = Options {
                 timeout: Some(t),
-                ..HookArgs::default()
+                ..Options::default()
             };
             let err = Settings::from_parts(&args, None).unwrap_err().to_string();
             assert!(err.starts_with("--timeout:"), "{err}");

@@ -19,16 +19,14 @@
 //! it reported. Only public data leaves the machine: the `CERTIFICATE` blocks are decoded and
 //! encoded again, so nothing else in the file (a key pasted into it by mistake, say) is sent.
 
-use std::ffi::OsString;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use x509_parser::extensions::GeneralName;
 
 use crate::challenge::Identifier;
-use crate::cli::DeployCli;
-use crate::config::Settings;
+use crate::config::{Options, Settings};
 use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::files::{self, FileProblem};
@@ -250,20 +248,31 @@ pub fn read_chain(lineage: &Path) -> Result<Chain, Error> {
     Chain::from_pem(&bytes).map_err(fail)
 }
 
+/// What `deploy-hook` reports: the certificate's live directory and names (certbot's
+/// `RENEWED_LINEAGE` and `RENEWED_DOMAINS`, which the binary's command line falls back to), and
+/// the hook's options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeployOptions {
+    /// The live directory; `None` when neither `--lineage` nor `RENEWED_LINEAGE` gave one.
+    pub lineage: Option<PathBuf>,
+    /// The certificate's names, space-separated; the first is `{domain}` in `--server`.
+    pub domains: Option<String>,
+    /// The hook's options.
+    pub hook: Options,
+}
+
 /// Runs `deploy-hook`. The result line goes to `stdout`.
 pub fn run_deploy(
-    cli: DeployCli,
-    env: &dyn Fn(&str) -> Option<OsString>,
+    args: &DeployOptions,
     stdout: &mut dyn Write,
     stderr: Box<dyn Write>,
 ) -> Result<(), Error> {
-    let _ = env; // RENEWED_* come through clap's env fallbacks; kept for the hooks' signature.
-    let settings = Settings::load(&cli.hook)?;
+    let settings = Settings::load(&args.hook)?;
     let reporter = Reporter::new("deploy-hook", settings.verbosity, stderr);
     let line = deploy(
         &settings,
-        cli.lineage.as_deref(),
-        cli.domains.as_deref(),
+        args.lineage.as_deref(),
+        args.domains.as_deref(),
         &reporter,
     )?;
     writeln!(stdout, "{line}").map_err(Error::Output)

@@ -60,7 +60,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 /// What the auth hook does when the validation is known to fail (`--on-failure`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OnFailure {
     /// `exit` under `certbot renew` (with or without `--dry-run`), `stop-certbot` otherwise.
@@ -74,13 +74,51 @@ pub enum OnFailure {
 }
 
 impl OnFailure {
-    /// The value as `--on-failure` spells it.
+    /// Every value, in the order help texts list them.
+    pub const ALL: [OnFailure; 3] = [OnFailure::Auto, OnFailure::StopCertbot, OnFailure::Exit];
+
+    /// The value as `--on-failure` and the config file spell it.
     pub fn name(self) -> &'static str {
         match self {
             OnFailure::Auto => "auto",
             OnFailure::StopCertbot => "stop-certbot",
             OnFailure::Exit => "exit",
         }
+    }
+
+    /// One line on what the value does, for help texts.
+    pub fn help(self) -> &'static str {
+        match self {
+            OnFailure::Auto => {
+                "`exit` under `certbot renew` (with or without `--dry-run`), `stop-certbot` otherwise"
+            }
+            OnFailure::StopCertbot => {
+                "Stop certbot with a signal it handles (SIGINT, else SIGTERM) so that it does not ask \
+                 the CA; certbot exits non-zero"
+            }
+            OnFailure::Exit => {
+                "Only exit non-zero: certbot asks the CA anyway, which fails, and goes on"
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for OnFailure {
+    type Err = String;
+
+    /// Parses [`OnFailure::name`]'s spelling.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|value| value.name() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|v| v.name()).collect();
+                format!(
+                    "{} is not one of {}",
+                    crate::text::echo(text),
+                    names.join(", ")
+                )
+            })
     }
 }
 

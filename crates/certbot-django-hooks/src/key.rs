@@ -23,12 +23,47 @@ use crate::files::{self, FileProblem, MAX_KEY_FILE};
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 
 /// The two key types asymmetric-jwt-auth accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
     /// Ed25519, signs EdDSA JWTs. Needs asymmetric-jwt-auth 1.0 or later on the site.
     Ed25519,
     /// RSA, signs RS512 JWTs. For sites with an older asymmetric-jwt-auth.
     Rsa,
+}
+
+impl KeyType {
+    /// Both types, in the order help texts list them.
+    pub const ALL: [KeyType; 2] = [KeyType::Ed25519, KeyType::Rsa];
+
+    /// The type as `--key-type` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::Ed25519 => "ed25519",
+            KeyType::Rsa => "rsa",
+        }
+    }
+
+    /// One line on the type, for help texts.
+    pub fn help(self) -> &'static str {
+        match self {
+            KeyType::Ed25519 => {
+                "Ed25519, signs EdDSA JWTs. Needs asymmetric-jwt-auth 1.0 or later on the site"
+            }
+            KeyType::Rsa => "RSA, signs RS512 JWTs. For sites with an older asymmetric-jwt-auth",
+        }
+    }
+}
+
+impl std::str::FromStr for KeyType {
+    type Err = String;
+
+    /// Parses [`KeyType::name`]'s spelling.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.name() == text)
+            .ok_or_else(|| format!("{} is not ed25519 or rsa", crate::text::echo(text)))
+    }
 }
 
 impl fmt::Display for KeyType {

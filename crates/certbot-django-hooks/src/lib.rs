@@ -1,13 +1,16 @@
 //! The library behind the hooks for Django sites: certbot's `auth-hook`, `cleanup-hook` and
-//! `deploy-hook`, and the same hooks for dehydrated and uacme. The binaries only parse their
-//! command line ([`AuthCli`], ...) and call a `run_*` function; everything they do is here.
+//! `deploy-hook`, and the same hooks for dehydrated and uacme. It has no command line of its own:
+//! the binaries (`hooks/`, which own clap, the help texts, man pages and completions) parse their
+//! arguments into the typed inputs below ([`Options`], [`KeygenOptions`], [`CheckOptions`],
+//! [`DeployOptions`], [`DehydratedCall`], [`UacmeCall`]) and call one `run_*` function; everything
+//! they do is here.
 //!
 //! One module per concern, so that a newcomer knows which file to open:
-//! - the run: `cli` (every command line and help text), `config` (options, environment and
-//!   config file layered into `Settings`), `commands` (the certbot hooks and keygen), `check`
-//!   (the `auth-hook check` doctor), `protocols` (dehydrated and uacme), `deploy` (the deploy
-//!   hook), `session` (deadline, key and API client, opened the same way by all of them),
-//!   `fail_closed` (stopping certbot before a validation that would fail);
+//! - the run: `config` (the options over the config file and the defaults, validated into
+//!   `Settings`), `commands` (the certbot hooks and keygen), `check` (the `auth-hook check`
+//!   doctor), `protocols` (dehydrated and uacme), `deploy` (the deploy hook), `session`
+//!   (deadline, key and API client, opened the same way by all of them), `fail_closed` (stopping
+//!   certbot before a validation that would fail);
 //! - the challenge and its credentials: `challenge` (the `CERTBOT_*` environment as a validated
 //!   challenge), `key` (a key file as a signer), `jwt` (the request-bound token), `random`;
 //! - talking to the site: `urls` (every URL built), `api` (the challenge API client),
@@ -27,7 +30,6 @@ mod api;
 mod ca_policy;
 mod challenge;
 mod check;
-mod cli;
 mod client;
 mod commands;
 mod config;
@@ -50,21 +52,22 @@ mod session;
 mod text;
 mod urls;
 
-// What the binaries (and hook-docs, for the help texts) use.
-pub use cli::{AuthCli, CleanupCli, DehydratedCli, DeployCli, UacmeCli};
-pub use commands::{exit_code, run_auth, run_cleanup};
-pub use deploy::run_deploy;
+// What the binaries use: typed inputs, one `run_*` per command, and the exit code.
+pub use check::{CheckOptions, run_check};
+pub use commands::{KeygenOptions, exit_code, run_auth, run_cleanup, run_keygen, run_public_key};
+pub use config::{Options, Verbosity};
+pub use deploy::{DeployOptions, run_deploy};
 pub use error::Error;
-pub use protocols::{run_dehydrated, run_uacme, uacme_exit_code};
+pub use fail_closed::OnFailure;
+pub use protocols::{DehydratedCall, UacmeCall, run_dehydrated, run_uacme, uacme_exit_code};
 
 // What the tests, the fuzz targets and the client_build_cost example use.
 pub use challenge::{
     Challenge, ChallengeError, Identifier, MAX_TOKEN_LEN, MAX_VALIDATION_LEN, validate_token,
     validate_validation,
 };
-pub use cli::HookArgs;
 pub use client::{TlsMode, build_client};
-pub use config::{FileConfig, KeySource, Settings};
+pub use config::{DEFAULT_USERNAME, FileConfig, KeySource, Settings};
 pub use jwt::{RequestBinding, fresh_token, sign};
 pub use key::{KeyError, KeyType, Signer, generate_key, load_key_file, write_new_key_file};
 pub use resolve::{ResolveHost, ResolveRule};

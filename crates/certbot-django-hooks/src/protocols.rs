@@ -18,10 +18,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::challenge::{Challenge, ChallengeError};
-use crate::cli::HookArgs;
-use crate::cli::{DehydratedCli, UacmeCli};
 use crate::commands::{authenticate, cleanup, exit_code};
-use crate::config::Settings;
+use crate::config::{Options, Settings};
 use crate::error::Error;
 use crate::output::Reporter;
 use crate::text::echo;
@@ -124,22 +122,50 @@ impl ChallengeArgs {
     }
 }
 
+/// One run of dehydrated's `HOOK`, as dehydrated calls it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DehydratedCall {
+    /// The hook's options; dehydrated passes none, so they normally come from the config file.
+    pub hook: Options,
+    /// The handler: `deploy_challenge` and `clean_challenge` are handled, every other is not.
+    pub handler: String,
+    /// The handler's arguments: DOMAIN TOKEN_FILENAME TOKEN_VALUE, repeated with `HOOK_CHAIN=yes`.
+    pub args: Vec<OsString>,
+}
+
+/// One run of uacme's `-h` hook program, as uacme calls it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UacmeCall {
+    /// The hook's options; uacme passes none, so they normally come from the config file.
+    pub hook: Options,
+    /// begin, done or failed.
+    pub method: OsString,
+    /// The challenge type: http-01 is handled, every other is declined.
+    pub challenge_type: OsString,
+    /// The identifier being validated.
+    pub ident: OsString,
+    /// The challenge token.
+    pub token: OsString,
+    /// The key authorization: TOKEN.THUMBPRINT.
+    pub auth: OsString,
+}
+
 /// Runs `dehydrated-hook`. `env` looks up dehydrated's exported variables (`CHALLENGETYPE`);
 /// result lines go to `stdout`, as dehydrated shows its hooks' output.
 pub fn run_dehydrated(
-    cli: DehydratedCli,
+    call: &DehydratedCall,
     env: &dyn Fn(&str) -> Option<OsString>,
     stdout: &mut dyn Write,
     stderr: Box<dyn Write>,
 ) -> Result<(), Error> {
-    let deploying = match cli.handler.as_str() {
+    let deploying = match call.handler.as_str() {
         "deploy_challenge" => true,
         "clean_challenge" => false,
         // dehydrated calls hooks with handler names they may not know, and fails on a non-zero
         // exit; generate_csr's stdout would even be taken for a CSR. So: nothing at all.
         _ => return Ok(()),
     };
-    let handler = &cli.handler;
+    let handler = &call.handler;
     if let Some(kind) = env("CHALLENGETYPE").filter(|kind| kind != "http-01") {
         return Err(Error::config(
             format!("dehydrated's CHALLENGETYPE, {handler}"),
@@ -150,26 +176,26 @@ pub fn run_dehydrated(
             ),
         ));
     }
-    if cli.args.is_empty() || !cli.args.len().is_multiple_of(3) {
+    if call.args.is_empty() || !call.args.len().is_multiple_of(3) {
         return Err(Error::config(
             format!("invalid {handler} arguments, nothing was sent"),
             format!(
                 "expected DOMAIN TOKEN_FILENAME TOKEN_VALUE, repeated for each challenge with \
                  HOOK_CHAIN=yes, but got {} argument(s): run dehydrated-hook from dehydrated \
                  (HOOK=dehydrated-hook in its config)",
-                cli.args.len()
+                call.args.len()
             ),
         ));
     }
-    let count = cli.args.len() / 3;
-    let all_domains = cli
+    let count = call.args.len() / 3;
+    let all_domains = call
         .args
         .chunks(3)
         .map(|t| t[0].to_string_lossy())
         .collect::<Vec<_>>()
         .join(",");
     let mut challenges = Vec::with_capacity(count);
-    for (i, triplet) in cli.args.chunks(3).enumerate() {
+    for (i, triplet) in call.args.chunks(3).enumerate() {
         let what = if count == 1 {
             format!("{handler} arguments")
         } else {
@@ -180,7 +206,7 @@ pub fn run_dehydrated(
         let challenge = args.validate(&DEHYDRATED_NAMES, &what)?;
         challenges.push((args, challenge));
     }
-    let settings = load_settings(&cli.hook, DEHYDRATED_DEFAULT_CONFIG, "dehydrated")?;
+    let settings = load_settings(&call.hook, DEHYDRATED_DEFAULT_CONFIG, "dehydrated")?;
     let reporter = Reporter::new("dehydrated-hook", settings.verbosity, stderr);
     if deploying {
         deploy(&settings, &challenges, &reporter, Some(stdout))
@@ -190,8 +216,8 @@ pub fn run_dehydrated(
 }
 
 /// Runs `uacme-hook`. What it returns goes to [`uacme_exit_code`].
-pub fn run_uacme(cli: UacmeCli, stderr: Box<dyn Write>) -> Result<UacmeOutcome, Error> {
-    let (method, kind) = (&cli.method, &cli.challenge_type);
+pub fn run_uacme(call: &UacmeCall, stderr: Box<dyn Write>) -> Result<UacmeOutcome, Error> {
+    let (method, kind) = (&call.method, &call.challenge_type);
     let deploying = match method.to_str() {
         Some("begin") => true,
         Some("done" | "failed") => false,
@@ -211,10 +237,10 @@ pub fn run_uacme(cli: UacmeCli, stderr: Box<dyn Write>) -> Result<UacmeOutcome, 
     if kind != "http-01" {
         return Ok(UacmeOutcome::Declined);
     }
-    let args = ChallengeArgs::new(&cli.ident, &cli.token, &cli.auth);
+    let args = ChallengeArgs::new(&call.ident, &call.token, &call.auth);
     let what = format!("{} arguments", method.to_string_lossy());
     let challenge = args.validate(&UACME_NAMES, &what)?;
-    let settings = load_settings(&cli.hook, UACME_DEFAULT_CONFIG, "uacme")?;
+    let settings = load_settings(&call.hook, UACME_DEFAULT_CONFIG, "uacme")?;
     let reporter = Reporter::new("uacme-hook", settings.verbosity, stderr);
     let challenges = [(args, challenge)];
     // uacme prints nothing unless asked (-v), so neither does its hook on success.
@@ -237,7 +263,7 @@ pub fn uacme_exit_code(result: Result<UacmeOutcome, Error>) -> ExitCode {
 
 /// The settings: the options and `CERTBOT_DJANGO_*` variables over the config file, which is
 /// `--config` (or `CERTBOT_DJANGO_CONFIG`), else `default`, which must then exist.
-fn load_settings(args: &HookArgs, default: &str, client: &str) -> Result<Settings, Error> {
+fn load_settings(args: &Options, default: &str, client: &str) -> Result<Settings, Error> {
     let mut args = args.clone();
     if args.config.is_none() {
         let path = PathBuf::from(default);
@@ -334,72 +360,12 @@ fn clean(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
     const TOKEN: &str = "-vaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA";
     const THUMB: &str = "nP1qzpXGymHBrUEepNY9HCsQk7K8KhOypzEt62jcerQ";
 
     fn validation() -> String {
         format!("{TOKEN}.{THUMB}")
-    }
-
-    #[test]
-    fn dehydrated_arguments_starting_with_a_hyphen_are_values_not_options() {
-        let cli = DehydratedCli::try_parse_from([
-            "dehydrated-hook",
-            "-v",
-            "deploy_challenge",
-            "a.example",
-            TOKEN,
-            &validation(),
-            "b.example",
-            "-q",
-            "--timeout",
-        ])
-        .unwrap();
-        assert!(cli.hook.verbose);
-        assert!(!cli.hook.quiet);
-        assert_eq!(cli.handler, "deploy_challenge");
-        assert_eq!(cli.args.len(), 6);
-        assert_eq!(cli.args[1], TOKEN);
-        assert_eq!(cli.args[4], "-q");
-    }
-
-    #[test]
-    fn dehydrated_handlers_without_arguments_parse() {
-        let cli = DehydratedCli::try_parse_from(["dehydrated-hook", "startup_hook"]).unwrap();
-        assert_eq!(cli.handler, "startup_hook");
-        assert!(cli.args.is_empty());
-    }
-
-    #[test]
-    fn uacme_takes_exactly_five_arguments_even_with_a_leading_hyphen() {
-        let cli = UacmeCli::try_parse_from([
-            "uacme-hook",
-            "begin",
-            "http-01",
-            "a.example",
-            TOKEN,
-            &validation(),
-        ])
-        .unwrap();
-        assert_eq!(cli.token, TOKEN);
-        let dashes = format!("-{TOKEN}");
-        let cli = UacmeCli::try_parse_from([
-            "uacme-hook",
-            "done",
-            "http-01",
-            "a.example",
-            &dashes,
-            &format!("{dashes}.{THUMB}"),
-        ])
-        .unwrap();
-        assert_eq!(cli.token, dashes.as_str());
-        assert!(!cli.hook.verbose);
-        for wrong in [&["begin", "http-01"][..], &["a", "b", "c", "d", "e", "f"]] {
-            let argv = std::iter::once("uacme-hook").chain(wrong.iter().copied());
-            assert!(UacmeCli::try_parse_from(argv).is_err(), "{wrong:?}");
-        }
     }
 
     fn triplet(identifier: &str, token: &str, validation: &str) -> ChallengeArgs {
@@ -449,7 +415,7 @@ mod tests {
     #[test]
     fn a_missing_default_config_file_says_how_to_name_one() {
         let err = load_settings(
-            &HookArgs::default(),
+            &Options::default(),
             "/nonexistent/dir/django-hooks.toml",
             "dehydrated",
         )
@@ -471,11 +437,14 @@ mod tests {
             "generate_csr",
             "this_hookscript_is_broken__dehydrated_is_working_fine__please_ignore_unknown_hooks_in_your_script",
         ] {
-            let cli =
-                DehydratedCli::try_parse_from(["dehydrated-hook", handler, "x", "y"]).unwrap();
+            let call = DehydratedCall {
+                handler: handler.into(),
+                args: vec!["x".into(), "y".into()],
+                ..DehydratedCall::default()
+            };
             let mut out = Vec::new();
             let env = |_: &str| -> Option<OsString> { panic!("no environment read") };
-            run_dehydrated(cli, &env, &mut out, Box::new(std::io::sink())).unwrap();
+            run_dehydrated(&call, &env, &mut out, Box::new(std::io::sink())).unwrap();
             assert!(out.is_empty());
         }
     }

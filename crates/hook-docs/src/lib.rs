@@ -1,8 +1,8 @@
 //! Man pages and shell completions for `auth-hook`, `cleanup-hook`, `deploy-hook`,
 //! `dehydrated-hook` and `uacme-hook`, generated from the same clap definitions the binaries
-//! parse with ([`certbot_django_hooks::AuthCli`], [`certbot_django_hooks::CleanupCli`],
-//! [`certbot_django_hooks::DeployCli`],
-//! [`certbot_django_hooks::DehydratedCli`], [`certbot_django_hooks::UacmeCli`]), so they cannot
+//! parse with ([`hook_cli::AuthCli`], [`hook_cli::CleanupCli`],
+//! [`hook_cli::DeployCli`],
+//! [`hook_cli::DehydratedCli`], [`hook_cli::UacmeCli`]), so they cannot
 //! drift from `--help`.
 //!
 //! A separate crate so that clap_complete and clap_mangen never end up in the hook binaries:
@@ -12,9 +12,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use certbot_django_hooks::{AuthCli, CleanupCli, DehydratedCli, DeployCli, UacmeCli};
 use clap::CommandFactory;
 use clap_complete::Shell;
+use hook_cli::{AuthCli, CleanupCli, DehydratedCli, DeployCli, UacmeCli};
 
 /// The shells completions are written for.
 pub const SHELLS: [Shell; 3] = [Shell::Bash, Shell::Zsh, Shell::Fish];

@@ -1,18 +1,33 @@
-//! Every command line the hooks take: the clap types and their help texts, in one place.
+//! Every command line the hooks take: the clap types and their help texts, in one place, and
+//! their conversion into the library's typed inputs.
 //!
-//! Parsing is all this module does. [`crate::config::Settings`] turns the parsed options, their
-//! environment fallbacks and the config file into the validated settings a run uses; the
-//! `run_*` functions in [`crate::commands`], [`crate::check`], [`crate::protocols`] and
-//! [`crate::deploy`] take these types and do the work. `crates/hook-docs` renders the help texts
-//! into the README's reference.
+//! Parsing is all this module does: clap reads the arguments and the `CERTBOT_DJANGO_*` (and
+//! certbot's `RENEWED_*`) variables they fall back to, and each parsed command line becomes the
+//! plain struct a `run_*` function of `certbot_django_hooks` takes ([`Options`], ...). The
+//! library layers the config file and the defaults under it and validates the result.
+//! `crates/hook-docs` renders these help texts into the man pages and completions.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use certbot_django_hooks::{
+    CheckOptions, DEFAULT_USERNAME, DehydratedCall, DeployOptions, KeyType, KeygenOptions,
+    OnFailure, Options, UacmeCall, Verbosity,
+};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
-use crate::fail_closed::OnFailure;
-use crate::key::KeyType;
+/// `--on-failure`'s parser: the library's values, named and explained in the help.
+fn on_failure_parser() -> impl TypedValueParser<Value = OnFailure> {
+    PossibleValuesParser::new(OnFailure::ALL.map(|v| PossibleValue::new(v.name()).help(v.help())))
+        .try_map(|name| name.parse::<OnFailure>())
+}
+
+/// `--key-type`'s parser: the library's key types, named and explained in the help.
+fn key_type_parser() -> impl TypedValueParser<Value = KeyType> {
+    PossibleValuesParser::new(KeyType::ALL.map(|k| PossibleValue::new(k.name()).help(k.help())))
+        .try_map(|name| name.parse::<KeyType>())
+}
 
 /// Options shared by both hooks.
 #[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
@@ -92,7 +107,7 @@ pub struct HookArgs {
     /// (certbot asks the CA anyway, which fails, but goes on with other certificates);
     /// auto is exit under 'certbot renew' and stop-certbot otherwise. Config key: on_failure.
     /// [default: auto]
-    #[arg(long, value_enum, value_name = "WHAT")]
+    #[arg(long, value_name = "WHAT", value_parser = on_failure_parser())]
     pub on_failure: Option<OnFailure>,
 
     /// Print one line per step, with timings, on stderr.
@@ -190,13 +205,13 @@ pub struct KeygenArgs {
     pub key_file: PathBuf,
     /// Ed25519 (the default) needs asymmetric-jwt-auth 1.0 or later on the site; RSA works with
     /// older versions.
-    #[arg(long, value_enum, default_value_t = KeyType::Ed25519)]
+    #[arg(long, value_parser = key_type_parser(), default_value = "ed25519")]
     pub key_type: KeyType,
     /// RSA key size: 2048, 3072, 4096 or 8192.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub rsa_bits: u32,
     /// The Django user the key will be registered to (used in the instructions printed).
-    #[arg(long, value_name = "NAME", default_value = crate::config::DEFAULT_USERNAME)]
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_USERNAME)]
     pub username: String,
 }
 
@@ -399,9 +414,82 @@ pub struct DeployCli {
     pub hook: HookArgs,
 }
 
+impl From<HookArgs> for Options {
+    fn from(args: HookArgs) -> Self {
+        Options {
+            server: args.server,
+            username: args.username,
+            key_file: args.key_file,
+            key_directory: args.key_directory,
+            config: args.config,
+            ca_bundle: args.ca_bundle,
+            timeout: args.timeout,
+            self_check_url: args.self_check_url,
+            resolve: args.resolve,
+            self_check_node: args.self_check_node,
+            no_self_check: args.no_self_check,
+            on_failure: args.on_failure,
+            verbosity: Verbosity::from_flags(args.verbose, args.quiet),
+        }
+    }
+}
+
+impl From<KeygenArgs> for KeygenOptions {
+    fn from(args: KeygenArgs) -> Self {
+        KeygenOptions {
+            key_file: args.key_file,
+            key_type: args.key_type,
+            rsa_bits: args.rsa_bits,
+            username: args.username,
+        }
+    }
+}
+
+impl From<CheckArgs> for CheckOptions {
+    fn from(args: CheckArgs) -> Self {
+        CheckOptions {
+            domain: args.domain,
+            hook: args.hook.into(),
+        }
+    }
+}
+
+impl From<DeployCli> for DeployOptions {
+    fn from(cli: DeployCli) -> Self {
+        DeployOptions {
+            lineage: cli.lineage,
+            domains: cli.domains,
+            hook: cli.hook.into(),
+        }
+    }
+}
+
+impl From<DehydratedCli> for DehydratedCall {
+    fn from(cli: DehydratedCli) -> Self {
+        DehydratedCall {
+            hook: cli.hook.into(),
+            handler: cli.handler,
+            args: cli.args,
+        }
+    }
+}
+
+impl From<UacmeCli> for UacmeCall {
+    fn from(cli: UacmeCli) -> Self {
+        UacmeCall {
+            hook: cli.hook.into(),
+            method: cli.method,
+            challenge_type: cli.challenge_type,
+            ident: cli.ident,
+            token: cli.token,
+            auth: cli.auth,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser};
 
     use super::*;
 
@@ -474,5 +562,103 @@ mod tests {
         }
         // certbot certonly (6 lines), check (2), uacme (1), reconfigure (2), deploy-hook (2).
         assert_eq!(examples, 13);
+    }
+
+    const TOKEN: &str = "-vaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA";
+    const THUMB: &str = "nP1qzpXGymHBrUEepNY9HCsQk7K8KhOypzEt62jcerQ";
+
+    fn validation() -> String {
+        format!("{TOKEN}.{THUMB}")
+    }
+
+    #[test]
+    fn dehydrated_arguments_starting_with_a_hyphen_are_values_not_options() {
+        let cli = DehydratedCli::try_parse_from([
+            "dehydrated-hook",
+            "-v",
+            "deploy_challenge",
+            "a.example",
+            TOKEN,
+            &validation(),
+            "b.example",
+            "-q",
+            "--timeout",
+        ])
+        .unwrap();
+        let call = DehydratedCall::from(cli);
+        assert_eq!(call.hook.verbosity, Verbosity::Verbose);
+        assert_eq!(call.handler, "deploy_challenge");
+        assert_eq!(call.args.len(), 6);
+        assert_eq!(call.args[1], TOKEN);
+        assert_eq!(call.args[4], "-q");
+    }
+
+    #[test]
+    fn dehydrated_handlers_without_arguments_parse() {
+        let cli = DehydratedCli::try_parse_from(["dehydrated-hook", "startup_hook"]).unwrap();
+        assert_eq!(cli.handler, "startup_hook");
+        assert!(cli.args.is_empty());
+    }
+
+    #[test]
+    fn uacme_takes_exactly_five_arguments_even_with_a_leading_hyphen() {
+        let cli = UacmeCli::try_parse_from([
+            "uacme-hook",
+            "begin",
+            "http-01",
+            "a.example",
+            TOKEN,
+            &validation(),
+        ])
+        .unwrap();
+        assert_eq!(cli.token, TOKEN);
+        let dashes = format!("-{TOKEN}");
+        let cli = UacmeCli::try_parse_from([
+            "uacme-hook",
+            "done",
+            "http-01",
+            "a.example",
+            &dashes,
+            &format!("{dashes}.{THUMB}"),
+        ])
+        .unwrap();
+        let call = UacmeCall::from(cli);
+        assert_eq!(call.token, dashes.as_str());
+        assert_eq!(call.hook.verbosity, Verbosity::Normal);
+        for wrong in [&["begin", "http-01"][..], &["a", "b", "c", "d", "e", "f"]] {
+            let argv = std::iter::once("uacme-hook").chain(wrong.iter().copied());
+            assert!(UacmeCli::try_parse_from(argv).is_err(), "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn the_library_values_are_the_ones_the_options_accept() {
+        for value in OnFailure::ALL {
+            let cli =
+                CleanupCli::try_parse_from(["cleanup-hook", "--on-failure", value.name()]).unwrap();
+            assert_eq!(Options::from(cli.hook).on_failure, Some(value));
+        }
+        assert!(CleanupCli::try_parse_from(["cleanup-hook", "--on-failure", "never"]).is_err());
+        for kind in KeyType::ALL {
+            let cli = AuthCli::try_parse_from([
+                "auth-hook",
+                "keygen",
+                "--key-file",
+                "k",
+                "--key-type",
+                kind.name(),
+            ])
+            .unwrap();
+            let Some(AuthCommand::Keygen(args)) = cli.command else {
+                panic!("keygen");
+            };
+            assert_eq!(KeygenOptions::from(args).key_type, kind);
+        }
+        let cli = AuthCli::try_parse_from(["auth-hook", "keygen", "--key-file", "k"]).unwrap();
+        let Some(AuthCommand::Keygen(args)) = cli.command else {
+            panic!("keygen");
+        };
+        assert_eq!(args.key_type, KeyType::Ed25519);
+        assert_eq!(args.username, "certbot");
     }
 }

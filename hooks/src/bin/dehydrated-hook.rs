@@ -3,14 +3,15 @@
 
 use std::process::ExitCode;
 
-use certbot_django_hooks::{DehydratedCli, exit_code, run_dehydrated};
+use certbot_django_hooks::{exit_code, run_dehydrated};
 use clap::Parser;
+use hook_cli::DehydratedCli;
 
 fn main() -> ExitCode {
     let cli = DehydratedCli::parse();
     let env = |name: &str| std::env::var_os(name);
     let result = run_dehydrated(
-        cli,
+        &cli.into(),
         &env,
         &mut std::io::stdout().lock(),
         Box::new(std::io::stderr()),

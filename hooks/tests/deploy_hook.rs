@@ -15,7 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_deploy-hook");
 /// The library's test certificate (its facts are checked against openssl's in deploy.rs).
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../crates/certbot-django-hooks/tests/data")
+        .join("../crates/certbot-django-hooks/tests/data")
         .join(name)
 }
 

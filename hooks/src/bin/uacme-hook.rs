@@ -3,10 +3,11 @@
 
 use std::process::ExitCode;
 
-use certbot_django_hooks::{UacmeCli, run_uacme, uacme_exit_code};
+use certbot_django_hooks::{run_uacme, uacme_exit_code};
 use clap::Parser;
+use hook_cli::UacmeCli;
 
 fn main() -> ExitCode {
     let cli = UacmeCli::parse();
-    uacme_exit_code(run_uacme(cli, Box::new(std::io::stderr())))
+    uacme_exit_code(run_uacme(&cli.into(), Box::new(std::io::stderr())))
 }

@@ -3,14 +3,15 @@
 
 use std::process::ExitCode;
 
-use certbot_django_hooks::{CleanupCli, exit_code, run_cleanup};
+use certbot_django_hooks::{exit_code, run_cleanup};
 use clap::Parser;
+use hook_cli::CleanupCli;
 
 fn main() -> ExitCode {
     let cli = CleanupCli::parse();
     let env = |name: &str| std::env::var_os(name);
     exit_code(
         "cleanup-hook",
-        run_cleanup(cli, &env, Box::new(std::io::stderr())),
+        run_cleanup(&cli.hook.into(), &env, Box::new(std::io::stderr())),
     )
 }
