@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -76,7 +77,7 @@ def _serve(handler: type[socketserver.BaseRequestHandler]) -> Iterator[socketser
 
 
 @pytest.fixture
-def line() -> Iterator[object]:
+def line() -> Iterator[Any]:
     with bench_far.DelayLine(DELAY) as running:
         yield running
 
