@@ -19,12 +19,15 @@ import urllib.request
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 
 def main(key_file: str, server: str, username: str) -> int:
     with open(key_file, "rb") as fh:
         key = serialization.load_pem_private_key(fh.read(), password=None)
+    if not isinstance(key, (ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey)):
+        print(f"bench_push: {key_file} is not an Ed25519 or RSA private key", file=sys.stderr)
+        return 2
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )

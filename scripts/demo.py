@@ -19,7 +19,9 @@ def step(text: str) -> None:
     print(f"==> {text}", flush=True)
 
 
-def report(what: str, result: subprocess.CompletedProcess[str], certbot: h.Certbot, site: h.Site) -> dict | None:
+def report(
+    what: str, result: subprocess.CompletedProcess[str], certbot: h.Certbot, site: h.Site
+) -> dict[str, str] | None:
     """Print the certificate certbot saved, or why it failed (None)."""
     if result.returncode != 0:
         print(result.stdout, result.stderr, certbot.log()[-3000:], sep="\n", file=sys.stderr)

@@ -138,7 +138,9 @@ class Certbot:
                 continue
         return pids
 
-    def certonly(self, domains: Sequence[str], hook_args: Sequence[str], cert_name: str | None = None):
+    def certonly(
+        self, domains: Sequence[str], hook_args: Sequence[str], cert_name: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return self.run(self.certonly_args(domains, hook_args, cert_name))
 
     def renew(self, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -173,7 +173,8 @@ class Pebble:
         context = ssl.create_default_context(cafile=str(self.ca_bundle))
         url = f"https://127.0.0.1:{PEBBLE_MGMT_PORT + self.port_offset}/roots/0"
         with urllib.request.urlopen(url, context=context, timeout=10) as response:
-            return response.read().decode()
+            text: str = response.read().decode()
+            return text
 
     def write_root(self, path: Path) -> Path:
         """:meth:`root_pem` written to ``path``, e.g. for a site's ``ACME_CHALLENGE_TRUST_ROOTS``."""

@@ -11,8 +11,9 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 
 class HarnessError(RuntimeError):
@@ -23,10 +24,13 @@ class HarnessError(RuntimeError):
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
-def wait_for(what: str, check, timeout: float = 30.0, proc: subprocess.Popen | Process | None = None) -> None:
+def wait_for(
+    what: str, check: Callable[[], object], timeout: float = 30.0, proc: subprocess.Popen[str] | Process | None = None
+) -> None:
     """Poll `check()` until it returns truthy; fail with `what` if it never does or `proc` dies.
 
     For a `Process`, the failure quotes the end of its log, which is where the reason is.
@@ -99,8 +103,16 @@ class Process:
             return ""
 
 
+class Service(Protocol):
+    """What :func:`running` starts and stops: Pebble, the site, nginx, PostgreSQL, ..."""
+
+    def start(self) -> object: ...
+
+    def stop(self) -> object: ...
+
+
 @contextlib.contextmanager
-def running(*services) -> Iterator[None]:
+def running(*services: Service) -> Iterator[None]:
     """Start services in order and stop them in reverse, whatever happens in between."""
     started = []
     try:
