@@ -43,8 +43,7 @@ use reqwest::Url;
 
 use crate::deadline::Deadline;
 use crate::reserved::{first_reserved, reserved_range};
-use crate::resolve::{Pins, ResolveRule, system_lookup};
-use crate::self_check::Node;
+use crate::resolve::{Node, Pins, ResolveRule, system_lookup};
 
 /// Most of a self-check body that is read, as Boulder reads it: the validation is at most 127
 /// characters here, so a longer body never matches.

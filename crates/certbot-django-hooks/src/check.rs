@@ -90,7 +90,10 @@ impl Lines<'_> {
 
     fn failed(&mut self, step: Step, error: &Error) -> Result<(), Error> {
         self.first_failure.get_or_insert(step);
-        self.write(step, &format!("failed: {}", crate::text::chain_text(error)))
+        self.write(
+            step,
+            &format!("failed: {}", crate::error::chain_text(error)),
+        )
     }
 
     /// `step` failed: its line, and a skipped line for each later step.

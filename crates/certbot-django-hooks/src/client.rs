@@ -13,9 +13,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::Error;
+use crate::error::{Error, chain_text};
 use crate::resolve::{OverrideResolver, PinnedResolver, Pins, ResolveRule};
-use crate::text::chain_text;
 
 /// Sent on every request, so site operators can tell the hooks' traffic apart.
 pub const USER_AGENT: &str = concat!("certbot-django-hooks/", env!("CARGO_PKG_VERSION"));

@@ -40,7 +40,7 @@ pub fn run_auth(
     let settings = match Settings::load(options) {
         Ok(settings) => settings,
         Err(err) => {
-            let reporter = Reporter::new("auth-hook", crate::config::Verbosity::Normal, stderr);
+            let reporter = Reporter::new("auth-hook", crate::output::Verbosity::Normal, stderr);
             let mode = options.on_failure.unwrap_or_default();
             fail_closed_after(mode, &err, env, || None, &reporter);
             return Err(err);

@@ -15,8 +15,8 @@ use crate::challenge::{Challenge, Identifier};
 use crate::error::Error;
 use crate::fail_closed::OnFailure;
 use crate::files::{self, FileProblem, MAX_CONFIG_FILE};
-use crate::resolve::ResolveRule;
-use crate::self_check::Node;
+use crate::output::Verbosity;
+use crate::resolve::{Node, ResolveRule};
 use crate::urls;
 
 /// Default `--server`: the site being certified serves the API itself.
@@ -75,29 +75,6 @@ pub enum KeySource {
     File(PathBuf),
     /// `--key-directory`, the older plugin's per-domain layout.
     Directory(PathBuf),
-}
-
-/// How chatty the hooks are on stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Verbosity {
-    /// `-q`: errors only.
-    Quiet,
-    /// Warnings and errors.
-    #[default]
-    Normal,
-    /// `-v`: one line per step.
-    Verbose,
-}
-
-impl Verbosity {
-    /// From `-v` and `-q` (the command line keeps them apart).
-    pub fn from_flags(verbose: bool, quiet: bool) -> Self {
-        match (verbose, quiet) {
-            (true, _) => Verbosity::Verbose,
-            (false, true) => Verbosity::Quiet,
-            _ => Verbosity::Normal,
-        }
-    }
 }
 
 /// The settings as the command line gives them, before the config file and the defaults: each

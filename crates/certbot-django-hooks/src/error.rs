@@ -8,7 +8,6 @@
 use std::path::PathBuf;
 
 use crate::challenge::ChallengeError;
-use crate::key::KeyError;
 
 /// Everything that can make a hook fail.
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +162,14 @@ pub fn causes<'a>(
     std::iter::successors(Some(err), |e| e.source())
 }
 
+/// An error and its causes as one line, joined by ": " ([`causes`]).
+pub(crate) fn chain_text(err: &(dyn std::error::Error + 'static)) -> String {
+    causes(err)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 /// How a hook prints a failure: `PROGRAM: error: ERR`, then one `  caused by: ...` line per
 /// source.
 pub fn write_chain(
@@ -178,6 +185,48 @@ pub fn write_chain(
             writeln!(out, "  caused by: {cause}")
         };
     }
+}
+
+/// What is wrong with a key file's contents. The messages name the fix; they never quote the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// Not PEM at all.
+    #[error("it is not a PEM private key (expected a '-----BEGIN PRIVATE KEY-----' block)")]
+    NotPem,
+    /// Only public keys or certificates in the file.
+    #[error("it holds a public key or certificate, not a private key: pass the private key file")]
+    PublicKeyOnly,
+    /// Passphrase protected. The hooks run unattended and never prompt.
+    #[error(
+        "it is encrypted with a passphrase, and the hooks run unattended: decrypt it with \
+         'openssl pkey -in KEY -out KEY.new' (then chmod 600), or create a new key with \
+         'auth-hook keygen'"
+    )]
+    Encrypted,
+    /// An EC (ECDSA) key: asymmetric-jwt-auth has no EC support.
+    #[error(
+        "it is an EC key, which asymmetric-jwt-auth does not accept: use an Ed25519 or RSA key \
+         ('auth-hook keygen')"
+    )]
+    Ec,
+    /// An OpenSSH-format key.
+    #[error(
+        "it is in OpenSSH format: convert it with 'ssh-keygen -p -m PKCS8 -f KEY' (this rewrites \
+         the file), or create a key with 'auth-hook keygen'"
+    )]
+    OpenSsh,
+    /// A PEM block we do not read.
+    #[error("it holds a '{0}' PEM block, which is not an RSA or Ed25519 private key")]
+    UnsupportedLabel(String),
+    /// A PKCS#8 key of another algorithm.
+    #[error("it is a PKCS#8 key of an algorithm other than RSA or Ed25519")]
+    UnsupportedAlgorithm,
+    /// The RSA key was rejected by AWS-LC (malformed, or outside 2048 to 8192 bits).
+    #[error("the RSA key is malformed or not between 2048 and 8192 bits ({0})")]
+    BadRsa(String),
+    /// The DER inside the PEM is malformed.
+    #[error("the PEM block does not contain a well-formed key")]
+    Malformed,
 }
 
 impl Error {

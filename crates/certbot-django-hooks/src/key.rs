@@ -16,7 +16,7 @@ use std::path::Path;
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 
-use crate::error::Error;
+use crate::error::{Error, KeyError};
 use crate::files::{self, FileProblem, MAX_KEY_FILE};
 
 /// DER of the `id-ecPublicKey` OID (1.2.840.10045.2.1), to name EC keys in PKCS#8.
@@ -73,48 +73,6 @@ impl fmt::Display for KeyType {
             KeyType::Rsa => "RSA",
         })
     }
-}
-
-/// What is wrong with a key file's contents. The messages name the fix; they never quote the key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyError {
-    /// Not PEM at all.
-    #[error("it is not a PEM private key (expected a '-----BEGIN PRIVATE KEY-----' block)")]
-    NotPem,
-    /// Only public keys or certificates in the file.
-    #[error("it holds a public key or certificate, not a private key: pass the private key file")]
-    PublicKeyOnly,
-    /// Passphrase protected. The hooks run unattended and never prompt.
-    #[error(
-        "it is encrypted with a passphrase, and the hooks run unattended: decrypt it with \
-         'openssl pkey -in KEY -out KEY.new' (then chmod 600), or create a new key with \
-         'auth-hook keygen'"
-    )]
-    Encrypted,
-    /// An EC (ECDSA) key: asymmetric-jwt-auth has no EC support.
-    #[error(
-        "it is an EC key, which asymmetric-jwt-auth does not accept: use an Ed25519 or RSA key \
-         ('auth-hook keygen')"
-    )]
-    Ec,
-    /// An OpenSSH-format key.
-    #[error(
-        "it is in OpenSSH format: convert it with 'ssh-keygen -p -m PKCS8 -f KEY' (this rewrites \
-         the file), or create a key with 'auth-hook keygen'"
-    )]
-    OpenSsh,
-    /// A PEM block we do not read.
-    #[error("it holds a '{0}' PEM block, which is not an RSA or Ed25519 private key")]
-    UnsupportedLabel(String),
-    /// A PKCS#8 key of another algorithm.
-    #[error("it is a PKCS#8 key of an algorithm other than RSA or Ed25519")]
-    UnsupportedAlgorithm,
-    /// The RSA key was rejected by AWS-LC (malformed, or outside 2048 to 8192 bits).
-    #[error("the RSA key is malformed or not between 2048 and 8192 bits ({0})")]
-    BadRsa(String),
-    /// The DER inside the PEM is malformed.
-    #[error("the PEM block does not contain a well-formed key")]
-    Malformed,
 }
 
 /// A loaded private key, ready to sign JWTs. Its `Debug` shows only the type and `kid`.

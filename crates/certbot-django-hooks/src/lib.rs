@@ -55,10 +55,11 @@ mod urls;
 // What the binaries use: typed inputs, one `run_*` per command, and the exit code.
 pub use check::{CheckOptions, run_check};
 pub use commands::{KeygenOptions, exit_code, run_auth, run_cleanup, run_keygen, run_public_key};
-pub use config::{Options, Verbosity};
+pub use config::Options;
 pub use deploy::{DeployOptions, run_deploy};
-pub use error::Error;
+pub use error::{Error, KeyError};
 pub use fail_closed::OnFailure;
+pub use output::Verbosity;
 pub use protocols::{DehydratedCall, UacmeCall, run_dehydrated, run_uacme, uacme_exit_code};
 
 // What the tests, the fuzz targets and the client_build_cost example use.
@@ -69,7 +70,7 @@ pub use challenge::{
 pub use client::{TlsMode, build_client};
 pub use config::{DEFAULT_USERNAME, FileConfig, KeySource, Settings};
 pub use jwt::{RequestBinding, fresh_token, sign};
-pub use key::{KeyError, KeyType, Signer, generate_key, load_key_file, write_new_key_file};
+pub use key::{KeyType, Signer, generate_key, load_key_file, write_new_key_file};
 pub use resolve::{ResolveHost, ResolveRule};
 pub use text::one_line;
 pub use urls::challenge as challenge_url;

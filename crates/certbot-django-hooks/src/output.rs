@@ -11,7 +11,28 @@ use std::fmt::Display;
 use std::io::Write;
 use std::time::Instant;
 
-use crate::config::Verbosity;
+/// How chatty the hooks are on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verbosity {
+    /// `-q`: errors only.
+    Quiet,
+    /// Warnings and errors.
+    #[default]
+    Normal,
+    /// `-v`: one line per step.
+    Verbose,
+}
+
+impl Verbosity {
+    /// From `-v` and `-q` (the command line keeps them apart).
+    pub fn from_flags(verbose: bool, quiet: bool) -> Self {
+        match (verbose, quiet) {
+            (true, _) => Verbosity::Verbose,
+            (false, true) => Verbosity::Quiet,
+            _ => Verbosity::Normal,
+        }
+    }
+}
 
 /// Writes progress and warnings to stderr (or any sink, in tests).
 pub struct Reporter {

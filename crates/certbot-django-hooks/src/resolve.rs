@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -280,6 +280,75 @@ impl Resolve for PinnedResolver {
     }
 }
 
+/// An app server behind the load balancer (`--self-check-node HOST[:PORT]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// The host as it goes into a URL: a name, an IPv4 address, or a bracketed IPv6 address.
+    pub host: String,
+    /// The port; 80 when not given.
+    pub port: u16,
+}
+
+impl Node {
+    /// Parses `HOST[:PORT]`: `10.0.0.5`, `app1.internal:8000`, `[2001:db8::5]:8000`, or a bare
+    /// IPv6 address (then without a port).
+    pub fn parse(value: &str) -> Result<Node, String> {
+        let bad = |why: &str| {
+            format!(
+                "{} is not HOST[:PORT] (for example '10.0.0.5', 'app1.internal:8000' or \
+                 '[2001:db8::5]:8000'): {why}",
+                crate::text::echo(value)
+            )
+        };
+        let port_of = |p: &str| -> Result<u16, String> {
+            match p.parse::<u16>() {
+                Ok(port) if port > 0 => Ok(port),
+                _ => Err(bad("PORT must be a number from 1 to 65535")),
+            }
+        };
+        if let Ok(ip) = value.parse::<Ipv6Addr>() {
+            return Ok(Node {
+                host: format!("[{ip}]"),
+                port: 80,
+            });
+        }
+        let (host, port) = if let Some(rest) = value.strip_prefix('[') {
+            let (inner, after) = rest
+                .split_once(']')
+                .ok_or_else(|| bad("a '[' without its ']'"))?;
+            let ip: Ipv6Addr = inner
+                .parse()
+                .map_err(|_| bad("brackets must enclose an IPv6 address"))?;
+            let port = match after {
+                "" => 80,
+                _ => port_of(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| bad("':PORT' must follow ']'"))?,
+                )?,
+            };
+            (format!("[{ip}]"), port)
+        } else {
+            let (host, port) = match value.split_once(':') {
+                Some((host, port)) => (host, port_of(port)?),
+                None => (value, 80),
+            };
+            match crate::challenge::Identifier::parse(host) {
+                Ok(crate::challenge::Identifier::Dns(name)) => (name, port),
+                Ok(crate::challenge::Identifier::Ip(ip)) => (ip.to_string(), port),
+                Err(_) => return Err(bad("HOST must be a host name or an IP address")),
+            }
+        };
+        Ok(Node { host, port })
+    }
+}
+
+impl fmt::Display for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,5 +428,32 @@ mod tests {
             Some(vec!["10.0.0.5".parse().unwrap(), "::1".parse().unwrap()])
         );
         assert_eq!(addresses_of("nonexistent.invalid", &[], t), None);
+    }
+
+    #[test]
+    fn nodes_are_host_and_port_with_80_by_default() {
+        for (text, host, port) in [
+            ("10.0.0.5", "10.0.0.5", 80),
+            ("10.0.0.5:8000", "10.0.0.5", 8000),
+            ("App1.Internal:8001", "app1.internal", 8001),
+            ("[2001:db8::5]:8000", "[2001:db8::5]", 8000),
+            ("[::1]", "[::1]", 80),
+            ("::1", "[::1]", 80),
+        ] {
+            let node = Node::parse(text).unwrap();
+            assert_eq!((node.host.as_str(), node.port), (host, port), "{text}");
+        }
+        for bad in [
+            "",
+            "a b",
+            "host:0",
+            "host:http",
+            "[::1",
+            "[nope]:80",
+            "host:99999",
+        ] {
+            let err = Node::parse(bad).unwrap_err();
+            assert!(err.contains("HOST[:PORT]"), "{bad}: {err}");
+        }
     }
 }

@@ -20,7 +20,7 @@
 //!   target to what [`RedirectPolicy::vet`] resolved (once per attempt) and vetted.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HOST, HeaderValue, LOCATION};
@@ -34,7 +34,7 @@ use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::failure::classify;
 use crate::output::Reporter;
-use crate::resolve::{Pins, ResolveRule, addresses_of};
+use crate::resolve::{Node, Pins, ResolveRule, addresses_of};
 use crate::text::{body_excerpt, one_line};
 
 /// Longest single GET.
@@ -49,75 +49,6 @@ const MAX_SHOWN: usize = 300;
 const FIRST_INTERVAL: Duration = Duration::from_millis(250);
 
 const MAX_INTERVAL: Duration = Duration::from_secs(2);
-
-/// An app server behind the load balancer (`--self-check-node HOST[:PORT]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    /// The host as it goes into a URL: a name, an IPv4 address, or a bracketed IPv6 address.
-    pub host: String,
-    /// The port; 80 when not given.
-    pub port: u16,
-}
-
-impl Node {
-    /// Parses `HOST[:PORT]`: `10.0.0.5`, `app1.internal:8000`, `[2001:db8::5]:8000`, or a bare
-    /// IPv6 address (then without a port).
-    pub fn parse(value: &str) -> Result<Node, String> {
-        let bad = |why: &str| {
-            format!(
-                "{} is not HOST[:PORT] (for example '10.0.0.5', 'app1.internal:8000' or \
-                 '[2001:db8::5]:8000'): {why}",
-                crate::text::echo(value)
-            )
-        };
-        let port_of = |p: &str| -> Result<u16, String> {
-            match p.parse::<u16>() {
-                Ok(port) if port > 0 => Ok(port),
-                _ => Err(bad("PORT must be a number from 1 to 65535")),
-            }
-        };
-        if let Ok(ip) = value.parse::<Ipv6Addr>() {
-            return Ok(Node {
-                host: format!("[{ip}]"),
-                port: 80,
-            });
-        }
-        let (host, port) = if let Some(rest) = value.strip_prefix('[') {
-            let (inner, after) = rest
-                .split_once(']')
-                .ok_or_else(|| bad("a '[' without its ']'"))?;
-            let ip: Ipv6Addr = inner
-                .parse()
-                .map_err(|_| bad("brackets must enclose an IPv6 address"))?;
-            let port = match after {
-                "" => 80,
-                _ => port_of(
-                    after
-                        .strip_prefix(':')
-                        .ok_or_else(|| bad("':PORT' must follow ']'"))?,
-                )?,
-            };
-            (format!("[{ip}]"), port)
-        } else {
-            let (host, port) = match value.split_once(':') {
-                Some((host, port)) => (host, port_of(port)?),
-                None => (value, 80),
-            };
-            match crate::challenge::Identifier::parse(host) {
-                Ok(crate::challenge::Identifier::Dns(name)) => (name, port),
-                Ok(crate::challenge::Identifier::Ip(ip)) => (ip.to_string(), port),
-                Err(_) => return Err(bad("HOST must be a host name or an IP address")),
-            }
-        };
-        Ok(Node { host, port })
-    }
-}
-
-impl fmt::Display for Node {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.host, self.port)
-    }
-}
 
 /// Where one fetch of the self-check goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -563,33 +494,6 @@ fn fetch_raw(
 mod tests {
     use super::*;
     use crate::ca_policy::tests::{rules, url};
-
-    #[test]
-    fn nodes_are_host_and_port_with_80_by_default() {
-        for (text, host, port) in [
-            ("10.0.0.5", "10.0.0.5", 80),
-            ("10.0.0.5:8000", "10.0.0.5", 8000),
-            ("App1.Internal:8001", "app1.internal", 8001),
-            ("[2001:db8::5]:8000", "[2001:db8::5]", 8000),
-            ("[::1]", "[::1]", 80),
-            ("::1", "[::1]", 80),
-        ] {
-            let node = Node::parse(text).unwrap();
-            assert_eq!((node.host.as_str(), node.port), (host, port), "{text}");
-        }
-        for bad in [
-            "",
-            "a b",
-            "host:0",
-            "host:http",
-            "[::1",
-            "[nope]:80",
-            "host:99999",
-        ] {
-            let err = Node::parse(bad).unwrap_err();
-            assert!(err.contains("HOST[:PORT]"), "{bad}: {err}");
-        }
-    }
 
     #[test]
     fn every_address_is_a_target_ipv6_first_then_the_nodes() {

@@ -10,20 +10,10 @@
 //! `Authorization` header must not be able to put a token there, and a hostile body must not be
 //! able to forge log lines or move the cursor.
 
-use std::error::Error as StdError;
-
 use reqwest::header::HeaderMap;
 
 /// Longest value [`echo`] shows.
 const MAX_ECHO: usize = 64;
-
-/// An error and its causes as one line, joined by ": " ([`crate::error::causes`]).
-pub(crate) fn chain_text(err: &(dyn StdError + 'static)) -> String {
-    crate::error::causes(err)
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ")
-}
 
 /// Quotes a hostile value for an error message: escaped, and shortened to 64 characters.
 pub(crate) fn echo(value: &str) -> String {
