@@ -7,7 +7,8 @@ certbot with our hooks against certbot --webroot and against a one-line file-wri
 with nginx serving the webroot. P3 serving throughput of the challenge view against a trivial view,
 with 10 and 100,000 rows. P4 a site far away: P2's comparison of our hooks with certbot --webroot at
 100 names, the site (API over TLS through nginx, and the HTTP-01 port) and the webroot's nginx behind a delay
-line adding 25 ms each way (scripts/bench_far.py). Then the stripped binary sizes. Medians and ratios,
+line adding 25 ms each way (scripts/bench_far.py). P5 the admin dashboard's time for 1,000 names
+(scripts/bench_dashboard.py, issue 23). Then the stripped binary sizes. Medians and ratios,
 alternating the sides of each comparison, because the machine is noisy. Each figure says its target
 (issues 16 and 22) and whether it was met. Run it through `scripts/bench`.
 """
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench_dashboard import dashboard_time
 from bench_far import DelayLine, Front, Tls, round_trip_ms
 from bench_floor import floor_server
 from bench_report import Figure, Run, Target, fmt
@@ -691,6 +693,23 @@ def p4_far(
     return figures
 
 
+def p5_dashboard(work: Path, names: int) -> list[Figure]:
+    """The admin dashboard for `names` names (issue 23), on a site of its own: its rows must not mix with P1-P4's."""
+    site = h.Site(work / "dashboard-site", port=h.free_port(), workers=1)
+    with h.running(site):
+        seconds = dashboard_time(site, names)
+    return [
+        Figure(
+            f"p5.{names}.dashboard",
+            f"P5 admin dashboard, {names:,} names, median",
+            "s",
+            seconds,
+            note="one staff user's GET over HTTP; gunicorn, SQLite",
+            target=Target("<", 1.0, "s"),
+        )
+    ]
+
+
 def sizes(hooks: Hooks) -> list[Figure]:
     return [
         Figure(f"size.{b.name}", f"binary size, stripped: {b.name}", "MiB", b.stat().st_size / 1024 / 1024)
@@ -751,7 +770,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--far-ms", type=float, default=25.0, help="P4 one-way delay to the site in ms (default 25: 50 ms round trip)"
     )
     parser.add_argument(
-        "--only", choices=["P1", "P2", "P3", "P4"], action="append", help="run only these parts (repeatable)"
+        "--only", choices=["P1", "P2", "P3", "P4", "P5"], action="append", help="run only these parts (repeatable)"
+    )
+    parser.add_argument(
+        "--dashboard-names", type=int, default=1000, help="P5 names on the admin dashboard (default 1000)"
     )
     parser.add_argument(
         "--json",
@@ -772,7 +794,7 @@ def main() -> int:
     args = parse_args()
     per_size = args.issuances * len(args.sizes) if len(args.issuances) == 1 else args.issuances
     issuances = dict(zip(args.sizes, per_size, strict=True))
-    parts = set(args.only or ["P1", "P2", "P3", "P4"])
+    parts = set(args.only or ["P1", "P2", "P3", "P4", "P5"])
     run = Run(
         h.ROOT,
         options={
@@ -784,6 +806,7 @@ def main() -> int:
             "p4_sizes": args.far_sizes,
             "p4_issuances": args.far_issuances,
             "far_ms": args.far_ms,
+            "p5_names": args.dashboard_names,
         },
     )
     h.require_built_hooks()
@@ -815,6 +838,7 @@ def main() -> int:
                         site, hooks, key, pebble, timings, work, args.far_sizes, args.far_issuances, args.far_ms
                     ),
                 ),
+                ("P5", lambda: p5_dashboard(work, args.dashboard_names)),
             ):
                 if part in parts:
                     print(f"{part} ...", file=sys.stderr, flush=True)
