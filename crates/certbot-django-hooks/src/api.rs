@@ -37,7 +37,7 @@ use crate::key::Signer;
 use crate::output::Reporter;
 use crate::reserved::is_loopback;
 use crate::text::{body_excerpt_hiding, one_line_hiding};
-use crate::urls;
+use crate::urls::{self, Endpoint};
 
 /// The content types of the bodies the API takes: the challenge form, the certificate report.
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -166,7 +166,7 @@ impl<'a> ApiClient<'a> {
         ];
         let url = self.challenges_url();
         let body = form_body(&form);
-        self.send(Method::POST, &url, Some((FORM, &body)), |s| {
+        self.send(Endpoint::PushChallenge, &url, Some((FORM, &body)), |s| {
             matches!(s, StatusCode::OK | StatusCode::CREATED)
         })
         .map(|s| s.as_u16())
@@ -176,7 +176,7 @@ impl<'a> ApiClient<'a> {
     /// ([`crate::deploy::Chain::report_body`]). Returns the success status (200 or 201).
     pub fn report_certificate(&self, body: &[u8]) -> Result<u16, Error> {
         let url = urls::certificates(&self.base);
-        self.send(Method::POST, &url, Some((JSON, body)), |s| {
+        self.send(Endpoint::ReportCertificate, &url, Some((JSON, body)), |s| {
             matches!(s, StatusCode::OK | StatusCode::CREATED)
         })
         .map(|s| s.as_u16())
@@ -188,8 +188,9 @@ impl<'a> ApiClient<'a> {
     /// the site cannot be reached rather than retry until the deadline. Returns the answer's time.
     pub fn check_mounted(&self) -> Result<Duration, Error> {
         let url = self.challenges_url();
+        // The push's URL and method, without a JWT.
         let fail = |status: Option<u16>, problem: String| Error::Api {
-            method: "POST",
+            endpoint: Endpoint::PushChallenge,
             url: url.to_string(),
             status,
             problem,
@@ -268,7 +269,7 @@ impl<'a> ApiClient<'a> {
     /// Deletes the challenge with this token. 200, 204 and 404 all mean it is gone.
     pub fn delete(&self, token: &str) -> Result<DeleteOutcome, Error> {
         let url = self.challenge_url(token);
-        let status = self.send(Method::DELETE, &url, None, |s| {
+        let status = self.send(Endpoint::DeleteChallenge, &url, None, |s| {
             matches!(
                 s,
                 StatusCode::OK | StatusCode::NO_CONTENT | StatusCode::NOT_FOUND
@@ -283,18 +284,18 @@ impl<'a> ApiClient<'a> {
 
     fn send(
         &self,
-        method: Method,
+        endpoint: Endpoint,
         url: &Url,
         body: Option<(&'static str, &[u8])>,
         done: impl Fn(StatusCode) -> bool,
     ) -> Result<StatusCode, Error> {
-        let method_name: &'static str = if method == Method::POST {
-            "POST"
-        } else {
-            "DELETE"
+        let method_name = endpoint.method();
+        let method = match endpoint {
+            Endpoint::PushChallenge | Endpoint::ReportCertificate => Method::POST,
+            Endpoint::DeleteChallenge => Method::DELETE,
         };
         let fail = |status: Option<u16>, problem: String| Error::Api {
-            method: method_name,
+            endpoint,
             url: url.to_string(),
             status,
             problem,
@@ -340,7 +341,7 @@ impl<'a> ApiClient<'a> {
                     }
                     let (headers, said) = read_refusal(&mut response, &[jwt.expose()])
                         .map_err(|p| fail(Some(status.as_u16()), p))?;
-                    let problem = self.describe_status(method_name, url, status, &said, &headers);
+                    let problem = self.describe_status(endpoint, status, &said, &headers);
                     let retryable = status == StatusCode::TOO_MANY_REQUESTS
                         || status == StatusCode::REQUEST_TIMEOUT
                         || status.is_server_error();
@@ -403,21 +404,22 @@ impl<'a> ApiClient<'a> {
     /// `said` is what [`read_refusal`] returns: the body, with a leading space, or nothing.
     fn describe_status(
         &self,
-        method: &str,
-        url: &Url,
+        endpoint: Endpoint,
         status: StatusCode,
         said: &str,
         headers: &HeaderMap,
     ) -> String {
         let user = &self.username;
-        if url
-            .path()
-            .ends_with(&format!("/{}", urls::CERTIFICATES_PATH))
+        if endpoint == Endpoint::ReportCertificate
             && let Some(problem) = describe_report_status(user, status, said)
         {
             return problem;
         }
-        let permission = if method == "POST" { "add" } else { "delete" };
+        // The Django permission a 403 on a challenge may be about (a report's 403 is above).
+        let permission = match endpoint {
+            Endpoint::DeleteChallenge => "delete",
+            Endpoint::PushChallenge | Endpoint::ReportCertificate => "add",
+        };
         let skew = clock_skew(headers, SystemTime::now())
             .filter(|skew| skew.abs() > SKEW_WORTH_REPORTING)
             .map(|skew| {

@@ -26,6 +26,7 @@ use crate::output::Reporter;
 use crate::self_check::wait_until_served;
 use crate::session::Session;
 use crate::text::one_line;
+use crate::urls::Endpoint;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -231,7 +232,7 @@ pub fn run_check(
         Err(err) => {
             lines.failed(Step::Push, err)?;
             unregistered = err.status() == Some(401);
-            push_may_have_stored(err)
+            err.push_may_have_stored()
         }
     };
 
@@ -285,7 +286,7 @@ pub fn run_check(
             (Ok(DeleteOutcome::AlreadyGone), Ok(_)) => lines.failed(
                 Step::Delete,
                 &Error::Api {
-                    method: "DELETE",
+                    endpoint: Endpoint::DeleteChallenge,
                     url: api.challenge_url(&probe.token).to_string(),
                     status: Some(404),
                     problem: "the site answered 404 for the probe it had just stored: the \
@@ -355,13 +356,6 @@ pub fn new_probe(identifier: Identifier) -> Result<Challenge, Error> {
 
 /// Whether a failed push may still have stored the probe: it got no answer (the request may
 /// have arrived), or a 5xx (the app may have failed after writing). A 3xx or 4xx is a refusal.
-fn push_may_have_stored(err: &Error) -> bool {
-    match err {
-        Error::Api { status, .. } => status.is_none_or(|s| s >= 500),
-        _ => false,
-    }
-}
-
 /// For a 401 on the push: the public key (never the private key) and how to register it.
 fn write_registration(
     out: &mut dyn Write,
@@ -410,18 +404,22 @@ mod tests {
 
     #[test]
     fn only_an_unanswered_or_failed_push_may_have_stored_the_probe() {
-        let api = |status| Error::Api {
-            method: "POST",
+        let api = |endpoint, status| Error::Api {
+            endpoint,
             url: "http://x/".into(),
             status,
             problem: String::new(),
         };
-        assert!(push_may_have_stored(&api(None)));
-        assert!(push_may_have_stored(&api(Some(503))));
+        let push = |status| api(Endpoint::PushChallenge, status);
+        assert!(push(None).push_may_have_stored());
+        assert!(push(Some(503)).push_may_have_stored());
         for refused in [301, 400, 401, 403, 404, 429] {
-            assert!(!push_may_have_stored(&api(Some(refused))), "{refused}");
+            assert!(!push(Some(refused)).push_may_have_stored(), "{refused}");
         }
-        assert!(!push_may_have_stored(&Error::Signing("x".into())));
+        // A delete or a report that got no answer stored no challenge.
+        assert!(!api(Endpoint::DeleteChallenge, None).push_may_have_stored());
+        assert!(!api(Endpoint::ReportCertificate, Some(503)).push_may_have_stored());
+        assert!(!Error::Signing("x".into()).push_may_have_stored());
     }
 
     #[test]

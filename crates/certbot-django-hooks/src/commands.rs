@@ -96,15 +96,7 @@ fn delete_after_failure(
     err: &Error,
     reporter: &Reporter,
 ) -> Option<String> {
-    let may_be_stored = match err {
-        Error::SelfCheck { .. } => true,
-        Error::Api {
-            method: "POST",
-            status,
-            ..
-        } => status.is_none_or(|s| s >= 500),
-        _ => false,
-    };
+    let may_be_stored = matches!(err, Error::SelfCheck { .. }) || err.push_may_have_stored();
     if !may_be_stored {
         return None;
     }

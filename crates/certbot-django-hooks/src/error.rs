@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 
 use crate::challenge::ChallengeError;
+use crate::urls::Endpoint;
 
 /// Everything that can make a hook fail.
 #[derive(Debug, thiserror::Error)]
@@ -100,10 +101,10 @@ pub enum Error {
     Client(String),
 
     /// A request to the site's challenge API failed for good.
-    #[error("{method} {url} failed: {problem}")]
+    #[error("{method} {url} failed: {problem}", method = .endpoint.method())]
     Api {
-        /// `POST` or `DELETE`.
-        method: &'static str,
+        /// Which of the site's endpoints.
+        endpoint: Endpoint,
         /// The request URL.
         url: String,
         /// The last HTTP status, if the site answered at all.
@@ -234,6 +235,20 @@ impl Error {
         Error::Config {
             origin: origin.into(),
             problem: problem.into(),
+        }
+    }
+
+    /// Whether a failed push may have stored its challenge all the same: the site never
+    /// answered, or answered with a server error after the request may have reached it. Every
+    /// refusal (4xx, a redirect) stored nothing, and neither did any other step.
+    pub fn push_may_have_stored(&self) -> bool {
+        match self {
+            Error::Api {
+                endpoint: Endpoint::PushChallenge,
+                status,
+                ..
+            } => status.is_none_or(|s| s >= 500),
+            _ => false,
         }
     }
 

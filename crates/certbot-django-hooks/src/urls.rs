@@ -16,6 +16,30 @@ pub const CERTIFICATES_PATH: &str = ".well-known/certificates/";
 /// The Django admin page where a public key can be pasted, relative to the site's base URL.
 pub const ADMIN_ADD_KEY_PATH: &str = "admin/asymmetric_jwt_auth/publickey/add/";
 
+/// The site's endpoints the hooks call. Which one a request went to is carried as this value,
+/// so the method, the permission a refusal is about and whether a failed call may have stored
+/// something follow from it, never from a URL's ending or a method's name. (Here rather than in
+/// `api`, the client that calls them, because `error` names them too and `api` imports `error`.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST {server}/.well-known/challenges/`: store a challenge.
+    PushChallenge,
+    /// `DELETE {server}/.well-known/challenges/<token>/`: delete one.
+    DeleteChallenge,
+    /// `POST {server}/.well-known/certificates/`: report a certificate (the deploy hook).
+    ReportCertificate,
+}
+
+impl Endpoint {
+    /// The HTTP method, as the request and the JWT's binding name it.
+    pub fn method(self) -> &'static str {
+        match self {
+            Endpoint::PushChallenge | Endpoint::ReportCertificate => "POST",
+            Endpoint::DeleteChallenge => "DELETE",
+        }
+    }
+}
+
 /// The site's base URL for `identifier`: `template` with `{domain}` replaced, ending with one `/`.
 pub fn site_base(template: &str, identifier: &Identifier) -> Result<Url, String> {
     let text = template.replace("{domain}", &identifier.url_host());
