@@ -225,6 +225,29 @@ pub fn validate_validation(token: &str, validation: &str) -> Result<(), Challeng
 }
 
 impl Challenge {
+    /// Parses one challenge from its three values as a client passes them (dehydrated's and
+    /// uacme's arguments): the identifier, the token, and the key authorization to serve.
+    pub fn parse(identifier: &str, token: &str, validation: &str) -> Result<Self, ChallengeError> {
+        let identifier = Identifier::parse(identifier)?;
+        validate_token(token)?;
+        validate_validation(token, validation)?;
+        Ok(Challenge {
+            identifier,
+            token: token.to_string(),
+            validation: validation.to_string(),
+            remaining_challenges: None,
+            all_domains: None,
+        })
+    }
+
+    /// Adds the logging-only context of a run of several challenges: how many follow this one,
+    /// and every name of the certificate (cleaned, as it is only shown).
+    pub fn with_context(mut self, remaining: u32, all_domains: &str) -> Self {
+        self.remaining_challenges = Some(remaining);
+        self.all_domains = Some(plain_value(all_domains, 1024));
+        self
+    }
+
     /// Reads and validates the challenge from a `CERTBOT_*` variable lookup.
     ///
     /// In the hooks the lookup is `std::env::var_os`; tests and fuzzers pass a map.

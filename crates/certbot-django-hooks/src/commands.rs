@@ -47,7 +47,15 @@ pub fn run_auth(
         }
     };
     let reporter = Reporter::new("auth-hook", settings.verbosity, stderr);
-    match authenticate_with_lines(&settings, env, &reporter) {
+    let challenge = match Challenge::from_env(env) {
+        Ok(challenge) => challenge,
+        Err(err) => {
+            let err = Error::from(err);
+            fail_closed_after(settings.on_failure, &err, env, || None, &reporter);
+            return Err(err);
+        }
+    };
+    match authenticate_with_lines(&settings, &challenge, &reporter) {
         Ok(lines) => {
             for line in lines {
                 writeln!(stdout, "{line}").map_err(Error::Output)?;
@@ -55,7 +63,7 @@ pub fn run_auth(
             Ok(())
         }
         Err(err) => {
-            let delete = || delete_after_failure(&settings, env, &err, &reporter);
+            let delete = || delete_after_failure(&settings, &challenge, &err, &reporter);
             fail_closed_after(settings.on_failure, &err, env, delete, &reporter);
             Err(err)
         }
@@ -92,7 +100,7 @@ const MAX_FAILURE_DELETE: std::time::Duration = std::time::Duration::from_secs(1
 /// certbot's output and log, `None` when nothing was stored.
 fn delete_after_failure(
     settings: &Settings,
-    env: &dyn Fn(&str) -> Option<OsString>,
+    challenge: &Challenge,
     err: &Error,
     reporter: &Reporter,
 ) -> Option<String> {
@@ -102,17 +110,15 @@ fn delete_after_failure(
     }
     let mut short = settings.clone();
     short.timeout = settings.timeout.min(MAX_FAILURE_DELETE);
-    // The run got past reading the challenge, or nothing could have been stored.
-    let challenge = Challenge::from_env(env).ok()?;
     let token = &challenge.token;
-    Some(match cleanup(&short, env, reporter) {
+    Some(match cleanup(&short, challenge, reporter) {
         Ok(DeleteOutcome::Deleted) => format!("auth-hook: deleted its challenge {token} again"),
         Ok(DeleteOutcome::AlreadyGone) => {
             format!("auth-hook: its challenge {token} is not on the site")
         }
         Err(e) => format!(
             "auth-hook: warning: could not delete its challenge {token} ({e}); {}",
-            crate::advice::leftover_challenge(&challenge)
+            crate::advice::leftover_challenge(challenge)
         ),
     })
 }
@@ -174,24 +180,24 @@ fn fail_closed_after(
     }
 }
 
-/// The auth hook proper: validate, push, self-check. Returns the result line.
+/// The auth hook proper for one challenge, whichever client it came from: push, self-check.
+/// Returns the result line.
 pub fn authenticate(
     settings: &Settings,
-    env: &dyn Fn(&str) -> Option<OsString>,
+    challenge: &Challenge,
     reporter: &Reporter,
 ) -> Result<String, Error> {
-    authenticate_with_lines(settings, env, reporter).map(|mut lines| lines.swap_remove(0))
+    authenticate_with_lines(settings, challenge, reporter).map(|mut lines| lines.swap_remove(0))
 }
 
 /// [`authenticate`], returning the result line followed by the self-check's line per address
 /// and node (indented), as auth-hook prints them on stdout.
 pub fn authenticate_with_lines(
     settings: &Settings,
-    env: &dyn Fn(&str) -> Option<OsString>,
+    challenge: &Challenge,
     reporter: &Reporter,
 ) -> Result<Vec<String>, Error> {
     let deadline = Deadline::new(settings.timeout);
-    let challenge = Challenge::from_env(env)?;
     let mut context = String::new();
     if let Some(n) = challenge.remaining_challenges {
         context.push_str(&format!("; {n} more challenge(s) after this one"));
@@ -203,10 +209,10 @@ pub fn authenticate_with_lines(
         "challenge {} for {}{context}",
         challenge.token, challenge.identifier
     ));
-    let self_check_url = settings.self_check_url(&challenge)?;
+    let self_check_url = settings.self_check_url(challenge)?;
     let session = Session::open(settings, &challenge.identifier, deadline, reporter)?;
     let api = session.api()?;
-    let status = api.push(&challenge)?;
+    let status = api.push(challenge)?;
     reporter.step(format_args!("challenge stored ({status})"));
     let stored = format!(
         "challenge {} for {} stored at {}",
@@ -248,16 +254,6 @@ pub fn run_cleanup(
 ) -> Result<DeleteOutcome, Error> {
     let settings = Settings::load(options)?;
     let reporter = Reporter::new("cleanup-hook", settings.verbosity, stderr);
-    cleanup(&settings, env, &reporter)
-}
-
-/// The cleanup hook proper: validate, delete this token's challenge.
-pub fn cleanup(
-    settings: &Settings,
-    env: &dyn Fn(&str) -> Option<OsString>,
-    reporter: &Reporter,
-) -> Result<DeleteOutcome, Error> {
-    let deadline = Deadline::new(settings.timeout);
     let challenge = Challenge::from_env(env)?;
     // Only logged: the token to delete always comes from CERTBOT_TOKEN, never from this text.
     if let Some(auth_output) = env("CERTBOT_AUTH_OUTPUT") {
@@ -266,6 +262,16 @@ pub fn cleanup(
             crate::text::one_line(&auth_output.to_string_lossy(), 300)
         ));
     }
+    cleanup(&settings, &challenge, &reporter)
+}
+
+/// The cleanup hook proper for one challenge, whichever client it came from: delete it.
+pub fn cleanup(
+    settings: &Settings,
+    challenge: &Challenge,
+    reporter: &Reporter,
+) -> Result<DeleteOutcome, Error> {
+    let deadline = Deadline::new(settings.timeout);
     let session = Session::open(settings, &challenge.identifier, deadline, reporter)?;
     let outcome = session.api()?.delete(&challenge.token)?;
     let took = deadline.elapsed().as_secs_f64();

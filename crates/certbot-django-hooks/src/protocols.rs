@@ -1,9 +1,10 @@
 //! The hook protocols of dehydrated and uacme, run by the certbot hooks' own code.
 //!
 //! certbot hands a challenge to its hooks in `CERTBOT_*` variables; dehydrated and uacme pass it
-//! as positional arguments. Here the arguments become the same variable lookup that
-//! [`authenticate`] and [`cleanup`] read, so all three clients get one validation, one push, one
-//! self-check, one deadline per challenge and the same messages. Neither client can pass options
+//! as positional arguments. Here the arguments are parsed straight into [`Challenge`]s
+//! ([`Challenge::parse`], the same validation as certbot's environment gets, with the client's
+//! names for its arguments in the messages), which [`authenticate`] and [`cleanup`] take, so all
+//! three clients get one push, one self-check, one deadline per challenge and the same messages. Neither client can pass options
 //! of ours (dehydrated runs `"$HOOK" handler args...`, uacme `execl(hook, method, ...)`), so the
 //! settings come from a config file: the one `CERTBOT_DJANGO_CONFIG` names, else a default path
 //! beside the client's own configuration.
@@ -59,67 +60,39 @@ const UACME_NAMES: ArgNames = ArgNames {
     validation: "AUTH",
 };
 
-/// One challenge as the client passed it, turned into the `CERTBOT_*` lookup the library reads.
-#[derive(Debug, Clone)]
-struct ChallengeArgs {
-    vars: Vec<(&'static str, OsString)>,
-}
-
-impl ChallengeArgs {
-    fn new(identifier: &OsStr, token: &OsStr, validation: &OsStr) -> Self {
-        ChallengeArgs {
-            vars: vec![
-                ("CERTBOT_IDENTIFIER", identifier.to_owned()),
-                ("CERTBOT_DOMAIN", identifier.to_owned()),
-                ("CERTBOT_TOKEN", token.to_owned()),
-                ("CERTBOT_VALIDATION", validation.to_owned()),
-            ],
-        }
+/// Parses one challenge from a client's three arguments, naming them as the client does in the
+/// message (`invalid {what}, nothing was sent: TOKEN ... is invalid`).
+fn parse_challenge(
+    [identifier, token, validation]: [&OsStr; 3],
+    names: &ArgNames,
+    what: &str,
+) -> Result<Challenge, Error> {
+    let fail =
+        |problem: String| Error::config(format!("invalid {what}, nothing was sent"), problem);
+    fn text<'a>(value: &'a OsStr, name: &str) -> Result<&'a str, String> {
+        value
+            .to_str()
+            .ok_or_else(|| format!("{name} is not valid UTF-8"))
     }
-
-    /// Adds certbot's two logging-only variables, for `-v`.
-    fn with_context(mut self, remaining: usize, all_domains: &str) -> Self {
-        self.vars
-            .push(("CERTBOT_REMAINING_CHALLENGES", remaining.to_string().into()));
-        self.vars.push(("CERTBOT_ALL_DOMAINS", all_domains.into()));
-        self
-    }
-
-    fn lookup(&self, name: &str) -> Option<OsString> {
-        self.vars
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-    }
-
-    /// Validates it as the library will, but names the client's arguments in the message.
-    fn validate(&self, names: &ArgNames, what: &str) -> Result<Challenge, Error> {
-        Challenge::from_env(|name| self.lookup(name)).map_err(|err| {
-            let problem = match err {
-                ChallengeError::InvalidIdentifier { value, reason } => {
-                    format!("{} {value} is invalid: {reason}", names.identifier)
-                }
-                ChallengeError::InvalidToken { value, reason } => {
-                    format!("{} {value} is invalid: {reason}", names.token)
-                }
-                ChallengeError::InvalidValidation { value, reason } => format!(
-                    "{} {value} is invalid: {}",
-                    names.validation,
-                    reason.replace("CERTBOT_TOKEN", names.token)
-                ),
-                ChallengeError::NotUtf8(var) => {
-                    let name = match var {
-                        "CERTBOT_TOKEN" => names.token,
-                        "CERTBOT_VALIDATION" => names.validation,
-                        _ => names.identifier,
-                    };
-                    format!("{name} is not valid UTF-8")
-                }
-                other => other.to_string(),
-            };
-            Error::config(format!("invalid {what}, nothing was sent"), problem)
+    let identifier = text(identifier, names.identifier).map_err(fail)?;
+    let token = text(token, names.token).map_err(fail)?;
+    let validation = text(validation, names.validation).map_err(fail)?;
+    Challenge::parse(identifier, token, validation).map_err(|err| {
+        fail(match err {
+            ChallengeError::InvalidIdentifier { value, reason } => {
+                format!("{} {value} is invalid: {reason}", names.identifier)
+            }
+            ChallengeError::InvalidToken { value, reason } => {
+                format!("{} {value} is invalid: {reason}", names.token)
+            }
+            ChallengeError::InvalidValidation { value, reason } => format!(
+                "{} {value} is invalid: {}",
+                names.validation,
+                reason.replace("CERTBOT_TOKEN", names.token)
+            ),
+            other => other.to_string(),
         })
-    }
+    })
 }
 
 /// One run of dehydrated's `HOOK`, as dehydrated calls it.
@@ -201,10 +174,10 @@ pub fn run_dehydrated(
         } else {
             format!("{handler} arguments (challenge {} of {count})", i + 1)
         };
-        let args = ChallengeArgs::new(&triplet[0], &triplet[1], &triplet[2])
-            .with_context(count - i - 1, &all_domains);
-        let challenge = args.validate(&DEHYDRATED_NAMES, &what)?;
-        challenges.push((args, challenge));
+        let triplet = [&*triplet[0], &*triplet[1], &*triplet[2]];
+        let challenge = parse_challenge(triplet, &DEHYDRATED_NAMES, &what)?;
+        let remaining = u32::try_from(count - i - 1).unwrap_or(u32::MAX);
+        challenges.push(challenge.with_context(remaining, &all_domains));
     }
     let settings = load_settings(&call.hook, DEHYDRATED_DEFAULT_CONFIG, "dehydrated")?;
     let reporter = Reporter::new("dehydrated-hook", settings.verbosity, stderr);
@@ -237,12 +210,12 @@ pub fn run_uacme(call: &UacmeCall, stderr: Box<dyn Write>) -> Result<UacmeOutcom
     if kind != "http-01" {
         return Ok(UacmeOutcome::Declined);
     }
-    let args = ChallengeArgs::new(&call.ident, &call.token, &call.auth);
     let what = format!("{} arguments", method.to_string_lossy());
-    let challenge = args.validate(&UACME_NAMES, &what)?;
+    let arguments = [&*call.ident, &*call.token, &*call.auth];
+    let challenge = parse_challenge(arguments, &UACME_NAMES, &what)?;
     let settings = load_settings(&call.hook, UACME_DEFAULT_CONFIG, "uacme")?;
     let reporter = Reporter::new("uacme-hook", settings.verbosity, stderr);
-    let challenges = [(args, challenge)];
+    let challenges = [challenge];
     // uacme prints nothing unless asked (-v), so neither does its hook on success.
     if deploying {
         deploy(&settings, &challenges, &reporter, None)?;
@@ -289,12 +262,12 @@ fn load_settings(args: &Options, default: &str, client: &str) -> Result<Settings
 /// ones before it, and the failing one too when it was stored but never served.
 fn deploy(
     settings: &Settings,
-    challenges: &[(ChallengeArgs, Challenge)],
+    challenges: &[Challenge],
     reporter: &Reporter,
     mut stdout: Option<&mut dyn Write>,
 ) -> Result<(), Error> {
-    for (i, (args, _)) in challenges.iter().enumerate() {
-        match authenticate(settings, &|name| args.lookup(name), reporter) {
+    for (i, challenge) in challenges.iter().enumerate() {
+        match authenticate(settings, challenge, reporter) {
             Ok(line) => {
                 if let Some(out) = stdout.as_deref_mut() {
                     writeln!(out, "{line}").map_err(Error::Output)?;
@@ -316,9 +289,9 @@ fn deploy(
 
 /// Deletes challenges stored by a deploy that then failed; failures here are only warnings, the
 /// deploy's error is the one that counts.
-fn roll_back(settings: &Settings, stored: &[(ChallengeArgs, Challenge)], reporter: &Reporter) {
-    for (args, challenge) in stored {
-        match cleanup(settings, &|name| args.lookup(name), reporter) {
+fn roll_back(settings: &Settings, stored: &[Challenge], reporter: &Reporter) {
+    for challenge in stored {
+        match cleanup(settings, challenge, reporter) {
             Ok(_) => reporter.step(format_args!(
                 "deleted challenge {} for {} again, since the deploy failed",
                 challenge.token, challenge.identifier
@@ -336,14 +309,10 @@ fn roll_back(settings: &Settings, stored: &[(ChallengeArgs, Challenge)], reporte
 
 /// Deletes every challenge, even after one failed, so one bad answer leaves no others behind.
 /// Returns the first failure; later ones are warnings.
-fn clean(
-    settings: &Settings,
-    challenges: &[(ChallengeArgs, Challenge)],
-    reporter: &Reporter,
-) -> Result<(), Error> {
+fn clean(settings: &Settings, challenges: &[Challenge], reporter: &Reporter) -> Result<(), Error> {
     let mut first = None;
-    for (args, challenge) in challenges {
-        if let Err(err) = cleanup(settings, &|name| args.lookup(name), reporter) {
+    for challenge in challenges {
+        if let Err(err) = cleanup(settings, challenge, reporter) {
             if first.is_none() {
                 first = Some(err);
             } else {
@@ -368,16 +337,30 @@ mod tests {
         format!("{TOKEN}.{THUMB}")
     }
 
-    fn triplet(identifier: &str, token: &str, validation: &str) -> ChallengeArgs {
-        ChallengeArgs::new(identifier.as_ref(), token.as_ref(), validation.as_ref())
+    fn triplet<'a>(identifier: &'a str, token: &'a str, validation: &'a str) -> [&'a OsStr; 3] {
+        [identifier.as_ref(), token.as_ref(), validation.as_ref()]
     }
 
     #[test]
-    fn positional_arguments_become_the_certbot_challenge() {
-        let c = triplet("A.Example", TOKEN, &validation())
-            .with_context(1, "a.example,b.example")
-            .validate(&DEHYDRATED_NAMES, "deploy_challenge arguments")
-            .unwrap();
+    fn positional_arguments_become_the_same_challenge_as_certbots_environment() {
+        let c = parse_challenge(
+            triplet("A.Example", TOKEN, &validation()),
+            &DEHYDRATED_NAMES,
+            "deploy_challenge arguments",
+        )
+        .unwrap()
+        .with_context(1, "a.example,b.example");
+        let env = |name: &str| -> Option<OsString> {
+            match name {
+                "CERTBOT_DOMAIN" => Some("A.Example".into()),
+                "CERTBOT_TOKEN" => Some(TOKEN.into()),
+                "CERTBOT_VALIDATION" => Some(validation().into()),
+                "CERTBOT_REMAINING_CHALLENGES" => Some("1".into()),
+                "CERTBOT_ALL_DOMAINS" => Some("a.example,b.example".into()),
+                _ => None,
+            }
+        };
+        assert_eq!(c, Challenge::from_env(env).unwrap());
         assert_eq!(c.identifier.to_string(), "a.example");
         assert_eq!(c.token, TOKEN);
         assert_eq!(c.validation, validation());
@@ -387,8 +370,8 @@ mod tests {
 
     #[test]
     fn invalid_arguments_are_named_as_the_client_names_them() {
-        let err = |t: ChallengeArgs, names: &ArgNames| {
-            t.validate(names, "begin arguments")
+        let err = |t: [&OsStr; 3], names: &ArgNames| {
+            parse_challenge(t, names, "begin arguments")
                 .unwrap_err()
                 .to_string()
         };
