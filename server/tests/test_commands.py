@@ -132,8 +132,11 @@ def test_a_superuser_or_grouped_account_is_left_alone_but_warned_about(tmp_path,
 def test_a_private_key_is_refused_without_echoing_it_and_nothing_is_written(tmp_path, ed25519_key) -> None:
     path = tmp_path / "key.pem"
     path.write_bytes(ed25519_key.as_pem)
-    with pytest.raises(CommandError) as caught:
-        run("certbot_client", "certbot", "--public-key-file", str(path))
+    try:
+        with pytest.raises(CommandError) as caught:
+            run("certbot_client", "certbot", "--public-key-file", str(path))
+    finally:
+        path.unlink()  # pytest keeps tmp_path; a private key must not stay in it
     message = str(caught.value)
     assert "holds a private key" in message
     assert "openssl pkey -in KEY -pubout" in message

@@ -1,4 +1,4 @@
-"""Issue 23: the dashboard in the admin shows every name, most urgent first, with the verdict the status command and
+"""The dashboard in the admin shows every name, most urgent first, with the verdict the status command and
 the metrics give, to staff holding acme_challenge.view_identifier only. Certificates come from the tests' own CA with
 chosen dates."""
 

@@ -1,4 +1,4 @@
-"""Issue 15: the metrics endpoint: off (404) unless configured, refused (403) without the token or from another
+"""The metrics endpoint: off (404) unless configured, refused (403) without the token or from another
 address, and served in the Prometheus text format as prometheus_client's own parser reads it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 15: what the site records per identifier (fetches, reports, pushes), the verdict rule, the status command,
+"""What the site records per identifier (fetches, reports, pushes), the verdict rule, the status command,
 system check W005 and the admin's list of identifiers."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 23: ``acme_challenge_status --probe`` reads what each name's TLS endpoint really serves, from a real TLS server
+"""``acme_challenge_status --probe`` reads what each name's TLS endpoint really serves, from a real TLS server
 on 127.0.0.1 presenting certificates of the tests' own CA, and compares it with the newest certificate reported."""
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ in the tests and the scripts alike. Everything but ``legacy`` is importable from
 from __future__ import annotations
 
 from .certbot import Certbot, cert_info
-from .hooks import certbot_env, hook_args, keygen, require_built_hooks, run_hook, sign_request
+from .hooks import certbot_env, delete_private_keys, hook_args, keygen, require_built_hooks, run_hook, sign_request
 from .nginx import Nginx
 from .paths import (
     AUTH_HOOK,
@@ -77,6 +77,7 @@ __all__ = [
     "ensure_port_free",
     "free_port",
     "hook_args",
+    "delete_private_keys",
     "keygen",
     "openssl",
     "port_open",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from .nginx import Nginx
 from .paths import AUTH_HOOK, CLEANUP_HOOK
@@ -50,6 +50,25 @@ def keygen(key_file: Path, key_type: str = "ed25519") -> Path:
             stderr=subprocess.PIPE,
         )
     return public
+
+
+def delete_private_keys(directory: Path) -> list[Path]:
+    """Delete every file under ``directory`` that holds a PEM or OpenSSH private key (auth-hook keygen's, certbot's
+    privkey.pem, a test CA's); returns what it deleted. pytest keeps the last runs' temporary directories, and a
+    private key must not outlive the test that made it."""
+    deleted = []
+    for path in sorted(directory.rglob("*")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        try:
+            with open(path, "rb") as file:
+                head = file.read(65536)
+        except OSError:
+            continue
+        if b"PRIVATE KEY-----" in head:
+            path.unlink()
+            deleted.append(path)
+    return deleted
 
 
 def require_built_hooks(
@@ -92,9 +111,14 @@ def run_hook(binary: Path, args: list[str], env: dict[str, str]) -> subprocess.C
 
 def sign_request(key_file: Path, username: str, method: str, url: str, body: bytes = b"") -> str:
     """A JWT as the hooks make one (scripts/bench_push.py does the same): asymmetric_jwt_auth's claims, kid the key's
-    fingerprint, and the request binding of issue 11."""
+    fingerprint, and the request binding of issue 11. An Ed25519 key signs with EdDSA, an RSA key with RS512."""
     key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
-    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        algorithm = "EdDSA"
+    elif isinstance(key, rsa.RSAPrivateKey):
+        algorithm = "RS512"
+    else:
+        raise HarnessError(f"{key_file}: not an Ed25519 or RSA private key")
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -106,4 +130,4 @@ def sign_request(key_file: Path, username: str, method: str, url: str, body: byt
         "htu": url.split("?")[0],
         "bsh": base64.urlsafe_b64encode(hashlib.sha256(body).digest()).rstrip(b"=").decode(),
     }
-    return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": hashlib.sha256(public_pem).hexdigest()})
+    return jwt.encode(claims, key, algorithm=algorithm, headers={"kid": hashlib.sha256(public_pem).hexdigest()})

@@ -1,4 +1,4 @@
-"""Issue 19: legacy mode, narrowed. A token without the request-binding claims (what the original certbot-django
+"""Legacy mode, narrowed. A token without the request-binding claims (what the original certbot-django
 plugin signs) is accepted only on the plugin's two calls, push and delete, and only for the users
 ``ACME_CHALLENGE_LEGACY_CLIENTS`` names (``True``: every user, with system check W006). A push without ``domain`` is
 a legacy call and follows the same rule. The certificate report never takes an unbound token.

@@ -141,7 +141,7 @@ def test_a_superuser_needs_no_permission_rows(alice_key) -> None:
 
 
 def test_with_another_authentication_backend_the_permission_is_asked_of_has_perm(settings, alice_key) -> None:
-    settings.AUTHENTICATION_BACKENDS = ["tests.test_statements.DenyingBackend"]
+    settings.AUTHENTICATION_BACKENDS = ["tests.test_queries_per_call.DenyingBackend"]
     make_user("erin", [alice_key], HOOK_PERMISSIONS)
     response = push(Client(), alice_key, username="erin")
     assert response.status_code == 403

@@ -1,29 +1,31 @@
 """The example site as deployed: real server processes (gunicorn with two workers, and runserver) on one SQLite
 file. These are the properties one process cannot show: a replay refused across processes, concurrent writers on
-SQLite, and what reaches the server's log."""
+SQLite, and what reaches the server's log. Run with each Django the app supports: .venv's and, when it is there,
+.venv-django61's (moved here from server/tests, which run with the app alone).
+
+No CA takes part, so these tests need no end-to-end lock."""
 
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode
 
-import harness as h
 import pytest
 import requests
-from asymmetric_jwt_auth.keys import Ed25519PrivateKey, RSAPrivateKey
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from .conftest import bound_auth, form
+import harness as h
 
-pytestmark = pytest.mark.live
-
-SERVER_DIR = Path(__file__).resolve().parents[1]
+SERVER_DIR = h.ROOT / "server"
 START_TIMEOUT = 90
+#: The interpreters whose Django runs the site: .venv's (Django 5.2), .venv-django61's when scripts/bootstrap made it.
+PYTHONS = [venv for venv in (".venv", ".venv-django61") if (h.ROOT / venv / "bin" / "python").exists()]
 
 
 @dataclass
@@ -31,8 +33,9 @@ class Site:
     """The example site on one SQLite file, served by gunicorn and by runserver at once."""
 
     nodes: dict[str, h.Site]
-    ed25519_key: Ed25519PrivateKey
-    rsa_key: RSAPrivateKey
+    #: The private key files of the user certbot (deleted when the module's site stops).
+    ed25519_key: Path
+    rsa_key: Path
     #: Every Authorization header sent, to look for in the logs afterwards.
     sent: list[str] = field(default_factory=list)
 
@@ -48,10 +51,9 @@ class Site:
     def logs(self) -> list[Path]:
         return [node.process.log for node in self.nodes.values() if node.process is not None]
 
-    def headers(self, method: str, url: str, body: bytes = b"", key=None) -> dict[str, str]:
+    def headers(self, method: str, url: str, body: bytes = b"", key: Path | None = None) -> dict[str, str]:
         """A fresh JWT bound to this request, as the hooks make it."""
-        parts = urlsplit(url)
-        headers = bound_auth(key or self.ed25519_key, method, parts.path, body, host=parts.netloc)
+        headers = {"Authorization": "JWT " + h.sign_request(key or self.ed25519_key, "certbot", method, url, body)}
         self.sent.append(headers["Authorization"])
         return headers
 
@@ -60,8 +62,19 @@ class Site:
         return self.nodes["gunicorn"].manage(*args)
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Iterator[Site]:
+def _write_key(tmp: Path, name: str, key: ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey) -> tuple[Path, Path]:
+    private, public = tmp / f"{name}.key", tmp / f"{name}.pub"
+    private.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return private, public
+
+
+@pytest.fixture(scope="module", params=PYTHONS)
+def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("live")
     env = {
         # Not the tests' own settings, which pytest-django put in this process's environment.
@@ -75,20 +88,23 @@ def site(tmp_path_factory) -> Iterator[Site]:
     common = {
         "database_url": f"sqlite:///{tmp / 'db.sqlite3'}",
         "extra_env": env,
-        "python": Path(sys.executable),
+        "python": h.ROOT / request.param / "bin" / "python",
         "start_timeout": START_TIMEOUT,
     }
     nodes = {
         "gunicorn": h.Site(tmp, h.free_port(), server_args=("--access-logfile", "-"), **common),
         "runserver": h.Site(tmp, h.free_port(), server="runserver", **common),
     }
-    ed25519_key, rsa_key = Ed25519PrivateKey.generate(), RSAPrivateKey.generate()
+    ed25519_key, ed25519_public = _write_key(tmp, "ed25519", ed25519.Ed25519PrivateKey.generate())
+    rsa_key, rsa_public = _write_key(tmp, "rsa", rsa.generate_private_key(public_exponent=65537, key_size=2048))
     site = Site(nodes, ed25519_key, rsa_key)
-    with h.running(*nodes.values()):
-        for name, key in (("ed25519.pub", ed25519_key), ("rsa.pub", rsa_key)):
-            (tmp / name).write_bytes(key.public_key.as_pem)
-            site.manage("certbot_client", "certbot", "--public-key-file", str(tmp / name))
-        yield site
+    try:
+        with h.running(*nodes.values()):
+            for public in (ed25519_public, rsa_public):
+                site.manage("certbot_client", "certbot", "--public-key-file", str(public))
+            yield site
+    finally:
+        h.delete_private_keys(tmp)
 
 
 #: The name every challenge here is pushed for: the Host the tests fetch challenges with.
@@ -96,7 +112,7 @@ DOMAIN = "127.0.0.1"
 
 
 def _body(token: str) -> bytes:
-    return form(challenge=token, response=f"{token}.thumbprint", domain=DOMAIN)
+    return urlencode({"challenge": token, "response": f"{token}.thumbprint", "domain": DOMAIN}).encode()
 
 
 def _push(

@@ -1,4 +1,4 @@
-"""Issue 19: every signed call is audited and none answers 500 for what a client sent, and the refusals of requests
+"""Every signed call is audited and none answers 500 for what a client sent, and the refusals of requests
 that never proved a key are counted, not stored one row each, so nobody can grow the audit table.
 
 Before: ``time`` or ``nonce`` of 10**400 answered 500 and left no audit row (the transaction rolled back), a ``time``
