@@ -21,54 +21,10 @@ import harness as h
 
 DASHBOARD = "/admin/acme_challenge/identifier/dashboard/"
 
-SEED = """
-import hashlib, json, random
-from datetime import timedelta
-from django.contrib.auth.models import Permission, User
-from django.db import transaction
-from django.test import Client
-from django.utils import timezone
-from acme_challenge.models import AuditRecord
-from acme_challenge.models import ChallengeFetch
-from acme_challenge.monitoring import record_certificate
-from acme_challenge.models import ProbeResult
-
-names, now, rng = {names}, timezone.now(), random.Random(23)
-with transaction.atomic():
-    for i in range(names):
-        name = f"n{{i}}.bench.example"
-        start = now - timedelta(days=rng.uniform(0, 100))
-        lifetime = timedelta(days=rng.choice((6, 45, 90)))
-        fingerprint = hashlib.sha256(name.encode()).hexdigest()
-        record_certificate(
-            fingerprint=fingerprint, serial=f"{{i:x}}", names=[name], not_before=start, not_after=start + lifetime,
-            issuer="CN=Bench", lineage=name, user=None, username=f"user{{i % 7}}", key_fingerprint="k" * 43,
-            remote_address="192.0.2.1", now=start,
-        )
-    AuditRecord.objects.bulk_create(
-        AuditRecord(action="push", status=201, domain=f"n{{i}}.bench.example", username=f"user{{i % 7}}",
-                    key_fingerprint="k" * 43, token=f"t{{i}}", remote_address="192.0.2.1")
-        for i in range(names)
-    )
-    ChallengeFetch.objects.bulk_create(
-        ChallengeFetch(domain=f"n{{i}}.bench.example", token=f"t{{i}}", remote_address=f"198.51.100.{{k}}", status=200)
-        for i in range(names) for k in range(3)
-    )
-    ProbeResult.objects.bulk_create(
-        ProbeResult(name=f"n{{i}}.bench.example", address="127.0.0.1:443", outcome="ok", message="bench")
-        for i in range(names)
-    )
-user = User.objects.create(username="bench-operator", is_staff=True)
-user.user_permissions.set(Permission.objects.filter(codename="view_identifier"))
-client = Client()
-client.force_login(user)
-print(json.dumps({{"session": client.cookies["sessionid"].value}}))
-"""
-
 
 def dashboard_time(site: h.Site, names: int = 1000, runs: int = 5) -> float:
     """Median seconds of one dashboard page for ``names`` names, on ``site`` (running, with an empty database)."""
-    out = site.manage("shell", input=SEED.format(names=names))
+    out = site.manage("site_data", "seed-bench", str(names))
     session = json.loads(out.strip().splitlines()[-1])["session"]
     request = urllib.request.Request(f"{site.url}{DASHBOARD}", headers={"Cookie": f"sessionid={session}"})
     samples = []

@@ -14,6 +14,24 @@ import pytest
 import harness as h
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_private_key_outlives_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Module- and session-scoped fixtures make keys too (tmp_path_factory): gone when the session ends."""
+    yield
+    h.delete_private_keys(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(autouse=True)
+def _private_keys_deleted(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test's private keys (auth-hook keygen's, certbot's privkey.pem, a test CA's) are deleted when it ends, after
+    its servers stopped: pytest keeps the last runs' tmp_path directories, and a key must not stay in them."""
+    # Asked for here, before the test's other fixtures, so that tmp_path is still there when this one ends.
+    tmp_path = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if tmp_path is not None:
+        h.delete_private_keys(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[h.Pebble]:
     h.require_built_hooks()

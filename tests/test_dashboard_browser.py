@@ -59,38 +59,6 @@ PROBES = [
     ("expired.example.com", "expired", "served certificate expired on 2026-12-02"),
 ]
 
-SEED = """
-import json
-from django.contrib.auth.models import Permission, User
-from acme_challenge.models import AuditRecord
-from acme_challenge.models import ChallengeFetch, Identifier
-from acme_challenge.models import ProbeResult
-
-seed = json.loads({seed!r})
-for username, permissions in seed["users"].items():
-    user = User.objects.create_user(username, password=seed["password"], is_staff=True)
-    granted = Permission.objects.filter(content_type__app_label="acme_challenge", codename__in=permissions)
-    user.user_permissions.set(granted)
-Identifier.objects.get_or_create(name="never.example.com")
-AuditRecord.objects.create(action="push", status=201, domain="never.example.com", username="carol",
-    key_fingerprint="carolkey0123456789abcdef0123456789abcdef012", token="tok1", remote_address="192.0.2.9")
-for address in ("198.51.100.1", "198.51.100.2", "198.51.100.3"):
-    ChallengeFetch.objects.create(domain="never.example.com", token="tok1", remote_address=address, status=200,
-        user_agent="Mozilla/5.0 (compatible; Let's Encrypt validation server)")
-for name, user in (("fresh.example.com", "alice"), ("shortlived.example.com", "alice"), ("due.example.com", "alice"),
-                   ("late.example.com", "bob"), ("expired.example.com", "bob")):
-    AuditRecord.objects.create(action="push", status=201, domain=name, username=user,
-        key_fingerprint=user + "key0123456789abcdef0123456789abcdef0123", token="tok-" + name[:4],
-        remote_address="192.0.2.9")
-    for address in ("198.51.100.1", "198.51.100.2"):
-        ChallengeFetch.objects.create(domain=name, token="tok-" + name[:4], remote_address=address, status=200)
-# What acme_challenge_status --probe stored (it is tested against nginx in test_probe_tls.py): due.example.com's
-# web server was never reloaded after its last renewal.
-for name, outcome, message in seed["probes"]:
-    ProbeResult.objects.create(name=name, address=name + ":443", outcome=outcome, message=message)
-print("seeded")
-"""
-
 
 def report_certificates(site: h.Site, ca: TestCA, work: Path) -> None:
     """One certificate per planned name, with the planned dates, from a CA of this test's own that the site trusts
@@ -142,7 +110,7 @@ def site(tmp_path: Path) -> Iterator[h.Site]:
             "users": {"operator": ["view_identifier", "view_auditrecord"], "clerk": ["view_auditrecord"]},
             "probes": PROBES,
         }
-        assert s.manage("shell", input=SEED.format(seed=json.dumps(seed))).strip().endswith("seeded")
+        assert json.loads(s.manage("site_data", "seed-dashboard", input=json.dumps(seed)).splitlines()[-1]) == "seeded"
         yield s
 
 

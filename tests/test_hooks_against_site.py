@@ -97,12 +97,7 @@ def test_cleanup_removes_only_its_own_token(site: h.Site, key: Path) -> None:
 def test_a_user_without_permission_is_refused_with_a_message_naming_the_cause(site: h.Site, tmp_path: Path) -> None:
     key = tmp_path / "noperm.key"
     site.register_key("certbot", h.keygen(key))
-    site.manage(
-        "shell",
-        "-c",
-        "from django.contrib.auth import get_user_model; "
-        "get_user_model().objects.get(username='certbot').user_permissions.clear()",
-    )
+    site.manage("site_data", "revoke-permissions", "certbot")
     env = h.certbot_env("noperm.example.com")
 
     auth = run_hook(h.AUTH_HOOK, hook_args(site, key), env)

@@ -69,23 +69,13 @@ def fingerprint(pem_file: Path) -> str:
 
 def stored_results(site: h.Site) -> dict[str, tuple[str, str]]:
     """The probe results in the site's database: name → (outcome, served fingerprint)."""
-    out = site.manage(
-        "shell",
-        "-c",
-        "import json; from acme_challenge.probe import ProbeResult; "
-        "print(json.dumps({r.name: [r.outcome, r.fingerprint] for r in ProbeResult.objects.all()}))",
-    )
+    out = site.manage("site_data", "probe-results")
     return {name: tuple(value) for name, value in json.loads(out.strip().splitlines()[-1]).items()}
 
 
 def dashboard_rows(site: h.Site) -> dict[str, tuple[str, str, str | None]]:
     """What the dashboard shows per name (its rows, the code behind the page): verdict, urgency, served outcome."""
-    out = site.manage(
-        "shell",
-        "-c",
-        "import json; from acme_challenge.dashboard import rows; "
-        "print(json.dumps({r.name: [r.verdict, r.urgency, r.probe.outcome if r.probe else None] for r in rows()}))",
-    )
+    out = site.manage("site_data", "dashboard-rows")
     return {name: tuple(value) for name, value in json.loads(out.strip().splitlines()[-1]).items()}
 
 

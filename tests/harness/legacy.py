@@ -274,33 +274,12 @@ class LegacyServer:
     def register_key(self, username: str, public_key_file: Path) -> None:
         """As certbot-django's guide says: a staff user with the add and delete permissions on its challenges,
         and the public key in asymmetric-jwt-auth's PublicKey model (validated as its admin form would)."""
-        self.manage(
-            "shell",
-            "-c",
-            "import os\n"
-            "from django.contrib.auth.models import Permission, User\n"
-            "from asymmetric_jwt_auth.models import PublicKey\n"
-            "user, _ = User.objects.get_or_create(username=os.environ['LEGACY_USER'])\n"
-            "user.is_staff = True\n"
-            "user.set_unusable_password()\n"
-            "user.save()\n"
-            "user.user_permissions.add(*Permission.objects.filter(\n"
-            "    content_type__app_label='server', codename__in=['add_acmechallenge', 'delete_acmechallenge']))\n"
-            "key = PublicKey(user=user, key=open(os.environ['LEGACY_PUBLIC_KEY']).read(), comment='test')\n"
-            "key.full_clean()\n"
-            "key.save()\n",
-            env={"LEGACY_USER": username, "LEGACY_PUBLIC_KEY": str(public_key_file)},
-        )
+        self.manage("legacy_data", "register-key", username, str(public_key_file))
 
     def challenge_rows(self) -> list[tuple[str, str]]:
         """(challenge, response) of every stored AcmeChallenge."""
-        out = self.manage(
-            "shell",
-            "-c",
-            "import json; from certbot_django.server.models import AcmeChallenge; "
-            "print(json.dumps(list(AcmeChallenge.objects.values_list('challenge', 'response'))))",
-        )
-        return [tuple(row) for row in json.loads(out.strip().splitlines()[-1])]
+        out = self.manage("legacy_data", "challenges")
+        return [(challenge, response) for challenge, response in json.loads(out.strip().splitlines()[-1])]
 
     def claims_seen(self) -> list[tuple[str, str, list[str]]]:
         """(method, path, claim names) of each JWT the site received, in order."""

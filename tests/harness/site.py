@@ -110,10 +110,5 @@ class Site:
 
     def challenge_rows(self) -> list[tuple[str, str]]:
         """(domain, token) of every stored challenge, read straight from the database through Django."""
-        out = self.manage(
-            "shell",
-            "-c",
-            "import json; from acme_challenge.models import Challenge; "
-            "print(json.dumps(list(Challenge.objects.values_list('domain', 'token'))))",
-        )
-        return [tuple(row) for row in json.loads(out.strip().splitlines()[-1])]
+        out = self.manage("site_data", "challenges")
+        return [(domain, token) for domain, token in json.loads(out.strip().splitlines()[-1])]

@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "asymmetric_jwt_auth",
     "acme_challenge",
+    # Test support (manage.py site_data): the end-to-end tests and benchmarks read and seed the data through it.
+    "site_data",
 ]
 
 MIDDLEWARE = [

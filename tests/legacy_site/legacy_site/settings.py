@@ -23,6 +23,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "asymmetric_jwt_auth",
     "certbot_django.server",
+    # Test-only, not part of certbot-django: manage.py legacy_data (management/commands/legacy_data.py).
+    "legacy_site",
 ]
 
 MIDDLEWARE = [
