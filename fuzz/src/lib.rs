@@ -193,17 +193,17 @@ fn is_base64url(b: u8) -> bool {
 /// An accepted challenge is exactly what certbot passed, and is safe in every URL and path the
 /// hooks build from it.
 fn check_challenge(challenge: &Challenge, text: &dyn Fn(&str) -> Option<Result<String, OsString>>) {
-    let token = &challenge.token;
+    let token = challenge.token();
     assert!(spec_token(token), "accepted token {token:?}");
     assert!(
-        spec_validation(token, &challenge.validation),
+        spec_validation(token, challenge.validation()),
         "accepted validation {:?}",
-        challenge.validation
+        challenge.validation()
     );
-    assert_eq!(text("CERTBOT_TOKEN"), Some(Ok(token.clone())));
+    assert_eq!(text("CERTBOT_TOKEN"), Some(Ok(token.to_string())));
     assert_eq!(
         text("CERTBOT_VALIDATION"),
-        Some(Ok(challenge.validation.clone()))
+        Some(Ok(challenge.validation().to_string()))
     );
     let raw = match text("CERTBOT_IDENTIFIER") {
         Some(Ok(value)) if !value.is_empty() => value,
@@ -211,13 +211,13 @@ fn check_challenge(challenge: &Challenge, text: &dyn Fn(&str) -> Option<Result<S
             .and_then(Result::ok)
             .unwrap_or_default(),
     };
-    check_identifier(&raw, &challenge.identifier);
+    check_identifier(&raw, challenge.identifier());
 
-    if let Some(all) = &challenge.all_domains {
+    if let Some(all) = challenge.all_domains() {
         assert!(!all.chars().any(char::is_control), "{all:?}");
         assert!(all.chars().count() <= 1024);
     }
-    if let Some(n) = challenge.remaining_challenges {
+    if let Some(n) = challenge.remaining_challenges() {
         let raw = text("CERTBOT_REMAINING_CHALLENGES").and_then(Result::ok);
         assert_eq!(raw.and_then(|v| v.trim().parse().ok()), Some(n));
     }
@@ -228,18 +228,18 @@ fn check_challenge(challenge: &Challenge, text: &dyn Fn(&str) -> Option<Result<S
         .self_check_url(challenge)
         .expect("an accepted challenge makes a valid self-check URL");
     assert_eq!(self_check.scheme(), "http");
-    check_url_host(&self_check, &challenge.identifier);
+    check_url_host(&self_check, challenge.identifier());
     assert_eq!(
         self_check.path(),
         format!("/.well-known/acme-challenge/{token}")
     );
     let base = settings
-        .server_url(&challenge.identifier)
+        .server_url(challenge.identifier())
         .expect("an accepted identifier makes a valid server URL");
-    check_url_host(&base, &challenge.identifier);
+    check_url_host(&base, challenge.identifier());
     // The DELETE target.
     let delete = certbot_django_hooks::challenge_url(&base, token);
-    check_url_host(&delete, &challenge.identifier);
+    check_url_host(&delete, challenge.identifier());
     assert_eq!(delete.path(), format!("/.well-known/challenges/{token}/"));
 
     // The legacy per-domain key file: one plain file name inside --key-directory.
@@ -251,7 +251,7 @@ fn check_challenge(challenge: &Challenge, text: &dyn Fn(&str) -> Option<Result<S
         None,
     )
     .expect("settings with a key directory");
-    let key_path = settings.key_path(&challenge.identifier).expect("key path");
+    let key_path = settings.key_path(challenge.identifier()).expect("key path");
     assert_eq!(key_path.parent(), Some(Path::new("/keys")), "{key_path:?}");
     assert!(
         matches!(
@@ -500,13 +500,9 @@ pub fn config_toml(data: &[u8]) -> bool {
 
     // The templates were validated with these sample values, so they must build valid URLs.
     let identifier = Identifier::parse("example.com").expect("identifier");
-    let challenge = Challenge {
-        identifier: identifier.clone(),
-        token: "tok".into(),
-        validation: format!("tok.{}", "A".repeat(43)),
-        remaining_challenges: None,
-        all_domains: None,
-    };
+    let validation = format!("tok.{}", "A".repeat(43));
+    let challenge =
+        Challenge::for_identifier(identifier.clone(), "tok", &validation).expect("challenge");
     for url in [
         settings.server_url(&identifier).expect("server URL"),
         settings.self_check_url(&challenge).expect("self-check URL"),
@@ -523,10 +519,8 @@ pub fn config_toml(data: &[u8]) -> bool {
     for other in ["2001:db8::1", "192.0.2.1", "xn--bcher-kva.example"] {
         let identifier = Identifier::parse(other).expect("identifier");
         let _ = settings.server_url(&identifier);
-        let _ = settings.self_check_url(&Challenge {
-            identifier,
-            ..challenge.clone()
-        });
+        let other = Challenge::for_identifier(identifier, "tok", &validation).expect("challenge");
+        let _ = settings.self_check_url(&other);
     }
     true
 }

@@ -82,7 +82,9 @@ pub(crate) fn leftover_challenge(challenge: &Challenge) -> String {
          manage.py acme_challenge_purge' (or the next challenge written) then deletes it; to \
          delete it now, run cleanup-hook with the same options and CERTBOT_DOMAIN={} \
          CERTBOT_TOKEN={} CERTBOT_VALIDATION={} in its environment",
-        challenge.identifier, challenge.token, challenge.validation
+        challenge.identifier(),
+        challenge.token(),
+        challenge.validation()
     )
 }
 
@@ -121,23 +123,23 @@ pub(crate) fn api_not_mounted(url: &impl std::fmt::Display) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::challenge::Identifier;
 
     #[test]
     fn a_leftover_challenge_is_never_sent_to_the_admin_which_cannot_delete() {
-        let challenge = Challenge {
-            identifier: Identifier::parse("example.com").unwrap(),
-            token: "tok".into(),
-            validation: "tok.th".into(),
-            remaining_challenges: None,
-            all_domains: None,
-        };
+        let challenge = Challenge::parse(
+            "example.com",
+            "tok",
+            "tok.nP1qzpXGymHBrUEepNY9HCsQk7K8KhOypzEt62jcerQ",
+        )
+        .unwrap();
         let text = leftover_challenge(&challenge);
         assert!(!text.contains("admin"), "{text}");
         assert!(text.contains("ACME_CHALLENGE_TTL"), "{text}");
         assert!(text.contains("acme_challenge_purge"), "{text}");
         assert!(
-            text.contains("CERTBOT_DOMAIN=example.com CERTBOT_TOKEN=tok CERTBOT_VALIDATION=tok.th"),
+            text.contains(
+                "CERTBOT_DOMAIN=example.com CERTBOT_TOKEN=tok CERTBOT_VALIDATION=tok.nP1q"
+            ),
             "{text}"
         );
     }

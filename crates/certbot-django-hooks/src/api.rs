@@ -158,10 +158,10 @@ impl<'a> ApiClient<'a> {
 
     /// Stores the challenge. Returns the success status (200 or 201).
     pub fn push(&self, challenge: &Challenge) -> Result<u16, Error> {
-        let domain = challenge.identifier.to_string();
+        let domain = challenge.identifier().to_string();
         let form = [
-            ("challenge", challenge.token.as_str()),
-            ("response", challenge.validation.as_str()),
+            ("challenge", challenge.token()),
+            ("response", challenge.validation()),
             ("domain", domain.as_str()),
         ];
         let url = self.challenges_url();

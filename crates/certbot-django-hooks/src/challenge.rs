@@ -117,19 +117,21 @@ impl fmt::Display for Identifier {
     }
 }
 
-/// One HTTP-01 challenge, validated.
+/// One HTTP-01 challenge, validated. Its fields are private: a `Challenge` exists only as the
+/// result of parsing ([`Challenge::from_env`], [`Challenge::parse`]), so holding one proves its
+/// values were checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {
     /// The name or address being validated (`CERTBOT_IDENTIFIER`, else `CERTBOT_DOMAIN`).
-    pub identifier: Identifier,
+    identifier: Identifier,
     /// The token: `[A-Za-z0-9_-]{1,127}`.
-    pub token: String,
+    token: String,
     /// The key authorization to serve: `<token>.<thumbprint>`, at most 127 characters.
-    pub validation: String,
+    validation: String,
     /// `CERTBOT_REMAINING_CHALLENGES`, kept for logging.
-    pub remaining_challenges: Option<u32>,
+    remaining_challenges: Option<u32>,
     /// `CERTBOT_ALL_DOMAINS`, kept for logging (already stripped of control characters).
-    pub all_domains: Option<String>,
+    all_domains: Option<String>,
 }
 
 /// What is wrong with the certbot environment.
@@ -228,7 +230,15 @@ impl Challenge {
     /// Parses one challenge from its three values as a client passes them (dehydrated's and
     /// uacme's arguments): the identifier, the token, and the key authorization to serve.
     pub fn parse(identifier: &str, token: &str, validation: &str) -> Result<Self, ChallengeError> {
-        let identifier = Identifier::parse(identifier)?;
+        Self::for_identifier(Identifier::parse(identifier)?, token, validation)
+    }
+
+    /// [`Self::parse`] for an identifier already parsed (`auth-hook check`'s probe).
+    pub fn for_identifier(
+        identifier: Identifier,
+        token: &str,
+        validation: &str,
+    ) -> Result<Self, ChallengeError> {
         validate_token(token)?;
         validate_validation(token, validation)?;
         Ok(Challenge {
@@ -246,6 +256,31 @@ impl Challenge {
         self.remaining_challenges = Some(remaining);
         self.all_domains = Some(plain_value(all_domains, 1024));
         self
+    }
+
+    /// The name or address being validated.
+    pub fn identifier(&self) -> &Identifier {
+        &self.identifier
+    }
+
+    /// The token: `[A-Za-z0-9_-]{1,127}`.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The key authorization to serve: `<token>.<thumbprint>`.
+    pub fn validation(&self) -> &str {
+        &self.validation
+    }
+
+    /// How many challenges follow this one (certbot's `CERTBOT_REMAINING_CHALLENGES`), for logs.
+    pub fn remaining_challenges(&self) -> Option<u32> {
+        self.remaining_challenges
+    }
+
+    /// Every name of the certificate (certbot's `CERTBOT_ALL_DOMAINS`), cleaned, for logs.
+    pub fn all_domains(&self) -> Option<&str> {
+        self.all_domains.as_deref()
     }
 
     /// Reads and validates the challenge from a `CERTBOT_*` variable lookup.

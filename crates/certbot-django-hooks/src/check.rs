@@ -157,11 +157,12 @@ pub fn run_check(
     };
     lines.ok(
         Step::Domain,
-        format!("{}, probe token {}", probe.identifier, probe.token),
+        format!("{}, probe token {}", probe.identifier(), probe.token()),
     )?;
     reporter.step(format_args!(
         "probe challenge {} for {}",
-        probe.token, probe.identifier
+        probe.token(),
+        probe.identifier()
     ));
 
     // 2. Configuration and key. The push and the self-check end early enough to leave the
@@ -175,7 +176,7 @@ pub fn run_check(
         Err(err) => return lines.fail_from(Step::Key, &err),
     };
     let deadline = Deadline::new(settings.timeout);
-    let session = match Session::open(&settings, &probe.identifier, deadline, &reporter) {
+    let session = match Session::open(&settings, probe.identifier(), deadline, &reporter) {
         Ok(session) => session,
         Err(err) => return lines.fail_from(Step::Key, &err),
     };
@@ -224,7 +225,9 @@ pub fn run_check(
                 Step::Push,
                 format!(
                     "probe {} for {} stored as user '{}' ({status})",
-                    probe.token, probe.identifier, settings.username
+                    probe.token(),
+                    probe.identifier(),
+                    settings.username
                 ),
             )?;
             true
@@ -248,7 +251,7 @@ pub fn run_check(
         let served = settings.self_check_url(&probe).and_then(|url| {
             wait_until_served(
                 &url,
-                &probe.validation,
+                probe.validation(),
                 &settings.resolve,
                 &settings.self_check_nodes,
                 early,
@@ -276,7 +279,7 @@ pub fn run_check(
 
     // 6. The delete, whenever the push may have stored the probe, within the whole deadline.
     if may_be_stored {
-        let deleted = api.with_deadline(deadline).delete(&probe.token);
+        let deleted = api.with_deadline(deadline).delete(probe.token());
         match (deleted, &pushed) {
             (Ok(DeleteOutcome::Deleted), _) => lines.ok(Step::Delete, "probe removed")?,
             (Ok(DeleteOutcome::AlreadyGone), Err(_)) => lines.ok(
@@ -287,7 +290,7 @@ pub fn run_check(
                 Step::Delete,
                 &Error::Api {
                     endpoint: Endpoint::DeleteChallenge,
-                    url: api.challenge_url(&probe.token).to_string(),
+                    url: api.challenge_url(probe.token()).to_string(),
                     status: Some(404),
                     problem: "the site answered 404 for the probe it had just stored: the \
                               DELETE does not reach the app that stored it (check that \
@@ -301,7 +304,7 @@ pub fn run_check(
                 lines.failed(Step::Delete, &err)?;
                 reporter.warn(format_args!(
                     "the probe challenge {} may still be on the site: {}",
-                    probe.token,
+                    probe.token(),
                     crate::advice::leftover_challenge(&probe)
                 ));
             }
@@ -345,13 +348,7 @@ pub fn new_probe(identifier: Identifier) -> Result<Challenge, Error> {
     };
     let token = format!("{PROBE_TOKEN_PREFIX}{}", random()?);
     let validation = format!("{token}.{}", random()?);
-    Ok(Challenge {
-        identifier,
-        token,
-        validation,
-        remaining_challenges: None,
-        all_domains: None,
-    })
+    Ok(Challenge::for_identifier(identifier, &token, &validation)?)
 }
 
 /// Whether a failed push may still have stored the probe: it got no answer (the request may
@@ -394,12 +391,12 @@ mod tests {
         let id = Identifier::parse("example.com").unwrap();
         let a = new_probe(id.clone()).unwrap();
         let b = new_probe(id).unwrap();
-        assert_ne!(a.token, b.token);
-        assert!(a.token.starts_with(PROBE_TOKEN_PREFIX), "{}", a.token);
-        validate_token(&a.token).unwrap();
-        validate_validation(&a.token, &a.validation).unwrap();
+        assert_ne!(a.token(), b.token());
+        assert!(a.token().starts_with(PROBE_TOKEN_PREFIX), "{}", a.token());
+        validate_token(a.token()).unwrap();
+        validate_validation(a.token(), a.validation()).unwrap();
         // The site stores at most 127 characters per value.
-        assert!(a.validation.len() <= 127, "{}", a.validation.len());
+        assert!(a.validation().len() <= 127, "{}", a.validation().len());
     }
 
     #[test]

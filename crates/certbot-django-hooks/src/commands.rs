@@ -110,7 +110,7 @@ fn delete_after_failure(
     }
     let mut short = settings.clone();
     short.timeout = settings.timeout.min(MAX_FAILURE_DELETE);
-    let token = &challenge.token;
+    let token = &challenge.token();
     Some(match cleanup(&short, challenge, reporter) {
         Ok(DeleteOutcome::Deleted) => format!("auth-hook: deleted its challenge {token} again"),
         Ok(DeleteOutcome::AlreadyGone) => {
@@ -199,25 +199,26 @@ pub fn authenticate_with_lines(
 ) -> Result<Vec<String>, Error> {
     let deadline = Deadline::new(settings.timeout);
     let mut context = String::new();
-    if let Some(n) = challenge.remaining_challenges {
+    if let Some(n) = challenge.remaining_challenges() {
         context.push_str(&format!("; {n} more challenge(s) after this one"));
     }
-    if let Some(all) = &challenge.all_domains {
+    if let Some(all) = challenge.all_domains() {
         context.push_str(&format!("; certificate for {all}"));
     }
     reporter.step(format_args!(
         "challenge {} for {}{context}",
-        challenge.token, challenge.identifier
+        challenge.token(),
+        challenge.identifier()
     ));
     let self_check_url = settings.self_check_url(challenge)?;
-    let session = Session::open(settings, &challenge.identifier, deadline, reporter)?;
+    let session = Session::open(settings, challenge.identifier(), deadline, reporter)?;
     let api = session.api()?;
     let status = api.push(challenge)?;
     reporter.step(format_args!("challenge stored ({status})"));
     let stored = format!(
         "challenge {} for {} stored at {}",
-        challenge.token,
-        challenge.identifier,
+        challenge.token(),
+        challenge.identifier(),
         api.base_url()
     );
     if !settings.self_check {
@@ -229,7 +230,7 @@ pub fn authenticate_with_lines(
     }
     let served = wait_until_served(
         &self_check_url,
-        &challenge.validation,
+        challenge.validation(),
         &settings.resolve,
         &settings.self_check_nodes,
         deadline,
@@ -272,19 +273,19 @@ pub fn cleanup(
     reporter: &Reporter,
 ) -> Result<DeleteOutcome, Error> {
     let deadline = Deadline::new(settings.timeout);
-    let session = Session::open(settings, &challenge.identifier, deadline, reporter)?;
-    let outcome = session.api()?.delete(&challenge.token)?;
+    let session = Session::open(settings, challenge.identifier(), deadline, reporter)?;
+    let outcome = session.api()?.delete(challenge.token())?;
     let took = deadline.elapsed().as_secs_f64();
     reporter.step(match outcome {
         DeleteOutcome::Deleted => {
             format!(
                 "done: challenge {} deleted; {took:.3} s in all",
-                challenge.token
+                challenge.token()
             )
         }
         DeleteOutcome::AlreadyGone => format!(
             "done: challenge {} was already gone (404); {took:.3} s in all",
-            challenge.token
+            challenge.token()
         ),
     });
     Ok(outcome)

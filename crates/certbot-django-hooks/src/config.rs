@@ -767,13 +767,9 @@ mod tests {
             "self_check_url = \"http://{domain}x/{token}\"",
         )
         .unwrap();
-        let probe = Challenge {
-            identifier: id,
-            token: "t".into(),
-            validation: "t.v".into(),
-            remaining_challenges: None,
-            all_domains: None,
-        };
+        let probe =
+            Challenge::for_identifier(id, "t", "t.nP1qzpXGymHBrUEepNY9HCsQk7K8KhOypzEt62jcerQ")
+                .unwrap();
         let err = s.self_check_url(&probe).unwrap_err().to_string();
         assert!(
             err.starts_with("config file /etc/hooks/cfg.toml, key 'self_check_url': "),

@@ -294,13 +294,14 @@ fn roll_back(settings: &Settings, stored: &[Challenge], reporter: &Reporter) {
         match cleanup(settings, challenge, reporter) {
             Ok(_) => reporter.step(format_args!(
                 "deleted challenge {} for {} again, since the deploy failed",
-                challenge.token, challenge.identifier
+                challenge.token(),
+                challenge.identifier()
             )),
             Err(err) => reporter.warn(format_args!(
                 "the deploy failed, and challenge {} for {} could not be deleted either: {err}; \
                  {}",
-                challenge.token,
-                challenge.identifier,
+                challenge.token(),
+                challenge.identifier(),
                 crate::advice::leftover_challenge(challenge)
             )),
         }
@@ -318,7 +319,8 @@ fn clean(settings: &Settings, challenges: &[Challenge], reporter: &Reporter) -> 
             } else {
                 reporter.warn(format_args!(
                     "deleting challenge {} for {} failed too: {err}",
-                    challenge.token, challenge.identifier
+                    challenge.token(),
+                    challenge.identifier()
                 ));
             }
         }
@@ -361,11 +363,11 @@ mod tests {
             }
         };
         assert_eq!(c, Challenge::from_env(env).unwrap());
-        assert_eq!(c.identifier.to_string(), "a.example");
-        assert_eq!(c.token, TOKEN);
-        assert_eq!(c.validation, validation());
-        assert_eq!(c.remaining_challenges, Some(1));
-        assert_eq!(c.all_domains.as_deref(), Some("a.example,b.example"));
+        assert_eq!(c.identifier().to_string(), "a.example");
+        assert_eq!(c.token(), TOKEN);
+        assert_eq!(c.validation(), validation());
+        assert_eq!(c.remaining_challenges(), Some(1));
+        assert_eq!(c.all_domains(), Some("a.example,b.example"));
     }
 
     #[test]

@@ -79,8 +79,8 @@ pub fn admin_add_key(base: &Url) -> Url {
 /// replaced.
 pub fn self_check(template: &str, challenge: &Challenge) -> Result<Url, String> {
     let text = template
-        .replace("{domain}", &challenge.identifier.url_host())
-        .replace("{token}", &challenge.token);
+        .replace("{domain}", &challenge.identifier().url_host())
+        .replace("{token}", challenge.token());
     parse_http_url(&text)
 }
 
