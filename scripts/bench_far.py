@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import harness as h
+from harness import nginx
 
 #: Bytes read at a time from either side.
 CHUNK = 64 * 1024
@@ -352,20 +353,10 @@ class Front:
         # $http_host, not $host: the API's request-binding claims name the host the hook sent, port included.
         proxy = f"proxy_pass http://127.0.0.1:{self.site_port}; proxy_set_header Host $http_host;"
         (w / "nginx.conf").write_text(
-            f"""
-worker_processes 1;
-user root root;
-pid {w}/nginx.pid;
-error_log {w}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
+            nginx.config(
+                w,
+                f"""
     log_format api '$connection $request_method $status';
-    client_body_temp_path {w}/body;
-    proxy_temp_path {w}/proxy;
-    fastcgi_temp_path {w}/fastcgi;
-    uwsgi_temp_path {w}/uwsgi;
-    scgi_temp_path {w}/scgi;
     server {{
         listen 127.0.0.1:{self.https_port} ssl;
         ssl_certificate {self.tls.certificate};
@@ -381,15 +372,10 @@ http {{
     server {{
         listen 127.0.0.1:{self.static_port};
         location / {{ root {self.webroot}; }}
-    }}
-}}
-"""
+    }}""",
+            )
         )
-        self.process = h.Process(
-            "nginx (P4 front)",
-            ["nginx", "-p", str(w), "-c", str(w / "nginx.conf"), "-g", "daemon off;"],
-            w / "nginx.log",
-        )
+        self.process = nginx.process("nginx (P4 front)", w)
         for port in (self.https_port, self.http_port, self.static_port):
             h.wait_for(f"nginx (P4 front) on port {port}", lambda p=port: h.port_open(p), proc=self.process)
         return self

@@ -58,31 +58,18 @@ class Nginx:
                 f"ssl_certificate_key {self.tls_key}; location / {{ return 204; }} }}"
             )
         (w / "nginx.conf").write_text(
-            f"""
-worker_processes 1;
-user root root;
-pid {w}/nginx.pid;
-error_log {w}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {w}/body;
-    proxy_temp_path {w}/proxy;
-    fastcgi_temp_path {w}/fastcgi;
-    uwsgi_temp_path {w}/uwsgi;
-    scgi_temp_path {w}/scgi;
+            config(
+                w,
+                f"""
     {upstream}
     server {{
         listen 127.0.0.1:{self.port};
         {location}
     }}
-    {tls}
-}}
-"""
+    {tls}""",
+            )
         )
-        self.process = Process(
-            "nginx", ["nginx", "-p", str(w), "-c", str(w / "nginx.conf"), "-g", "daemon off;"], w / "nginx.log"
-        )
+        self.process = process("nginx", w)
         wait_for("nginx", lambda: port_open(self.port), proc=self.process)
         if self.tls_port is not None:
             wait_for("nginx's TLS port", lambda: port_open(self.tls_port or 0), proc=self.process)
@@ -120,3 +107,34 @@ http {{
 def _fingerprint(pem: bytes) -> str:
     """SHA-256 (hex) of the first certificate of a PEM chain."""
     return x509.load_pem_x509_certificate(pem).fingerprint(hashes.SHA256()).hex()
+
+
+def config(workdir: Path, http: str) -> str:
+    """An nginx.conf that runs as a test's own nginx: one worker, pid, logs and temporary files under ``workdir``, no
+    access log unless a server asks for one; ``http`` is the rest of the http block (upstreams, servers)."""
+    w = workdir
+    return f"""
+worker_processes 1;
+user root root;
+pid {w}/nginx.pid;
+error_log {w}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {w}/body;
+    proxy_temp_path {w}/proxy;
+    fastcgi_temp_path {w}/fastcgi;
+    uwsgi_temp_path {w}/uwsgi;
+    scgi_temp_path {w}/scgi;
+{http}
+}}
+"""
+
+
+def process(name: str, workdir: Path) -> Process:
+    """nginx in the foreground on ``workdir``'s nginx.conf (see :func:`config`)."""
+    return Process(
+        name,
+        ["nginx", "-p", str(workdir), "-c", str(workdir / "nginx.conf"), "-g", "daemon off;"],
+        workdir / "nginx.log",
+    )
