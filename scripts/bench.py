@@ -30,7 +30,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ def measured_run(args: list[str], env: dict[str, str], rss_file: Path) -> tuple[
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.stderr is not None  # stderr=PIPE
     if proc.returncode != 0:
         raise RuntimeError(f"{args[0]} failed: {proc.stderr.read().decode(errors='replace')}")
     proc.stderr.close()
@@ -401,49 +402,25 @@ def wrk(url: str, seconds: int) -> float:
         capture_output=True,
         text=True,
     ).stdout
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if found is None:
+        raise RuntimeError(f"wrk printed no Requests/sec for {url}: {out.strip()}")
+    return float(found.group(1))
 
 
 def seed_rows(site: h.Site, total: int) -> str:
-    """Fill the challenge table to `total` rows; returns one stored token."""
-    return (
-        site.manage(
-            "shell",
-            "-c",
-            "import secrets; from acme_challenge.models import Challenge; "
-            "Challenge.objects.all().delete(); "
-            "rows = [Challenge(token=secrets.token_urlsafe(32), domain=f'p3-{i}.example.com') for i in range("
-            f"{total})]; "
-            "[setattr(r, 'validation', r.token + '.' + 'x' * 43) for r in rows]; "
-            # The fetched row names the Host wrk sends: the site serves a challenge only to its own domain.
-            "rows[len(rows) // 2].domain = 'p3.example.com'; "
-            "Challenge.objects.bulk_create(rows, batch_size=5000); "
-            "print(rows[len(rows) // 2].token)",
-        )
-        .strip()
-        .splitlines()[-1]
-    )
+    """Fill the challenge table to `total` rows; returns the token of the one pushed for p3.example.com (the Host wrk
+    sends: the site serves a challenge only to its own domain)."""
+    token = json.loads(site.manage("site_data", "seed-challenges", str(total), "--host", "p3.example.com"))
+    assert isinstance(token, str)
+    return token
 
 
-def queries_per_request(site: h.Site, token: str) -> str:
-    return (
-        site.manage(
-            "shell",
-            "-c",
-            "from django.db import connection; from django.test import Client; "
-            "from django.test.utils import CaptureQueriesContext; "
-            "c = Client(HTTP_HOST='p3.example.com'); "
-            # The first GET from this process records its fetch (once per address); the second is what wrk measures.
-            f"c.get('/.well-known/acme-challenge/{token}'); "
-            "ctx = CaptureQueriesContext(connection); ctx.__enter__(); "
-            f"r = c.get('/.well-known/acme-challenge/{token}'); ctx.__exit__(None, None, None); "
-            "sql = ctx.captured_queries[0]['sql']; "
-            "cur = connection.cursor(); cur.execute('EXPLAIN QUERY PLAN ' + sql); "
-            "print(len(ctx.captured_queries), r.status_code, cur.fetchall()[-1][-1])",
-        )
-        .strip()
-        .splitlines()[-1]
-    )
+def queries_per_request(site: h.Site, token: str) -> tuple[int, int, str]:
+    """Queries of the second fetch of `token` from one address (the first records its fetch), its status, and the
+    plan of its first query: what wrk measures."""
+    count, status, plan = json.loads(site.manage("site_data", "serving-queries", token, "--host", "p3.example.com"))
+    return int(count), int(status), str(plan)
 
 
 def require_served(url: str, token: str) -> None:
@@ -473,7 +450,7 @@ def p3_serving(site: h.Site, seconds: int) -> list[Figure]:
                 samples[name].append(wrk(urls[name], seconds))
         challenge, trivial = (statistics.median(samples[name]) for name in ("challenge", "trivial"))
         relative[total] = challenge / trivial
-        count, status, plan = queries_per_request(site, token).split(" ", 2)
+        count, status, plan = queries_per_request(site, token)
         figures += [
             Figure(
                 f"p3.{total}.req_per_s",
@@ -828,7 +805,7 @@ def main() -> int:
     try:
         with h.running(pebble, site):
             site.register_key("certbot", h.keygen(key))
-            for part, measure in (
+            parts_in_order: tuple[tuple[str, Callable[[], list[Figure]]], ...] = (
                 ("P1", lambda: p1_push(site, hooks, key, timings, work, args.runs)),
                 ("P2", lambda: p2_issuance(site, hooks, key, pebble, timings, work, args.sizes, issuances)),
                 ("P3", lambda: p3_serving(site, args.seconds)),
@@ -839,7 +816,8 @@ def main() -> int:
                     ),
                 ),
                 ("P5", lambda: p5_dashboard(work, args.dashboard_names)),
-            ):
+            )
+            for part, measure in parts_in_order:
                 if part in parts:
                     print(f"{part} ...", file=sys.stderr, flush=True)
                     started = time.monotonic()

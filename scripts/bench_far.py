@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime
+import functools
 import ipaddress
 import signal
 import socket
@@ -377,7 +378,7 @@ class Front:
         )
         self.process = nginx.process("nginx (P4 front)", w)
         for port in (self.https_port, self.http_port, self.static_port):
-            h.wait_for(f"nginx (P4 front) on port {port}", lambda p=port: h.port_open(p), proc=self.process)
+            h.wait_for(f"nginx (P4 front) on port {port}", functools.partial(h.port_open, port), proc=self.process)
         return self
 
     def ports(self) -> tuple[int, int, int]:

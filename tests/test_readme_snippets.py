@@ -14,6 +14,7 @@ succeeds. The commands the hooks' source words in advice.rs and api.rs run again
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -23,6 +24,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,10 +67,25 @@ class Project:
             check=False,
         )
 
-    def shell(self, code: str) -> str:
-        result = self.sh(f"python manage.py shell -c {shlex_quote(code)}")
+    def dumpdata(self, model: str) -> list[dict[str, Any]]:
+        """The rows of `model` as Django's `dumpdata` reads them from the database, foreign keys by natural key: what
+        the commands under test stored, read by Django itself (no Python source passed as a string)."""
+        result = self.sh(f"python manage.py dumpdata {model} --natural-foreign")
         assert result.returncode == 0, result.stderr
-        return result.stdout.strip()
+        rows: list[dict[str, Any]] = json.loads(result.stdout)
+        return rows
+
+    def user(self, username: str) -> dict[str, Any]:
+        [user] = [row for row in self.dumpdata("auth.user") if row["fields"]["username"] == username]
+        return user
+
+    def loaddata(self, rows: list[dict[str, Any]]) -> None:
+        """Write `rows` back with Django's `loaddata`, from a fixture file in the project."""
+        fixture = self.directory / "scene.json"
+        fixture.write_text(json.dumps(rows))
+        result = self.sh(f"python manage.py loaddata {fixture}")
+        fixture.unlink()
+        assert result.returncode == 0, result.stdout + result.stderr
 
     def start(self) -> None:
         log = self.directory / "runserver.log"
@@ -107,10 +124,6 @@ class Project:
             "--resolve", f"*:{ALLOWED_HOST}", "--timeout", "10", "--on-failure", "exit",
         ]  # fmt: skip
         return h.run_hook(h.AUTH_HOOK, args, env), env["CERTBOT_VALIDATION"]
-
-
-def shlex_quote(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
 
 
 def make_project(root: Path, *, fast_path: bool) -> Project:
@@ -160,20 +173,17 @@ def project(request: pytest.FixtureRequest, tmp_path: Path, key: Path) -> Iterat
 
 def test_the_readme_snippets_make_a_fresh_project_that_serves_a_challenge(project: Project, key: Path) -> None:
     # certbot_client as the README shows it: the user, its two permissions, the key with its scope, in the database.
-    facts = project.shell(
-        "from django.contrib.auth import get_user_model; from asymmetric_jwt_auth.models import PublicKey; "
-        "u = get_user_model().objects.get(username='certbot'); "
-        "print(sorted(p.codename for p in u.user_permissions.all()), PublicKey.objects.filter(user=u).count())"
-    )
-    assert facts.splitlines()[-1] == "['add_certificatereport', 'add_challenge', 'delete_challenge'] 1", facts
+    user = project.user("certbot")
+    permissions = sorted(codename for codename, _app, _model in user["fields"]["user_permissions"])
+    assert permissions == ["add_certificatereport", "add_challenge", "delete_challenge"], user
+    keys = [row for row in project.dumpdata("asymmetric_jwt_auth.publickey") if row["fields"]["user"] == ["certbot"]]
+    assert len(keys) == 1, keys
 
     fast_path = "ServeChallengesFirstMiddleware" in (project.directory / "mysite" / "settings.py").read_text()
     result, validation = project.hook(key, "www.example.com")
     token = validation.split(".")[0]
-    rows = project.shell(
-        f"from acme_challenge.models import Challenge; print(Challenge.objects.filter(token={token!r}).count())"
-    )
-    assert rows.splitlines()[-1] == "1", "the push did not store the challenge"
+    rows = [row for row in project.dumpdata("acme_challenge.challenge") if row["fields"]["token"] == token]
+    assert len(rows) == 1, "the push did not store the challenge"
     status, body = project.fetch("www.example.com", token)
     if fast_path:
         # www.example.com is not in ALLOWED_HOSTS: the middleware answers before Django's host check.
@@ -216,10 +226,10 @@ def test_every_command_a_refusal_advises_runs_as_written_and_fixes_it(
     assert served("certbot", "example.com", other_key).returncode == 0
 
     # 2. A user without the permission: the site's 403 names the command that grants it.
-    project.shell(
-        "from django.contrib.auth import get_user_model; get_user_model().objects.get(username='certbot')"
-        ".user_permissions.clear()"
-    )
+    user = project.user("certbot")
+    user["fields"]["user_permissions"] = []
+    project.loaddata([user])
+    assert project.user("certbot")["fields"]["user_permissions"] == []
     refused = served("certbot", "example.com", key)
     assert "403 Forbidden" in refused.stderr, refused.stderr
     grant = re.search(r"grant it with: (manage\.py certbot_client \S+?)[\"\s]", refused.stderr)
