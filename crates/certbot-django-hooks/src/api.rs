@@ -1,8 +1,12 @@
-//! The client for the site's challenge API: store a challenge, delete it.
+//! The client for the site's challenge API: store a challenge, delete it, store or delete many
+//! at once, report a certificate.
 //!
 //! The protocol is the older certbot-django plugin's, which the server app keeps:
 //! form POST `challenge`, `response`, `domain` to `{server}/.well-known/challenges/`, and DELETE
-//! `{server}/.well-known/challenges/<token>/`, each with `Authorization: JWT <token>`.
+//! `{server}/.well-known/challenges/<token>/`, each with `Authorization: JWT <token>`. Our app
+//! adds batches (JSON POSTs to `{server}/.well-known/challenge-batch/` and `.../delete/`); a site
+//! without them answers their URLs 404 or 405 with no refusal code, which is [`Batch::Unsupported`]
+//! and the caller goes one by one.
 //!
 //! Decisions, and the facts behind them:
 //! - Redirects are never followed. A followed 301/302 turns the POST into a GET, which the site
@@ -25,6 +29,8 @@ use reqwest::header::{
 };
 use reqwest::{Method, StatusCode, Url};
 
+use serde::Serialize;
+
 use crate::challenge::{Challenge, Identifier};
 use crate::client::{TlsMode, build_client, read_capped};
 use crate::config::Settings;
@@ -45,6 +51,15 @@ const JSON: &str = "application/json";
 
 /// Most of an error body that is read.
 pub const MAX_ERROR_BODY: u64 = 4096;
+/// Most challenges one batch carries: the site refuses more (`batch-too-large`), as Let's
+/// Encrypt allows at most 100 names per certificate.
+#[allow(
+    dead_code,
+    reason = "the batching hooks call it; until then only its tests do"
+)]
+pub const MAX_BATCH: usize = 100;
+/// The header that carries the app's refusal code.
+const REFUSAL_HEADER: &str = "acme-challenge-refusal";
 /// Most of an error body that is shown.
 const MAX_SHOWN_BODY: usize = 500;
 /// Longest single attempt, so a hang still leaves time for another try within the default 60 s.
@@ -69,6 +84,27 @@ pub enum DeleteOutcome {
     Deleted,
     /// The site had no such challenge (404): someone already removed it.
     AlreadyGone,
+}
+
+/// What a batch call got: the site's answer, or a site without batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batch<T> {
+    /// The site took the batch.
+    Done(T),
+    /// The batch URL answered 404 or 405 without an `Acme-Challenge-Refusal` code: the site has
+    /// no batches (the original certbot-django server, or an older app), so nothing was done
+    /// and the caller goes one by one, over the same client.
+    Unsupported,
+}
+
+/// What a batch delete found: how many it deleted, and how many were not there for this
+/// caller (already gone, or another user's, as a single DELETE's 404).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchDeleted {
+    /// Challenges deleted.
+    pub deleted: usize,
+    /// Tokens with nothing to delete.
+    pub absent: usize,
 }
 
 /// A client for one site, one signer and one run's deadline.
@@ -166,20 +202,96 @@ impl<'a> ApiClient<'a> {
         ];
         let url = self.challenges_url();
         let body = form_body(&form);
-        self.send(Endpoint::PushChallenge, &url, Some((FORM, &body)), |s| {
-            matches!(s, StatusCode::OK | StatusCode::CREATED)
+        let answer = self.send(
+            Endpoint::PushChallenge,
+            &url,
+            Some((FORM, &body)),
+            |s, _| matches!(s, StatusCode::OK | StatusCode::CREATED).then_some(()),
+        )?;
+        Ok(answer.status.as_u16())
+    }
+
+    /// Stores every challenge in one request, all or nothing: the site checks each as a single
+    /// push and stores none if it refuses one. Returns the success status (200 or 201), or
+    /// [`Batch::Unsupported`] from a site without batches. At most [`MAX_BATCH`] challenges and
+    /// at least one (the site refuses an empty batch).
+    #[allow(
+        dead_code,
+        reason = "the batching hooks call it; until then only its tests do"
+    )]
+    pub fn push_batch(&self, challenges: &[Challenge]) -> Result<Batch<u16>, Error> {
+        let url = urls::challenge_batch(&self.base);
+        let body = push_batch_body(challenges);
+        let answer = self.send(Endpoint::PushBatch, &url, Some((JSON, &body)), |s, h| {
+            if matches!(s, StatusCode::OK | StatusCode::CREATED) {
+                Some(Batch::Done(()))
+            } else {
+                batch_unsupported(s, h).then_some(Batch::Unsupported)
+            }
+        })?;
+        Ok(match answer.verdict {
+            Batch::Done(()) => Batch::Done(answer.status.as_u16()),
+            Batch::Unsupported => self.unsupported(&url, answer.status),
         })
-        .map(|s| s.as_u16())
+    }
+
+    /// Deletes the challenges with these tokens in one request. Returns how many the site
+    /// deleted and how many were not there, or [`Batch::Unsupported`] from a site without
+    /// batches. At most [`MAX_BATCH`] tokens and at least one.
+    #[allow(
+        dead_code,
+        reason = "the batching hooks call it; until then only its tests do"
+    )]
+    pub fn delete_batch(&self, tokens: &[&str]) -> Result<Batch<BatchDeleted>, Error> {
+        let url = urls::challenge_batch_delete(&self.base);
+        let body = delete_batch_body(tokens);
+        let answer = self.send(Endpoint::DeleteBatch, &url, Some((JSON, &body)), |s, h| {
+            if s == StatusCode::OK {
+                Some(Batch::Done(()))
+            } else {
+                batch_unsupported(s, h).then_some(Batch::Unsupported)
+            }
+        })?;
+        if answer.verdict == Batch::Unsupported {
+            return Ok(self.unsupported(&url, answer.status));
+        }
+        let counted = parse_batch_deleted(&answer.body)
+            .filter(|c| c.deleted + c.absent == tokens.len())
+            .ok_or_else(|| Error::Api {
+                endpoint: Endpoint::DeleteBatch,
+                url: url.to_string(),
+                status: Some(answer.status.as_u16()),
+                problem: format!(
+                    "the site answered {} {} instead of {{\"deleted\": N, \"absent\": M}} \
+                     counting the {} tokens sent: it may not be django-acme-challenge's batch \
+                     delete. Check --server",
+                    answer.status,
+                    crate::text::body_excerpt(&answer.body, &HeaderMap::new(), MAX_SHOWN_BODY),
+                    tokens.len()
+                ),
+            })?;
+        Ok(Batch::Done(counted))
+    }
+
+    /// A batch URL that the site does not have, said with `-v`.
+    fn unsupported<T>(&self, url: &Url, status: StatusCode) -> Batch<T> {
+        self.reporter.step(format_args!(
+            "{url} answered {status} without a refusal code: the site has no batches"
+        ));
+        Batch::Unsupported
     }
 
     /// Reports a certificate: `body` is the deploy hook's JSON with the chain
     /// ([`crate::deploy::Chain::report_body`]). Returns the success status (200 or 201).
     pub fn report_certificate(&self, body: &[u8]) -> Result<u16, Error> {
         let url = urls::certificates(&self.base);
-        self.send(Endpoint::ReportCertificate, &url, Some((JSON, body)), |s| {
-            matches!(s, StatusCode::OK | StatusCode::CREATED)
-        })
-        .map(|s| s.as_u16())
+        let answer = self.send(
+            Endpoint::ReportCertificate,
+            &url,
+            Some((JSON, body)),
+            |s, _| matches!(s, StatusCode::OK | StatusCode::CREATED).then_some(()),
+        )?;
+        Ok(answer.status.as_u16())
     }
 
     /// Checks, without credentials, that the challenge API answers at [`Self::challenges_url`]:
@@ -269,30 +381,39 @@ impl<'a> ApiClient<'a> {
     /// Deletes the challenge with this token. 200, 204 and 404 all mean it is gone.
     pub fn delete(&self, token: &str) -> Result<DeleteOutcome, Error> {
         let url = self.challenge_url(token);
-        let status = self.send(Endpoint::DeleteChallenge, &url, None, |s| {
+        let answer = self.send(Endpoint::DeleteChallenge, &url, None, |s, _| {
             matches!(
                 s,
                 StatusCode::OK | StatusCode::NO_CONTENT | StatusCode::NOT_FOUND
             )
+            .then_some(())
         })?;
-        Ok(if status == StatusCode::NOT_FOUND {
+        Ok(if answer.status == StatusCode::NOT_FOUND {
             DeleteOutcome::AlreadyGone
         } else {
             DeleteOutcome::Deleted
         })
     }
 
-    fn send(
+    /// Sends the request, signed with a fresh JWT bound to it on every attempt, retrying what
+    /// may pass later until the deadline. `accept` reads an answer's status and headers: `Some`
+    /// ends the call with that verdict (and the body, read up to [`MAX_ERROR_BODY`], so the
+    /// connection can serve the next request); `None` makes it a refusal, described from the
+    /// status, the refusal code and the body.
+    fn send<T>(
         &self,
         endpoint: Endpoint,
         url: &Url,
         body: Option<(&'static str, &[u8])>,
-        done: impl Fn(StatusCode) -> bool,
-    ) -> Result<StatusCode, Error> {
+        accept: impl Fn(StatusCode, &HeaderMap) -> Option<T>,
+    ) -> Result<Answer<T>, Error> {
         let method_name = endpoint.method();
         let method = match endpoint {
-            Endpoint::PushChallenge | Endpoint::ReportCertificate => Method::POST,
             Endpoint::DeleteChallenge => Method::DELETE,
+            Endpoint::PushChallenge
+            | Endpoint::ReportCertificate
+            | Endpoint::PushBatch
+            | Endpoint::DeleteBatch => Method::POST,
         };
         let fail = |status: Option<u16>, problem: String| Error::Api {
             endpoint,
@@ -336,8 +457,13 @@ impl<'a> ApiClient<'a> {
                     self.reporter.step(format_args!(
                         "{method_name} {url} answered {status} in {took} ms (attempt {attempts})"
                     ));
-                    if done(status) {
-                        return Ok(status);
+                    if let Some(verdict) = accept(status, response.headers()) {
+                        let body = read_capped(&mut response, MAX_ERROR_BODY);
+                        return Ok(Answer {
+                            status,
+                            verdict,
+                            body,
+                        });
                     }
                     let (headers, said) = read_refusal(&mut response, &[jwt.expose()])
                         .map_err(|p| fail(Some(status.as_u16()), p))?;
@@ -416,10 +542,7 @@ impl<'a> ApiClient<'a> {
             return problem;
         }
         // The Django permission a 403 on a challenge may be about (a report's 403 is above).
-        let permission = match endpoint {
-            Endpoint::DeleteChallenge => "delete",
-            Endpoint::PushChallenge | Endpoint::ReportCertificate => "add",
-        };
+        let permission = endpoint.permission();
         let skew = clock_skew(headers, SystemTime::now())
             .filter(|skew| skew.abs() > SKEW_WORTH_REPORTING)
             .map(|skew| {
@@ -477,6 +600,74 @@ impl<'a> ApiClient<'a> {
             s => format!("the site answered {s}{said}"),
         }
     }
+}
+
+/// An answer [`ApiClient::send`] accepted: its status, the caller's verdict on it, and the start
+/// of its body.
+struct Answer<T> {
+    status: StatusCode,
+    verdict: T,
+    body: Vec<u8>,
+}
+
+/// Whether a batch URL's answer says the site has no batches: 404 or 405 without a refusal
+/// code. The app answers its own refusals with a code, so a 404 with one (an unknown user's
+/// batch, say) is a refusal like any other, not a missing endpoint.
+fn batch_unsupported(status: StatusCode, headers: &HeaderMap) -> bool {
+    matches!(
+        status,
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+    ) && !headers.contains_key(REFUSAL_HEADER)
+}
+
+/// One challenge as a batch carries it: the same three fields a single push sends.
+#[derive(Serialize)]
+struct BatchItem<'a> {
+    challenge: &'a str,
+    response: &'a str,
+    domain: String,
+}
+
+/// The batch push's body: `{"challenges": [{"challenge", "response", "domain"}, ...]}`.
+fn push_batch_body(challenges: &[Challenge]) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        challenges: Vec<BatchItem<'a>>,
+    }
+    let body = Body {
+        challenges: challenges
+            .iter()
+            .map(|c| BatchItem {
+                challenge: c.token(),
+                response: c.validation(),
+                domain: c.identifier().to_string(),
+            })
+            .collect(),
+    };
+    serde_json::to_vec(&body).expect("strings and lists always serialize to JSON")
+}
+
+/// The batch delete's body: `{"tokens": [...]}`.
+fn delete_batch_body(tokens: &[&str]) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Body<'a, 'b> {
+        tokens: &'a [&'b str],
+    }
+    serde_json::to_vec(&Body { tokens }).expect("strings and lists always serialize to JSON")
+}
+
+/// The batch delete's answer, `{"deleted": N, "absent": M}`; `None` if it is not that.
+fn parse_batch_deleted(body: &[u8]) -> Option<BatchDeleted> {
+    #[derive(serde::Deserialize)]
+    struct Counts {
+        deleted: usize,
+        absent: usize,
+    }
+    let counts: Counts = serde_json::from_slice(body).ok()?;
+    Some(BatchDeleted {
+        deleted: counts.deleted,
+        absent: counts.absent,
+    })
 }
 
 /// Whether a refusal carries the site's own reason: a body that is not an HTML error page (a
@@ -601,6 +792,7 @@ fn jittered(base: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hook_test_support::{Reply, TestServer};
 
     #[test]
     fn the_form_body_is_url_encoded_as_reqwest_would() {
@@ -626,6 +818,150 @@ mod tests {
         ));
         assert!(!refuses_binding(" \"authentication required\""));
         assert!(!refuses_binding(""));
+    }
+
+    fn challenge(domain: &str, token: &str) -> Challenge {
+        Challenge::parse(
+            domain,
+            token,
+            &format!("{token}.nP1qzpXGymHBrUEepNY9HCsQk7K8KhOypzEt62jcerQ"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_batch_push_carries_the_three_fields_of_a_single_push_per_challenge() {
+        let body = push_batch_body(&[
+            challenge("a.example", "tok-a"),
+            challenge("xn--bcher-kva.example", "tok_b"),
+        ]);
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"challenges": [
+                {"challenge": "tok-a", "response": "tok-a.nP1qzpXGymHBrUEepNY9HCsQk7K8KhOypzEt62jcerQ", "domain": "a.example"},
+                {"challenge": "tok_b", "response": "tok_b.nP1qzpXGymHBrUEepNY9HCsQk7K8KhOypzEt62jcerQ", "domain": "xn--bcher-kva.example"},
+            ]})
+        );
+    }
+
+    #[test]
+    fn a_batch_delete_carries_the_tokens_and_its_answer_counts_them() {
+        assert_eq!(
+            delete_batch_body(&["tok-a", "tok_b"]),
+            br#"{"tokens":["tok-a","tok_b"]}"#
+        );
+        assert_eq!(
+            parse_batch_deleted(br#"{"deleted": 2, "absent": 1}"#),
+            Some(BatchDeleted {
+                deleted: 2,
+                absent: 1
+            })
+        );
+        assert_eq!(parse_batch_deleted(b"deleted"), None);
+        assert_eq!(
+            parse_batch_deleted(br#"{"deleted": -1, "absent": 0}"#),
+            None
+        );
+    }
+
+    /// A client of the site at `port` over plain http, its reporter writing nowhere.
+    fn with_client<R>(port: u16, run: impl FnOnce(&ApiClient<'_>) -> R) -> R {
+        let options = crate::config::Options {
+            server: Some(format!("http://127.0.0.1:{port}")),
+            ..Default::default()
+        };
+        let settings = Settings::from_parts(&options, None).unwrap();
+        let signer = crate::key::generate_key(crate::key::KeyType::Ed25519, 0)
+            .unwrap()
+            .signer;
+        let reporter = Reporter::new("test", Default::default(), Box::new(std::io::sink()));
+        let identifier = Identifier::parse("example.test").unwrap();
+        let client = ApiClient::new(
+            &settings,
+            &identifier,
+            &signer,
+            Deadline::new(Duration::from_secs(5)),
+            &reporter,
+        )
+        .unwrap();
+        run(&client)
+    }
+
+    #[test]
+    fn a_batch_url_answering_404_or_405_without_a_code_is_a_site_without_batches() {
+        for status in [404, 405] {
+            let site = TestServer::start(move |_, _| Reply::text(status, "Not Found"));
+            with_client(site.port(), |api| {
+                let pushed = api.push_batch(&[challenge("example.test", "tok")]).unwrap();
+                assert_eq!(pushed, Batch::Unsupported, "{status}");
+                let deleted = api.delete_batch(&["tok"]).unwrap();
+                assert_eq!(deleted, Batch::Unsupported, "{status}");
+            });
+            assert_eq!(site.count(), 2, "one request each, not retried");
+        }
+    }
+
+    #[test]
+    fn a_batch_url_answering_404_with_a_refusal_code_is_a_refusal() {
+        let site = TestServer::start(|_, _| {
+            Reply::text(404, "no such user").header("Acme-Challenge-Refusal", "jwt-refused")
+        });
+        with_client(site.port(), |api| {
+            let err = api
+                .push_batch(&[challenge("example.test", "tok")])
+                .unwrap_err();
+            assert_eq!(err.status(), Some(404));
+            let err = api.delete_batch(&["tok"]).unwrap_err();
+            assert_eq!(err.status(), Some(404));
+        });
+        assert_eq!(site.count(), 2);
+    }
+
+    #[test]
+    fn a_batch_is_one_post_whose_jwt_binds_the_whole_json_body() {
+        let site = TestServer::start(|req, _| match req.path.as_str() {
+            "/.well-known/challenge-batch/" => Reply::text(201, r#"{"stored": 2}"#),
+            "/.well-known/challenge-batch/delete/" => {
+                Reply::text(200, r#"{"deleted": 1, "absent": 1}"#)
+            }
+            _ => Reply::text(500, "unexpected"),
+        });
+        with_client(site.port(), |api| {
+            let pushed = api
+                .push_batch(&[
+                    challenge("a.example", "tok-a"),
+                    challenge("b.example", "tok-b"),
+                ])
+                .unwrap();
+            assert_eq!(pushed, Batch::Done(201));
+            let deleted = api.delete_batch(&["tok-a", "tok-b"]).unwrap();
+            assert_eq!(
+                deleted,
+                Batch::Done(BatchDeleted {
+                    deleted: 1,
+                    absent: 1
+                })
+            );
+        });
+        let requests = site.with_method("POST");
+        assert_eq!(requests.len(), 2);
+        for req in &requests {
+            assert_eq!(req.header("content-type"), Some("application/json"));
+            // htm, htu and bsh (the body's SHA-256) match the request as the site reads it.
+            req.check_binding().unwrap();
+        }
+        let pushed: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+        assert_eq!(pushed["challenges"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_batch_delete_whose_answer_does_not_count_every_token_fails() {
+        let site = TestServer::start(|_, _| Reply::text(200, r#"{"deleted": 1, "absent": 0}"#));
+        with_client(site.port(), |api| {
+            let err = api.delete_batch(&["tok-a", "tok-b"]).unwrap_err();
+            assert_eq!(err.status(), Some(200));
+        });
     }
 
     #[test]

@@ -238,16 +238,14 @@ impl Error {
         }
     }
 
-    /// Whether a failed push may have stored its challenge all the same: the site never
-    /// answered, or answered with a server error after the request may have reached it. Every
-    /// refusal (4xx, a redirect) stored nothing, and neither did any other step.
+    /// Whether a failed push (of one challenge or of a batch) may have stored all the same: the
+    /// site never answered, or answered with a server error after the request may have reached
+    /// it. Every refusal (4xx, a redirect) stored nothing, and neither did any other step.
     pub fn push_may_have_stored(&self) -> bool {
         match self {
             Error::Api {
-                endpoint: Endpoint::PushChallenge,
-                status,
-                ..
-            } => status.is_none_or(|s| s >= 500),
+                endpoint, status, ..
+            } if endpoint.stores() => status.is_none_or(|s| s >= 500),
             _ => false,
         }
     }

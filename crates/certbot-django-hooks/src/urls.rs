@@ -11,6 +11,12 @@ use crate::challenge::{Challenge, Identifier};
 
 /// The challenge API, relative to the site's base URL.
 pub const CHALLENGES_PATH: &str = ".well-known/challenges/";
+/// Where many challenges are pushed in one request, relative to the site's base URL: apart from
+/// the token routes, so that no token can collide with it and a site without batches (the
+/// original certbot-django server, an older app) answers a plain 404.
+pub const CHALLENGE_BATCH_PATH: &str = ".well-known/challenge-batch/";
+/// Where many challenges are deleted in one request, relative to the site's base URL.
+pub const CHALLENGE_BATCH_DELETE_PATH: &str = ".well-known/challenge-batch/delete/";
 /// Where the deploy hook reports certificates, relative to the site's base URL.
 pub const CERTIFICATES_PATH: &str = ".well-known/certificates/";
 /// The Django admin page where a public key can be pasted, relative to the site's base URL.
@@ -28,14 +34,35 @@ pub enum Endpoint {
     DeleteChallenge,
     /// `POST {server}/.well-known/certificates/`: report a certificate (the deploy hook).
     ReportCertificate,
+    /// `POST {server}/.well-known/challenge-batch/`: store many challenges, all or nothing.
+    PushBatch,
+    /// `POST {server}/.well-known/challenge-batch/delete/`: delete many.
+    DeleteBatch,
 }
 
 impl Endpoint {
     /// The HTTP method, as the request and the JWT's binding name it.
     pub fn method(self) -> &'static str {
         match self {
-            Endpoint::PushChallenge | Endpoint::ReportCertificate => "POST",
+            Endpoint::PushChallenge
+            | Endpoint::ReportCertificate
+            | Endpoint::PushBatch
+            | Endpoint::DeleteBatch => "POST",
             Endpoint::DeleteChallenge => "DELETE",
+        }
+    }
+
+    /// Whether a failed call may have stored something: a push of one challenge or of a batch.
+    pub fn stores(self) -> bool {
+        matches!(self, Endpoint::PushChallenge | Endpoint::PushBatch)
+    }
+
+    /// The Django permission a refusal of this call may be about: "add" or "delete" a
+    /// challenge (a certificate report's permission is its own, named where it is refused).
+    pub fn permission(self) -> &'static str {
+        match self {
+            Endpoint::DeleteChallenge | Endpoint::DeleteBatch => "delete",
+            Endpoint::PushChallenge | Endpoint::PushBatch | Endpoint::ReportCertificate => "add",
         }
     }
 }
@@ -63,6 +90,16 @@ pub fn challenges(base: &Url) -> Url {
 /// (`[A-Za-z0-9_-]{1,127}`), so it is a single path segment.
 pub fn challenge(base: &Url, token: &str) -> Url {
     under(base, &format!("{CHALLENGES_PATH}{token}/"))
+}
+
+/// `{server}/.well-known/challenge-batch/`: where a batch of challenges is POSTed.
+pub fn challenge_batch(base: &Url) -> Url {
+    under(base, CHALLENGE_BATCH_PATH)
+}
+
+/// `{server}/.well-known/challenge-batch/delete/`: where a batch delete is POSTed.
+pub fn challenge_batch_delete(base: &Url) -> Url {
+    under(base, CHALLENGE_BATCH_DELETE_PATH)
 }
 
 /// `{server}/.well-known/certificates/`: where the deploy hook reports certificates.
@@ -150,6 +187,14 @@ mod tests {
             assert_eq!(
                 challenge(&url, "tok").as_str(),
                 format!("{base}.well-known/challenges/tok/")
+            );
+            assert_eq!(
+                challenge_batch(&url).as_str(),
+                format!("{base}.well-known/challenge-batch/")
+            );
+            assert_eq!(
+                challenge_batch_delete(&url).as_str(),
+                format!("{base}.well-known/challenge-batch/delete/")
             );
         }
     }
