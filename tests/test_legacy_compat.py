@@ -230,17 +230,28 @@ def test_the_original_server_refuses_the_hooks_with_an_unregistered_key(
 
 
 def test_certbot_with_the_hooks_issues_through_the_original_server(pebble: h.Pebble, tmp_path: Path) -> None:
-    """A certbot host already on the hooks, its site not yet migrated: a real issuance through the old server."""
+    """A certbot host already on the hooks, its site not yet migrated: a real issuance through the old server, which
+    has no batch endpoint (issue 22). The last auth hook tries the batch once, gets the old server's plain 404, and
+    pushes the challenges one by one; the cleanup hooks delete them one by one."""
     h.require_built_hooks()
-    domain = "migrating.example.com"
+    domains = ["migrating.example.com", "www.migrating.example.com", "api.migrating.example.com"]
     key = tmp_path / "certbot.key"
     certbot = h.Certbot(tmp_path / "certbot", pebble)
     with legacy.legacy_server(tmp_path / "legacy-site", h.HTTP01_PORT) as server:
         server.register_key("certbot", h.keygen(key))
 
-        result = certbot.certonly([domain], old_server_hook_args(server, ["--key-file", str(key)]))
+        result = certbot.certonly(domains, old_server_hook_args(server, ["--key-file", str(key)]))
 
         assert result.returncode == 0, f"certbot failed:\n{result.stderr}\n{certbot.log()[-4000:]}"
-        assert h.cert_info(certbot.live_cert(domain))["names"] == domain
+        assert sorted(h.cert_info(certbot.live_cert(domains[0]))["names"].split(",")) == sorted(domains)
         assert server.challenge_rows() == []
-        assert [method for method, _, _ in server.claims_seen()] == ["POST", "DELETE"]
+        calls = [(method, path) for method, path, _ in server.claims_seen()]
+        batch = [i for i, (_, path) in enumerate(calls) if path.startswith("/.well-known/challenge-batch/")]
+        pushes = [i for i, call in enumerate(calls) if call == ("POST", "/.well-known/challenges/")]
+        deletes = [i for i, (method, _) in enumerate(calls) if method == "DELETE"]
+        # One try of the batch push, then every challenge pushed on its own; at most one try of the batch delete
+        # (the hooks may remember that the site has none); every challenge deleted on its own.
+        assert calls[0] == ("POST", "/.well-known/challenge-batch/"), calls
+        assert len(pushes) == 3 and min(pushes) > 0, calls
+        assert len(deletes) == 3 and min(deletes) > max(pushes), calls
+        assert len(batch) in (1, 2) and len(calls) == len(batch) + 6, calls
