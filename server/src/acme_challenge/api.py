@@ -1,10 +1,10 @@
 """The frame every API view runs in, and the reading of a request body: kept apart from the views so that each API
-module (views.py's challenge push and delete, reports.py's certificate report) imports the frame, not another
-view module.
+module (views.py's challenge push and delete and their batches, reports.py's certificate report) imports the frame,
+not another view module.
 
 :func:`api_call` checks the method, runs the view in one transaction, turns a :class:`~.refusal.Refused` into its
-answer and writes the call's audit record whatever happens; :func:`read_body` and :func:`json_depth` bound what a
-client can make the site read or parse.
+answer and writes the call's audit record (one per item of a batch: audit.Call.add_item) whatever happens;
+:func:`read_body` and :func:`json_depth` bound what a client can make the site read or parse.
 """
 
 from __future__ import annotations

@@ -2,12 +2,13 @@
 Rows older than ``ACME_CHALLENGE_AUDIT_RETENTION`` days are purged by ``acme_challenge_purge`` and, at most once an
 hour per process, by the API itself.
 
-A call whose key was proved (its JWT's signature verified) gets a row of its own. A refusal of a request that never
-proved a key (no header, a malformed token, an unknown user, a bad signature, a wrong method, an oversized body) is
-*counted* instead (:func:`count_refusal`): one row per minute, action, status, kind and reason for the whole site,
-whose ``count`` goes up by one, atomically. Anyone can send those requests, from as many addresses as IPv6 gives
-them, so they are not keyed by address, and at most :data:`MAX_REASONS_PER_MINUTE` distinct reasons are kept per
-minute (reasons quote what the client sent, e.g. a username): further ones share one row per action, status and kind.
+A call whose key was proved (its JWT's signature verified) gets a row of its own, a batch call one row per item. A
+refusal of a request that never proved a key (no header, a malformed token, an unknown user, a bad signature, a wrong
+method, an oversized body) is *counted* instead (:func:`count_refusal`): one row per minute, action, status, kind and
+reason for the whole site, whose ``count`` goes up by one, atomically. Anyone can send those requests, from as many
+addresses as IPv6 gives them, so they are not keyed by address, and at most :data:`MAX_REASONS_PER_MINUTE` distinct
+reasons are kept per minute (reasons quote what the client sent, e.g. a username): further ones share one row per
+action, status and kind.
 3,000 requests without a header used to add 3,000 rows; now they add to one.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -31,8 +33,25 @@ _last_purge = float("-inf")
 _PURGE_INTERVAL = 3600
 
 
+#: The reason recorded for an item of a refused batch that was not refused itself.
+NOT_STORED = "not stored: another item of the batch was refused"
+
+
+@dataclass
+class Item:
+    """One challenge of a batch call (views.py's batch push and delete): a row of its own in the audit trail, with the
+    call's status. Like :class:`Call`'s, ``token`` and ``domain`` are only values already validated."""
+
+    token: str = ""
+    domain: str = ""
+    #: Its own outcome ("created ...", "deleted ...") or, with ``refused``, why it was refused.
+    reason: str = ""
+    refused: bool = False
+
+
 class Call:
-    """What is known about one API call so far; the view fills it in as it learns, then :meth:`record` writes it."""
+    """What is known about one API call so far; the view fills it in as it learns, then :meth:`finish` writes it: one
+    row for the call, or one per item for a batch (:meth:`add_item`)."""
 
     def __init__(self, request: HttpRequest, action: str) -> None:
         self.action = action
@@ -42,33 +61,65 @@ class Call:
         #: Set only to values already validated as an ACME token or a canonical name, never to raw input.
         self.token = ""
         self.domain = ""
+        #: A batch's items, once its body was read; empty for a call of one challenge (or a batch refused whole).
+        self.items: list[Item] = []
+
+    def add_item(self, token: str = "", domain: str = "") -> Item:
+        item = Item(token, domain)
+        self.items.append(item)
+        return item
 
     def record(self, status: int, reason: str) -> None:
         """Write the call's audit record: one INSERT, its SQL built once per database alias (through the ORM the
-        INSERT cost a fifth of the API call's time at the site; scripts/bench, P1)."""
+        INSERT cost a fifth of the API call's time at the site; scripts/bench, P1). A batch's items are one row each,
+        in one ``executemany``: each with the call's status, and its own reason; on a refusal, an item that was not
+        refused itself says it was not stored, and after an unexpected error every item has the call's reason."""
         alias = router.db_for_write(AuditRecord)
         connection = connections[alias]
-        values = [
+        common = [
             connection.ops.adapt_datetimefield_value(timezone.now()),
             self.user.pk if self.user is not None else None,
             self.user.get_username()[:150] if self.user is not None else "",
             self.key_fingerprint,
             self.action,
-            self.token,
-            self.domain,
-            self.remote_address,
-            status,
-            one_line(reason, 500),
         ]
+        if not self.items:
+            rows = [[*common, self.token, self.domain, self.remote_address, status, one_line(reason, 500)]]
+        else:
+            any_refused = any(item.refused for item in self.items)
+            rows = [
+                [
+                    *common,
+                    item.token,
+                    item.domain,
+                    self.remote_address,
+                    status,
+                    one_line(_item_reason(item, status, reason, any_refused), 500),
+                ]
+                for item in self.items
+            ]
         with connection.cursor() as cursor:
-            cursor.execute(_insert_sql(alias), values)
+            if len(rows) == 1:
+                cursor.execute(_insert_sql(alias), rows[0])
+            else:
+                cursor.executemany(_insert_sql(alias), rows)
 
     def finish(self, status: int, reason: str, kind: str) -> None:
-        """Record the call: a row of its own once a key was proved, else counted (:func:`count_refusal`)."""
+        """Record the call: its rows once a key was proved, else counted (:func:`count_refusal`), never per item."""
         if self.user is not None:
             self.record(status, reason)
         else:
             count_refusal(self.action, status, kind, reason)
+
+
+def _item_reason(item: Item, status: int, reason: str, any_refused: bool) -> str:
+    if status >= 500:
+        return reason
+    if item.refused:
+        return item.reason
+    if status >= 400:
+        return NOT_STORED if any_refused else reason
+    return item.reason or reason
 
 
 #: Distinct reasons counted per minute for the whole site, beyond which a minute's further reasons share one row per

@@ -43,8 +43,14 @@ DEFAULT_AUDIT_RETENTION_DAYS = 90
 #: Largest request body the API reads, in bytes. The largest valid push (a 127-character token and validation and a
 #: 253-character name, form- or JSON-encoded) is under 700 bytes.
 MAX_BODY_BYTES = 4096
-#: Deepest nesting of arrays and objects in a JSON body. A valid push is one flat object (depth 1).
+#: Deepest nesting of arrays and objects in a JSON body. A valid push is one flat object (depth 1), a valid batch an
+#: object holding a list of them (depth 3).
 MAX_JSON_DEPTH = 4
+#: Most challenges in one batch call: the names Let's Encrypt puts in one certificate.
+MAX_BATCH_ITEMS = 100
+#: Largest batch body read, in bytes: 100 of the largest valid pushes (127-character token and validation, a
+#: 253-character name) are about 55 KiB of JSON.
+MAX_BATCH_BYTES = 64 * 1024
 
 #: The middleware that authenticated every path before issue 11. It is now an inert pass-through, kept so that old
 #: settings still load; system check W002 asks to remove it.

@@ -16,7 +16,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from .conf import conf
-from .names import MAX_HOSTNAME_LENGTH
+from .names import MAX_HOSTNAME_LENGTH, matches
 
 #: ACME tokens are 43 base64url characters and key authorizations 87; hooks and site both cap them at 127.
 MAX_VALUE_LENGTH = 127
@@ -122,6 +122,25 @@ def write_challenge(token: str, validation: str, domain: str, owner_id: int, now
     return True
 
 
+def write_challenges(challenges: list[tuple[str, str, str]], owner_id: int, now: datetime | None = None) -> bool:
+    """Store each ``(token, validation, domain)`` for ``owner_id`` as :func:`write_challenge` does; return False when
+    another user holds any of the tokens (others may have been written: the caller rolls back). On SQLite and
+    PostgreSQL one ``executemany`` of the same upsert, whose summed row count tells whether all were written."""
+    alias = router.db_for_write(Challenge)
+    connection = connections[alias]
+    created = now or timezone.now()
+    if connection.vendor not in UPSERT_VENDORS:
+        written = [
+            write_challenge(token, validation, domain, owner_id, created) for token, validation, domain in challenges
+        ]
+        return all(written)
+    stamp = connection.ops.adapt_datetimefield_value(created)
+    params = [[token, validation, domain, stamp, owner_id] for token, validation, domain in challenges]
+    with connection.cursor() as cursor:
+        cursor.executemany(_upsert_sql(alias), params)
+        return bool(cursor.rowcount == len(challenges))
+
+
 @cache
 def _upsert_sql(alias: str) -> str:
     q = connections[alias].ops.quote_name
@@ -156,6 +175,28 @@ def delete_owned_challenge(token: str, owner_id: int, *, or_ownerless: bool) -> 
         cursor.execute(_delete_sql(alias, or_ownerless=or_ownerless), [token, owner_id])
         row = cursor.fetchone()
     return None if row is None else row[0]
+
+
+def delete_challenges(tokens: list[str], owner_id: int, scope: tuple[str, ...]) -> dict[str, str]:
+    """Delete the challenges stored under ``tokens`` that ``owner_id`` owns, and those without an owner whose domain
+    ``scope`` covers (any, when ``scope`` is empty), as :func:`delete_owned_challenge` and the single DELETE do; return
+    the tokens deleted, each with its domain. Two statements whatever the number: the rows read (locked where the
+    database can), then one DELETE."""
+    alias = router.db_for_write(Challenge)
+    rows = (
+        Challenge.objects.using(alias)
+        .select_for_update()
+        .filter(models.Q(owner_id=owner_id) | models.Q(owner__isnull=True), token__in=tokens)
+        .values_list("pk", "token", "domain", "owner_id")
+    )
+    deleted = {
+        pk: (token, domain)
+        for pk, token, domain, owner in rows
+        if owner == owner_id or not scope or (domain and matches(domain, list(scope)))
+    }
+    if deleted:
+        Challenge.objects.using(alias).filter(pk__in=list(deleted)).delete()
+    return dict(deleted.values())
 
 
 def _can_delete_returning(connection: BaseDatabaseWrapper) -> bool:

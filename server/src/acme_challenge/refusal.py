@@ -44,6 +44,7 @@ class Code(str, Enum):
     CERTIFICATE_NOT_YET_VALID = "certificate-not-yet-valid"
     CHAIN_UNTRUSTED = "chain-untrusted"
     TRUST_STORE_UNREADABLE = "trust-store-unreadable"
+    BATCH_TOO_LARGE = "batch-too-large"
 
 
 class Refused(Exception):
@@ -71,6 +72,11 @@ class Refused(Exception):
         #: of requests that proved no key are counted per kind (audit.count_refusal), never by their free text alone.
         #: Finer than ``code`` for 401s, which the client must not be able to tell apart.
         self.kind = kind or f"http-{status}"
+
+    def restated(self, message: str) -> Refused:
+        """The same refusal (status, code, headers, kind) with another message, which is also its reason: a batch
+        answers its first refused item's refusal with a line that names them all."""
+        return Refused(self.status, message, code=self.code, headers=self.headers, kind=self.kind)
 
     def response(self) -> HttpResponse:
         response = HttpResponse(f"{self.message}\n", status=self.status, content_type=TEXT)

@@ -1,37 +1,41 @@
-"""The public challenge URL and the two-view API the hooks call (the certbot-django protocol); the frame the API
-views run in (method, transaction, refusal answer, audit record) is api.py.
+"""The public challenge URL and the API the hooks call: the certbot-django protocol's push and delete, and their
+batches (many challenges in one call, all or nothing; what a batch reads and how it says no is batch.py). The frame
+the API views run in (method, transaction, refusal answer, audit record) is api.py.
 
 The API authenticates only by a JWT bound to the request (authentication.py), so it is CSRF-exempt: CSRF protects
 cookie-authenticated requests, and these views ignore cookies and sessions. Each API call runs in one transaction
-that holds the nonce, the key's last use, the challenge and the call's audit record, and commits whether the call is
-accepted or refused (a refused token's nonce stays spent). Responses are text/plain, one line, and name what to fix;
-none echoes a credential.
+that holds the nonce, the key's last use, the challenges and the call's audit records, and commits whether the call
+is accepted or refused (a refused token's nonce stays spent). Responses are text/plain, one line, and name what to
+fix (a batch's success is JSON); none echoes a credential.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import audit, monitoring
+from . import audit, batch, monitoring
 from .api import api_call, json_depth, read_body
 from .authentication import Caller, authenticate
-from .conf import ALLOWED_DOMAINS_SETTING, MAX_JSON_DEPTH, conf
+from .conf import ALLOWED_DOMAINS_SETTING, MAX_BATCH_BYTES, MAX_BATCH_ITEMS, MAX_JSON_DEPTH, conf
 from .models import (
     MAX_VALUE_LENGTH,
     AuditRecord,
     Challenge,
+    delete_challenges,
     delete_owned_challenge,
     maybe_purge_expired,
     servable_challenge,
     write_challenge,
+    write_challenges,
 )
 from .names import matches, request_host_name
 from .refusal import TEXT, Code, Refused
-from .validation import InvalidChallenge, is_token, parse_challenge, parse_domain
+from .validation import ChallengeInput, InvalidChallenge, is_token, parse_challenge, parse_domain
 
 ADD_PERMISSION = "acme_challenge.add_challenge"
 DELETE_PERMISSION = "acme_challenge.delete_challenge"
@@ -74,10 +78,31 @@ def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpRespon
     caller = authenticate(request, body, call, ADD_PERMISSION, legacy=True)
     _require_permission(caller, ADD_PERMISSION)
     data = _request_data(request, body)
-    if is_token(data.get("challenge")):
-        call.token = str(data["challenge"])
-    with contextlib.suppress(InvalidChallenge):  # reported below, after the fields before it
-        call.domain = parse_domain(data.get("domain"))
+    call.token, call.domain = _audited_names(data)
+    challenge = _checked_push(data, caller)
+    # Posting a token again replaces it and restarts its TTL (the certbot-django protocol had no update call).
+    if not write_challenge(challenge.token, challenge.validation, challenge.domain, caller.user.pk):
+        # Only on a refusal: the owner, for the audit record (the upsert left the row locked, as it is).
+        owner = Challenge.objects.select_related("owner").get(token=challenge.token).owner
+        raise _held_by_another(challenge.token, owner, caller)
+    maybe_purge_expired()
+    message = f"created {challenge.token}"
+    return HttpResponse(f"{message}\n", status=201, content_type=TEXT), message
+
+
+def _audited_names(data: dict[str, object]) -> tuple[str, str]:
+    """The token and domain a push's audit record names: only values that are valid, whatever else is not."""
+    token = str(data["challenge"]) if is_token(data.get("challenge")) else ""
+    try:
+        domain = parse_domain(data.get("domain"))
+    except InvalidChallenge:  # refused by _checked_push, after the fields before it
+        domain = ""
+    return token, domain
+
+
+def _checked_push(data: dict[str, object], caller: Caller) -> ChallengeInput:
+    """The pushed challenge, checked as every push is, alone or in a batch: the fields, the site's allow-list and the
+    key's scope; or :class:`Refused`. Ownership is checked by the write (:func:`_held_by_another`)."""
     try:
         # A push without domain is the original plugin's: allowed to the users legacy mode names, as its tokens are.
         challenge = parse_challenge(data, domain_required=not conf.is_legacy_client(caller.user.get_username()))
@@ -108,25 +133,22 @@ def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpRespon
             "--public-key-file KEY --domain PATTERN ...",
             code=Code.SCOPE_OUTSIDE_KEY,
         )
+    return challenge
 
-    # Posting a token again replaces it and restarts its TTL (the certbot-django protocol had no update call).
-    if not write_challenge(challenge.token, challenge.validation, challenge.domain, caller.user.pk):
-        # Only on a refusal: the owner, for the audit record (the upsert left the row locked, as it is). The client
-        # is not told whose it is: that would tell any key which users push which names.
-        owner = Challenge.objects.select_related("owner").get(token=challenge.token).owner
-        raise Refused(
-            409,
-            f"challenge {challenge.token} is held by another user; certbot makes a new token for each attempt, so "
-            "retry the validation",
-            code=Code.NOT_OWNER,
-            reason=(
-                f"challenge {challenge.token} belongs to user '{owner.get_username() if owner else ''}', "
-                f"not to '{caller.user.get_username()}'"
-            ),
-        )
-    maybe_purge_expired()
-    message = f"created {challenge.token}"
-    return HttpResponse(f"{message}\n", status=201, content_type=TEXT), message
+
+def _held_by_another(token: str, owner: AbstractBaseUser | None, caller: Caller) -> Refused:
+    """The 409 for a push of a token another user holds. The client is not told whose it is: that would tell any key
+    which users push which names; the audit record says."""
+    return Refused(
+        409,
+        f"challenge {token} is held by another user; certbot makes a new token for each attempt, so "
+        "retry the validation",
+        code=Code.NOT_OWNER,
+        reason=(
+            f"challenge {token} belongs to user '{owner.get_username() if owner else ''}', "
+            f"not to '{caller.user.get_username()}'"
+        ),
+    )
 
 
 @api_call("DELETE", AuditRecord.Action.DELETE)
@@ -147,6 +169,121 @@ def delete_challenge(request: HttpRequest, call: audit.Call, token: str) -> tupl
         raise Refused(404, f"no such challenge: {token}", code=Code.NO_SUCH_CHALLENGE)
     call.domain = domain
     return HttpResponse(status=204), f"deleted {token}"
+
+
+#: The bodies of the batch calls, as their refusals show them.
+BATCH_PUSH_SHAPE = (
+    '{"challenges": [{"challenge": TOKEN, "response": VALIDATION, "domain": NAME}, ...]}, '
+    f"1 to {MAX_BATCH_ITEMS} challenges"
+)
+BATCH_DELETE_SHAPE = f'{{"tokens": [TOKEN, ...]}}, 1 to {MAX_BATCH_ITEMS} tokens'
+_BATCH_BODY = f"a batch is JSON of at most {MAX_BATCH_ITEMS} challenges"
+
+
+@api_call("POST", AuditRecord.Action.PUSH)
+def push_batch(request: HttpRequest, call: audit.Call) -> tuple[HttpResponse, str]:
+    """Many pushes in one call, all or nothing: each item is checked as :func:`create_challenge` checks one, and one
+    refused item stores none. Only request-bound tokens: the original plugin never calls this URL."""
+    body = read_body(request, MAX_BATCH_BYTES, _BATCH_BODY)
+    caller = authenticate(request, body, call, ADD_PERMISSION)
+    _require_permission(caller, ADD_PERMISSION)
+    entries = batch.read_list(request, body, "challenges", BATCH_PUSH_SHAPE)
+    refusals = batch.Refusals("challenges", "stored")
+    accepted: list[tuple[int, audit.Item, ChallengeInput]] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            item = call.add_item()
+            refusals.add(
+                item,
+                batch.label("challenges", index, item),
+                Refused(
+                    400,
+                    "must be an object with 'challenge', 'response' and 'domain'",
+                    code=Code.FIELD_INVALID,
+                ),
+            )
+            continue
+        item = call.add_item(*_audited_names(entry))
+        try:
+            challenge = _checked_push(entry, caller)
+            if challenge.token in seen:
+                raise Refused(
+                    400,
+                    f"challenge: {challenge.token} is also challenges[{seen[challenge.token]}]; "
+                    "a batch names each token once",
+                    code=Code.FIELD_INVALID,
+                )
+        except Refused as refusal:
+            refusals.add(item, batch.label("challenges", index, item), refusal)
+            continue
+        seen[challenge.token] = index
+        accepted.append((index, item, challenge))
+    refusals.check(len(entries))
+
+    # A savepoint: a refusal below undoes these writes, while the call's transaction still keeps the spent nonce and
+    # the audit records.
+    with transaction.atomic():
+        rows = [(challenge.token, challenge.validation, challenge.domain) for _, _, challenge in accepted]
+        if not write_challenges(rows, caller.user.pk):
+            # Only on a refusal: which tokens other users hold, and whose they are for the audit records.
+            held = (
+                Challenge.objects.select_related("owner")
+                .filter(token__in=[row[0] for row in rows])
+                .exclude(owner=None)
+                .exclude(owner=caller.user.pk)
+            )
+            owners = {row.token: row.owner for row in held}
+            for index, item, challenge in accepted:
+                if challenge.token in owners:
+                    held_by = _held_by_another(challenge.token, owners[challenge.token], caller)
+                    refusals.add(item, batch.label("challenges", index, item), held_by)
+            refusals.check(len(entries))
+    maybe_purge_expired()
+    for _, item, challenge in accepted:
+        item.reason = f"created {challenge.token}"
+    message = f"stored {len(accepted)} challenges"
+    return JsonResponse({"stored": len(accepted)}, status=201), message
+
+
+@api_call("POST", AuditRecord.Action.DELETE)
+def delete_batch(request: HttpRequest, call: audit.Call) -> tuple[HttpResponse, str]:
+    """Many deletes in one call, each as :func:`delete_challenge` does one: another user's challenge, or one that is
+    not there, counts as absent and stays as it is."""
+    body = read_body(request, MAX_BATCH_BYTES, _BATCH_BODY)
+    caller = authenticate(request, body, call, DELETE_PERMISSION)
+    _require_permission(caller, DELETE_PERMISSION)
+    entries = batch.read_list(request, body, "tokens", BATCH_DELETE_SHAPE)
+    refusals = batch.Refusals("tokens", "deleted")
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        item = call.add_item(str(entry) if is_token(entry) else "")
+        if not item.token:
+            refusal = Refused(
+                400,
+                f"must be an ACME token: 1 to {MAX_VALUE_LENGTH} characters from A-Z a-z 0-9 _ -",
+                code=Code.FIELD_INVALID,
+            )
+        elif item.token in seen:
+            refusal = Refused(
+                400,
+                f"is also tokens[{seen[item.token]}]; a batch names each token once",
+                code=Code.FIELD_INVALID,
+            )
+        else:
+            seen[item.token] = index
+            continue
+        refusals.add(item, batch.label("tokens", index, item), refusal)
+    refusals.check(len(entries))
+
+    deleted = delete_challenges(list(seen), caller.user.pk, caller.scope)
+    for item in call.items:
+        if item.token in deleted:
+            item.domain, item.reason = deleted[item.token], f"deleted {item.token}"
+        else:
+            item.reason = f"no such challenge: {item.token}"
+    absent = len(seen) - len(deleted)
+    return JsonResponse({"deleted": len(deleted), "absent": absent}), f"deleted {len(deleted)}, absent {absent}"
 
 
 def _require_permission(caller: Caller, permission: str) -> None:
