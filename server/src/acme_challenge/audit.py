@@ -222,7 +222,9 @@ def _insert_sql(alias: str) -> str:
 
 def one_line(text: str, limit: int) -> str:
     """Control characters dropped, shortened to ``limit`` characters: a reason can never forge a line of a report."""
-    cleaned = "".join(char if char.isprintable() else " " for char in text).strip()
+    # The common case, a printable line, without the walk character by character (a batch has a reason per item).
+    printable = text if text.isprintable() else "".join(char if char.isprintable() else " " for char in text)
+    cleaned = printable.strip()
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 

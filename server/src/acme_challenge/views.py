@@ -11,6 +11,7 @@ fix (a batch's success is JSON); none echoes a credential.
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -78,8 +79,7 @@ def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpRespon
     caller = authenticate(request, body, call, ADD_PERMISSION, legacy=True)
     _require_permission(caller, ADD_PERMISSION)
     data = _request_data(request, body)
-    call.token, call.domain = _audited_names(data)
-    challenge = _checked_push(data, caller)
+    challenge = _checked_push(data, caller, call)
     # Posting a token again replaces it and restarts its TTL (the certbot-django protocol had no update call).
     if not write_challenge(challenge.token, challenge.validation, challenge.domain, caller.user.pk):
         # Only on a refusal: the owner, for the audit record (the upsert left the row locked, as it is).
@@ -90,24 +90,19 @@ def create_challenge(request: HttpRequest, call: audit.Call) -> tuple[HttpRespon
     return HttpResponse(f"{message}\n", status=201, content_type=TEXT), message
 
 
-def _audited_names(data: dict[str, object]) -> tuple[str, str]:
-    """The token and domain a push's audit record names: only values that are valid, whatever else is not."""
-    token = str(data["challenge"]) if is_token(data.get("challenge")) else ""
-    try:
-        domain = parse_domain(data.get("domain"))
-    except InvalidChallenge:  # refused by _checked_push, after the fields before it
-        domain = ""
-    return token, domain
-
-
-def _checked_push(data: dict[str, object], caller: Caller) -> ChallengeInput:
+def _checked_push(data: dict[str, object], caller: Caller, record: audit.Call | audit.Item) -> ChallengeInput:
     """The pushed challenge, checked as every push is, alone or in a batch: the fields, the site's allow-list and the
-    key's scope; or :class:`Refused`. Ownership is checked by the write (:func:`_held_by_another`)."""
+    key's scope; or :class:`Refused`. Ownership is checked by the write (:func:`_held_by_another`). ``record`` (the
+    call's audit record, or the batch item's) learns the token and domain, those of them that are valid."""
     try:
         # A push without domain is the original plugin's: allowed to the users legacy mode names, as its tokens are.
         challenge = parse_challenge(data, domain_required=not conf.is_legacy_client(caller.user.get_username()))
     except InvalidChallenge as error:
+        record.token = str(data["challenge"]) if is_token(data.get("challenge")) else ""
+        with contextlib.suppress(InvalidChallenge):  # the error above may be another field's
+            record.domain = parse_domain(data.get("domain"))
         raise Refused(400, str(error), code=Code.FIELD_INVALID) from None
+    record.token, record.domain = challenge.token, challenge.domain
 
     allowed = conf.allowed_domains
     if allowed is not None and not (challenge.domain and matches(challenge.domain, allowed)):
@@ -204,9 +199,9 @@ def push_batch(request: HttpRequest, call: audit.Call) -> tuple[HttpResponse, st
                 ),
             )
             continue
-        item = call.add_item(*_audited_names(entry))
+        item = call.add_item()
         try:
-            challenge = _checked_push(entry, caller)
+            challenge = _checked_push(entry, caller, item)
             if challenge.token in seen:
                 raise Refused(
                     400,
