@@ -235,6 +235,16 @@ def test_a_malformed_body_is_400_with_a_message_that_names_the_fix(alice, alice_
     assert Challenge.objects.count() == 0
 
 
+def test_the_audit_records_of_a_refused_item_name_only_what_is_valid(alice, alice_key) -> None:
+    jwt_like = "eyJhbGciOiJFZERTQSJ9.eyJ1c2VybmFtZSI6ImFsaWNlIn0.c2ln"
+    batch = [item(0), {"challenge": jwt_like, "response": "x.y", "domain": "evil\n.example.com"}]
+    response = push_batch(Client(), alice_key, batch)
+    assert response.status_code == 400
+    assert "challenges[1]: challenge: must be the ACME token" in response.content.decode()
+    assert [row[:2] for row in audited()] == [(item(0)["challenge"], "n0.example.com"), ("", "")]
+    assert Challenge.objects.count() == 0
+
+
 def test_a_form_body_is_refused_with_the_json_shape(alice, alice_key) -> None:
     body = b"challenge=x&response=x.y&domain=a.example.com"
     headers = bound_auth(alice_key, "POST", BATCH, body, username="alice")
@@ -267,6 +277,7 @@ def test_unauthenticated_batches_are_counted_not_stored_per_item(alice) -> None:
     assert list(AuditRecord.objects.values_list("count", "status", "token")) == [(3, 401, "")]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_an_unexpected_error_is_a_neutral_500_that_stores_nothing_and_is_still_audited(
     monkeypatch, alice, alice_key
 ) -> None:

@@ -187,20 +187,12 @@ def push_batch(request: HttpRequest, call: audit.Call) -> tuple[HttpResponse, st
     accepted: list[tuple[int, audit.Item, ChallengeInput]] = []
     seen: dict[str, int] = {}
     for index, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            item = call.add_item()
-            refusals.add(
-                item,
-                batch.label("challenges", index, item),
-                Refused(
-                    400,
-                    "must be an object with 'challenge', 'response' and 'domain'",
-                    code=Code.FIELD_INVALID,
-                ),
-            )
-            continue
         item = call.add_item()
         try:
+            if not isinstance(entry, dict):
+                raise Refused(
+                    400, "must be an object with 'challenge', 'response' and 'domain'", code=Code.FIELD_INVALID
+                )
             challenge = _checked_push(entry, caller, item)
             if challenge.token in seen:
                 raise Refused(
