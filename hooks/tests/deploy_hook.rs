@@ -204,13 +204,31 @@ fn deploy_says_what_a_403_and_a_404_mean_for_a_report() {
     });
     let out = run(BIN, &hook_args(forbidden.port(), &key, 5), &env_refs(&env));
     out.assert_failure().assert_no_jwt();
+    // The site's reason is the advice: no generic causes after it.
     out.assert_stderr_contains(&format!(
         "deploy-hook: error: POST http://{DOMAIN}:{}/.well-known/certificates/ failed: the site \
          answered 403 Forbidden \"name: 'a.example.test' is outside the scope of key abc \
-         (b.example.test)\": user 'certbot' lacks the permission to report certificates",
+         (b.example.test)\"\n",
         forbidden.port()
     ));
     assert_eq!(forbidden.count(), 1, "a 403 is not retried");
+
+    // With the app's code, the code's fix follows the reason.
+    let untrusted = TestServer::start(|_, _| {
+        Reply::text(403, "chain: does not verify")
+            .header("Acme-Challenge-Refusal", "chain-untrusted")
+    });
+    let out = run(BIN, &hook_args(untrusted.port(), &key, 5), &env_refs(&env));
+    out.assert_failure();
+    out.assert_stderr_contains(
+        "403 Forbidden \"chain: does not verify\" (refusal code chain-untrusted): report \
+         fullchain.pem; for a private CA, list its root in the site's ACME_CHALLENGE_TRUST_ROOTS",
+    );
+    assert!(
+        !out.stderr.contains("lacks the permission"),
+        "{}",
+        out.stderr
+    );
 
     let old_site = TestServer::start(|_, _| Reply::text(404, "Not Found"));
     let out = run(BIN, &hook_args(old_site.port(), &key, 5), &env_refs(&env));
@@ -243,6 +261,20 @@ fn a_site_that_takes_only_the_old_form_of_report_is_told_to_upgrade_and_not_retr
          claims about it): upgrade django-acme-challenge on the site and run manage.py migrate",
     );
     assert_eq!(old.count(), 1, "a 400 is not retried");
+
+    // With a code, the words decide nothing: this is the code's refusal, not an old site.
+    let coded = TestServer::start(|_, _| {
+        Reply::text(400, "body: send the report as a form, as deploy-hook does")
+            .header("Acme-Challenge-Refusal", "body-malformed")
+    });
+    let out = run(
+        BIN,
+        &hook_args(coded.port(), &key, 5),
+        &env_refs(&deploy_env(&live)),
+    );
+    out.assert_failure();
+    out.assert_stderr_contains("(refusal code body-malformed): the site and these hooks disagree");
+    assert!(!out.stderr.contains("predates"), "{}", out.stderr);
     remove(&dir, &key);
 }
 

@@ -112,6 +112,43 @@ pub(crate) fn forbidden_causes(user: &str, permission: &str) -> String {
     )
 }
 
+/// What a refused JWT (a 401 that is not about the binding) may mean, with the fix for each:
+/// the key is not registered, the user name is wrong, or the clock (`clock`, ", or ...").
+pub(crate) fn jwt_refused(user: &str, clock: &str) -> String {
+    format!(
+        "it accepted no valid JWT. The public key is probably not registered for user '{user}' \
+         ({}), or --username is wrong{clock}",
+        register_briefly(user, None)
+    )
+}
+
+/// A 401 about the JWT's binding to the request (method, host, path, body): the request was
+/// changed on its way, or signed for another URL.
+pub(crate) fn request_changed_on_the_way() -> &'static str {
+    "the signed request did not reach the Django app as it was sent. A proxy in between changes \
+     the Host header, the path or the body (pass them through unchanged, e.g. nginx \
+     'proxy_set_header Host $host', or set USE_X_FORWARDED_HOST on the site behind a proxy that \
+     sets X-Forwarded-Host), or --server is not the URL the site is reached at"
+}
+
+/// A name the site's allow-list lacks.
+pub(crate) fn add_allowed_domain() -> &'static str {
+    "add the name, or a '*.' pattern that covers it, to ACME_CHALLENGE_ALLOWED_DOMAINS in the \
+     site's settings"
+}
+
+/// A request the site reads as malformed although these hooks built it: one side is older.
+pub(crate) fn versions_disagree() -> &'static str {
+    "the site and these hooks disagree on the request's form: upgrade the older of the two \
+     (django-acme-challenge on the site, or the hooks)"
+}
+
+/// A reported chain the site does not trust.
+pub(crate) fn trust_private_ca() -> &'static str {
+    "report fullchain.pem; for a private CA, list its root in the site's \
+     ACME_CHALLENGE_TRUST_ROOTS"
+}
+
 /// The fix for a 404 from the challenge API: the one advice, whichever request met it.
 pub(crate) fn api_not_mounted(url: &impl std::fmt::Display) -> String {
     format!(

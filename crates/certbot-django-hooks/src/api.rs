@@ -31,6 +31,7 @@ use reqwest::{Method, StatusCode, Url};
 
 use serde::Serialize;
 
+use crate::advice;
 use crate::challenge::{Challenge, Identifier};
 use crate::client::{TlsMode, build_client, read_capped};
 use crate::config::Settings;
@@ -41,6 +42,7 @@ use crate::http_date::{clock_skew, retry_after};
 use crate::jwt::{RequestBinding, fresh_token};
 use crate::key::Signer;
 use crate::output::Reporter;
+use crate::refusal::{self, RefusalCode};
 use crate::reserved::is_loopback;
 use crate::text::{body_excerpt_hiding, one_line_hiding};
 use crate::urls::{self, Endpoint};
@@ -53,13 +55,7 @@ const JSON: &str = "application/json";
 pub const MAX_ERROR_BODY: u64 = 4096;
 /// Most challenges one batch carries: the site refuses more (`batch-too-large`), as Let's
 /// Encrypt allows at most 100 names per certificate.
-#[allow(
-    dead_code,
-    reason = "the batching hooks call it; until then only its tests do"
-)]
 pub const MAX_BATCH: usize = 100;
-/// The header that carries the app's refusal code.
-const REFUSAL_HEADER: &str = "acme-challenge-refusal";
 /// Most of an error body that is shown.
 const MAX_SHOWN_BODY: usize = 500;
 /// Longest single attempt, so a hang still leaves time for another try within the default 60 s.
@@ -215,10 +211,6 @@ impl<'a> ApiClient<'a> {
     /// push and stores none if it refuses one. Returns the success status (200 or 201), or
     /// [`Batch::Unsupported`] from a site without batches. At most [`MAX_BATCH`] challenges and
     /// at least one (the site refuses an empty batch).
-    #[allow(
-        dead_code,
-        reason = "the batching hooks call it; until then only its tests do"
-    )]
     pub fn push_batch(&self, challenges: &[Challenge]) -> Result<Batch<u16>, Error> {
         let url = urls::challenge_batch(&self.base);
         let body = push_batch_body(challenges);
@@ -238,10 +230,6 @@ impl<'a> ApiClient<'a> {
     /// Deletes the challenges with these tokens in one request. Returns how many the site
     /// deleted and how many were not there, or [`Batch::Unsupported`] from a site without
     /// batches. At most [`MAX_BATCH`] tokens and at least one.
-    #[allow(
-        dead_code,
-        reason = "the batching hooks call it; until then only its tests do"
-    )]
     pub fn delete_batch(&self, tokens: &[&str]) -> Result<Batch<BatchDeleted>, Error> {
         let url = urls::challenge_batch_delete(&self.base);
         let body = delete_batch_body(tokens);
@@ -360,7 +348,7 @@ impl<'a> ApiClient<'a> {
             ),
             StatusCode::NOT_FOUND => format!(
                 "the site answered 404 Not Found{said}: {}",
-                crate::advice::api_not_mounted(&url)
+                advice::api_not_mounted(&url)
             ),
             s if s.is_server_error() => {
                 format!("the site answered {s}{said}: see the site's error log")
@@ -372,7 +360,7 @@ impl<'a> ApiClient<'a> {
             s => format!(
                 "the site answered {s}{said}, not the challenge API's 401 with \
                  'WWW-Authenticate: JWT': perhaps {}",
-                crate::advice::api_not_mounted(&url)
+                advice::api_not_mounted(&url)
             ),
         };
         Err(fail(Some(status.as_u16()), problem))
@@ -527,7 +515,10 @@ impl<'a> ApiClient<'a> {
         ))
     }
 
-    /// `said` is what [`read_refusal`] returns: the body, with a leading space, or nothing.
+    /// What a refusal means and how to fix it. `said` is what [`read_refusal`] returns: the
+    /// body, with a leading space, or nothing. The app's `Acme-Challenge-Refusal` code decides
+    /// the advice ([`Self::describe_coded`]); without one (the original certbot-django server,
+    /// an older app, a proxy's own answer) the status and the words do ([`Self::describe_uncoded`]).
     fn describe_status(
         &self,
         endpoint: Endpoint,
@@ -535,14 +526,6 @@ impl<'a> ApiClient<'a> {
         said: &str,
         headers: &HeaderMap,
     ) -> String {
-        let user = &self.username;
-        if endpoint == Endpoint::ReportCertificate
-            && let Some(problem) = describe_report_status(user, status, said)
-        {
-            return problem;
-        }
-        // The Django permission a 403 on a challenge may be about (a report's 403 is above).
-        let permission = endpoint.permission();
         let skew = clock_skew(headers, SystemTime::now())
             .filter(|skew| skew.abs() > SKEW_WORTH_REPORTING)
             .map(|skew| {
@@ -553,34 +536,122 @@ impl<'a> ApiClient<'a> {
                     if skew > 0 { "ahead of" } else { "behind" }
                 )
             });
-        let clock = match &skew {
-            Some(skew) => format!(", or {skew}"),
-            None => ", or this machine's clock is off by more than 20 s".to_string(),
+        let clock = Clock {
+            cause: match &skew {
+                Some(skew) => format!(", or {skew}"),
+                None => ", or this machine's clock is off by more than 20 s".to_string(),
+            },
+            // A skew read from the site's Date header is a fact worth adding even to the site's
+            // reason.
+            measured: skew.map_or(String::new(), |skew| format!("; also, {skew}")),
         };
-        // A skew read from the site's Date header is a fact worth adding even to the site's reason.
-        let measured_skew = skew.map_or(String::new(), |skew| format!("; also, {skew}"));
+        match RefusalCode::from_headers(headers) {
+            Some(code) => self.describe_coded(&code, endpoint, status, said, &clock),
+            None => self.describe_uncoded(endpoint, status, said, headers, &clock),
+        }
+    }
+
+    /// A refusal with the app's code: the site's own line, then the fix for that code. The
+    /// app's line names its reason, so no list of generic causes follows it.
+    fn describe_coded(
+        &self,
+        code: &RefusalCode,
+        endpoint: Endpoint,
+        status: StatusCode,
+        said: &str,
+        clock: &Clock,
+    ) -> String {
+        let user = &self.username;
+        let answered = format!("the site answered {status}{said} (refusal code {code})");
+        let fix = match code {
+            RefusalCode::JwtRefused => {
+                return format!("{answered}: {}", advice::jwt_refused(user, &clock.cause));
+            }
+            RefusalCode::BindingMissing
+            | RefusalCode::BindingMalformed
+            | RefusalCode::BindingMismatch => advice::request_changed_on_the_way().to_string(),
+            RefusalCode::PermissionMissing => format!(
+                "on the site run '{}', which grants user '{user}' every permission the hooks need",
+                advice::grant_command(user)
+            ),
+            RefusalCode::NameNotAllowed => advice::add_allowed_domain().to_string(),
+            RefusalCode::ScopeOutsideKey => format!(
+                "'{}' on the site shows the scope of each of the user's keys",
+                advice::list_keys_command(user)
+            ),
+            RefusalCode::NotOwner => "another user's challenge holds this token; certbot makes a \
+                                      new token for each attempt, so run certbot again"
+                .to_string(),
+            RefusalCode::BodyMalformed | RefusalCode::FieldInvalid => {
+                advice::versions_disagree().to_string()
+            }
+            RefusalCode::MethodNotAllowed => format!(
+                "check --server: {} {} is not what the site takes there",
+                endpoint.method(),
+                self.base
+            ),
+            RefusalCode::BatchTooLarge => format!(
+                "a certificate has at most {MAX_BATCH} names, so a batch never needs more: \
+                 push one at a time with --no-batch"
+            ),
+            RefusalCode::ChainUntrusted => advice::trust_private_ca().to_string(),
+            // An unknown code is read by its status (server/README.md says so), without the words.
+            RefusalCode::Unknown(_) if status == StatusCode::UNAUTHORIZED => {
+                return format!("{answered}: {}", advice::jwt_refused(user, &clock.cause));
+            }
+            RefusalCode::Unknown(_) if status.is_server_error() => {
+                "see the site's error log".to_string()
+            }
+            // The site's line says all there is: these hooks never send what it refuses.
+            RefusalCode::BodyTooLarge
+            | RefusalCode::LegacyNotAllowed
+            | RefusalCode::DomainRequired
+            | RefusalCode::NoSuchChallenge
+            | RefusalCode::ReportLegacyForm
+            | RefusalCode::ChainPrivateKey
+            | RefusalCode::ChainInvalid
+            | RefusalCode::CertificateUnrecordable
+            | RefusalCode::CertificateNotYetValid
+            | RefusalCode::TrustStoreUnreadable
+            | RefusalCode::Unknown(_) => return format!("{answered}{}", clock.measured),
+        };
+        format!("{answered}: {fix}{}", clock.measured)
+    }
+
+    /// A refusal without a code, read as before the codes: by the status, and for a 401 and a
+    /// report's 400 by the site's words.
+    fn describe_uncoded(
+        &self,
+        endpoint: Endpoint,
+        status: StatusCode,
+        said: &str,
+        headers: &HeaderMap,
+        clock: &Clock,
+    ) -> String {
+        let user = &self.username;
+        if endpoint == Endpoint::ReportCertificate
+            && let Some(problem) = describe_report_status(user, status, said, headers)
+        {
+            return problem;
+        }
+        let Clock { cause, measured } = clock;
         match status {
             StatusCode::UNAUTHORIZED if refuses_binding(said) => format!(
-                "the site answered 401 Unauthorized{said}: the signed request did not reach the \
-                 Django app as it was sent. A proxy in between changes the Host header, the path \
-                 or the body (pass them through unchanged, e.g. nginx 'proxy_set_header Host \
-                 $host', or set USE_X_FORWARDED_HOST on the site behind a proxy that sets \
-                 X-Forwarded-Host), or --server is not the URL the site is reached at"
+                "the site answered 401 Unauthorized{said}: {}",
+                advice::request_changed_on_the_way()
             ),
             StatusCode::UNAUTHORIZED => format!(
-                "the site answered 401 Unauthorized{said}: it accepted no valid JWT. The public key \
-                 is probably not registered for user '{user}' ({}), or --username is \
-                 wrong{clock}",
-                crate::advice::register_briefly(user, None)
+                "the site answered 401 Unauthorized{said}: {}",
+                advice::jwt_refused(user, cause)
             ),
             // The app's refusals are one text/plain line that names the cause and its fix: then
             // that is the advice. Generic causes only when the site gave no reason of its own.
             StatusCode::FORBIDDEN if gave_reason(said, headers) => {
-                format!("the site answered 403 Forbidden{said}{measured_skew}")
+                format!("the site answered 403 Forbidden{said}{measured}")
             }
             StatusCode::FORBIDDEN => format!(
-                "the site answered 403 Forbidden{said}: {}{clock}",
-                crate::advice::forbidden_causes(user, permission)
+                "the site answered 403 Forbidden{said}: {}{cause}",
+                advice::forbidden_causes(user, endpoint.permission())
             ),
             StatusCode::CONFLICT => format!(
                 "the site answered 409 Conflict{said}: another user's key stored a challenge \
@@ -589,7 +660,7 @@ impl<'a> ApiClient<'a> {
             ),
             StatusCode::NOT_FOUND => format!(
                 "the site answered 404 Not Found{said}: {}",
-                crate::advice::api_not_mounted(&self.challenges_url())
+                advice::api_not_mounted(&self.challenges_url())
             ),
             StatusCode::BAD_REQUEST => {
                 format!("the site refused the request: 400 Bad Request{said}")
@@ -600,6 +671,14 @@ impl<'a> ApiClient<'a> {
             s => format!("the site answered {s}{said}"),
         }
     }
+}
+
+/// What a refusal may say about this machine's clock: a cause to list among others, and the
+/// skew measured from the site's `Date` header (empty when none is worth saying) to add to the
+/// site's own reason.
+struct Clock {
+    cause: String,
+    measured: String,
 }
 
 /// An answer [`ApiClient::send`] accepted: its status, the caller's verdict on it, and the start
@@ -617,7 +696,7 @@ fn batch_unsupported(status: StatusCode, headers: &HeaderMap) -> bool {
     matches!(
         status,
         StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
-    ) && !headers.contains_key(REFUSAL_HEADER)
+    ) && !headers.contains_key(refusal::HEADER)
 }
 
 /// One challenge as a batch carries it: the same three fields a single push sends.
@@ -680,10 +759,17 @@ fn gave_reason(said: &str, headers: &HeaderMap) -> bool {
     !said.trim().is_empty() && !html
 }
 
-/// The certificate report's own readings of a 403 and a 404 (the deploy hook); `None` for the
-/// statuses every call shares.
-fn describe_report_status(user: &str, status: StatusCode, said: &str) -> Option<String> {
+/// The certificate report's own readings of a 403, a 400 and a 404 without a code (the deploy
+/// hook); `None` for the statuses every call shares.
+fn describe_report_status(
+    user: &str,
+    status: StatusCode,
+    said: &str,
+    headers: &HeaderMap,
+) -> Option<String> {
     match status {
+        // The site's reason is the advice, as for a challenge's 403.
+        StatusCode::FORBIDDEN if gave_reason(said, headers) => None,
         StatusCode::FORBIDDEN => Some(format!(
             "the site answered 403 Forbidden{said}: user '{user}' lacks the permission to report \
              certificates (on the site run 'python manage.py certbot_client {user}', which grants \
@@ -953,6 +1039,25 @@ mod tests {
         }
         let pushed: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
         assert_eq!(pushed["challenges"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_batch_refused_as_too_large_says_to_push_one_at_a_time() {
+        let site = TestServer::start(|_, _| {
+            Reply::text(400, "challenges: at most 100")
+                .header("Acme-Challenge-Refusal", "batch-too-large")
+        });
+        let err = with_client(site.port(), |api| {
+            api.push_batch(&[challenge("example.test", "tok")])
+                .unwrap_err()
+        });
+        let text = err.to_string();
+        assert!(
+            text.contains("(refusal code batch-too-large): a certificate has at most 100 names")
+                && text.contains("push one at a time with --no-batch"),
+            "{text}"
+        );
+        assert!(!err.push_may_have_stored(), "a refusal stored nothing");
     }
 
     #[test]

@@ -14,8 +14,8 @@
 //! - the challenge and its credentials: `challenge` (the `CERTBOT_*` environment as a validated
 //!   challenge), `key` (a key file as a signer), `jwt` (the request-bound token), `random`;
 //! - talking to the site: `urls` (every URL built), `api` (the challenge API client),
-//!   `self_check` (polling until the challenge is served everywhere) and `ca_policy` (the CA's
-//!   redirect and body rules it follows);
+//!   `refusal` (the codes the site refuses with), `self_check` (polling until the challenge is
+//!   served everywhere) and `ca_policy` (the CA's redirect and body rules it follows);
 //! - HTTP plumbing: `deadline`, `resolve` (`--resolve` rules and the resolver), `client`,
 //!   `failure` (why a request got no answer), `http_date`, `reserved` (loopback and the
 //!   addresses the CA refuses);
@@ -45,6 +45,7 @@ mod key;
 mod output;
 mod protocols;
 mod random;
+mod refusal;
 mod reserved;
 mod resolve;
 mod self_check;
