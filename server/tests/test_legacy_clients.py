@@ -73,7 +73,7 @@ def test_no_user_reports_a_certificate_with_an_unbound_token(client: Client, set
     response = legacy_report(client, rsa_key, "certbot")
     assert response.status_code == 401
     assert "this URL takes only request-bound tokens" in response.content.decode()
-    assert "upgrade the client (deploy-hook)" in response.content.decode()
+    assert "upgrade the client (the hooks of certbot-django-hooks)" in response.content.decode()
     assert not CertificateReport.objects.exists()
 
 

@@ -281,7 +281,7 @@ def _check_binding(request: HttpRequest, body: bytes, claims: dict[str, Any], us
             raise _binding_refused(
                 Code.BINDING_MISSING,
                 f"{MISSING_BINDING}: this URL takes only request-bound tokens (the original certbot-django plugin "
-                "never called it); upgrade the client (deploy-hook)",
+                "never called it); upgrade the client (the hooks of certbot-django-hooks)",
             )
         if conf.is_legacy_client(username):
             return
