@@ -33,11 +33,12 @@ use serde::Serialize;
 
 use crate::advice;
 use crate::challenge::{Challenge, Identifier};
-use crate::client::{TlsMode, build_client, read_capped};
+use crate::client::{TlsMode, build_client};
 use crate::config::Settings;
 use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::failure::{Failure, classify};
+use crate::files::read_at_most;
 use crate::http_date::{clock_skew, retry_after};
 use crate::jwt::{RequestBinding, fresh_token};
 use crate::key::Signer;
@@ -446,7 +447,7 @@ impl<'a> ApiClient<'a> {
                         "{method_name} {url} answered {status} in {took} ms (attempt {attempts})"
                     ));
                     if let Some(verdict) = accept(status, response.headers()) {
-                        let body = read_capped(&mut response, MAX_ERROR_BODY);
+                        let (body, _) = read_at_most(&mut response, MAX_ERROR_BODY);
                         return Ok(Answer {
                             status,
                             verdict,
@@ -805,7 +806,7 @@ fn read_refusal(
     if status.is_redirection() {
         return Err(describe_redirect(status, &headers, secrets));
     }
-    let body = read_capped(response, MAX_ERROR_BODY);
+    let (body, _) = read_at_most(response, MAX_ERROR_BODY);
     let excerpt = body_excerpt_hiding(&body, &headers, MAX_SHOWN_BODY, secrets);
     let said = if excerpt.is_empty() {
         String::new()

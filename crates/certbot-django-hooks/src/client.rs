@@ -1,5 +1,5 @@
-//! Building the blocking HTTP clients the API client and the self-check use, and reading a
-//! response body with a cap.
+//! Building the blocking HTTP clients the API client and the self-check use. (Their bodies are
+//! read with the one capped reader, [`crate::files::read_at_most`].)
 //!
 //! No client follows redirects on its own: the API client reports them, the self-check follows
 //! them by the CA's rules ([`crate::ca_policy`]), each to the addresses it vetted: its clients
@@ -8,7 +8,6 @@
 //! client for a plain `http://` URL never needs it, so it gets an empty root store; `cargo run
 //! --release --example client_build_cost` prints what that saves.
 
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,11 +108,4 @@ fn read_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, Error> {
         ));
     }
     Ok(certs)
-}
-
-/// Reads at most `cap` bytes of a body; a read error just ends the excerpt.
-pub fn read_capped(response: &mut reqwest::blocking::Response, cap: u64) -> Vec<u8> {
-    let mut body = Vec::new();
-    let _ = response.by_ref().take(cap).read_to_end(&mut body);
-    body
 }

@@ -5,6 +5,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
+use crate::error::causes;
 use crate::resolve::DnsError;
 
 /// Why a request got no HTTP answer.
@@ -43,8 +44,7 @@ impl fmt::Display for Failure {
 
 /// Classifies a reqwest error by walking its source chain.
 pub fn classify(err: &reqwest::Error) -> Failure {
-    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = current {
+    for e in causes(err) {
         if let Some(dns) = e.downcast_ref::<DnsError>() {
             return Failure::Dns(dns.to_string());
         }
@@ -56,12 +56,14 @@ pub fn classify(err: &reqwest::Error) -> Failure {
         {
             return Failure::Timeout;
         }
-        current = e.source();
     }
     if err.is_timeout() {
         return Failure::Timeout;
     }
-    let text = innermost_text(err);
+    // The deepest message, which is usually the one that names the cause.
+    let text = causes(err)
+        .last()
+        .map_or_else(|| err.to_string(), ToString::to_string);
     if err.is_connect() {
         Failure::Connection(format!("cannot connect: {text}"))
     } else {
@@ -111,15 +113,4 @@ fn describe_tls(err: &rustls::Error) -> String {
              HTTP site use an http:// URL"
         ),
     }
-}
-
-/// The deepest message in an error chain, which is usually the one that names the cause.
-fn innermost_text(err: &(dyn StdError + 'static)) -> String {
-    let mut last = err.to_string();
-    let mut current = err.source();
-    while let Some(e) = current {
-        last = e.to_string();
-        current = e.source();
-    }
-    last
 }

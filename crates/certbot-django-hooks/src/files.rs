@@ -114,15 +114,26 @@ pub fn open_regular(path: &Path) -> Result<(File, Metadata), FileProblem> {
     Ok((file, meta))
 }
 
+/// Reads at most `cap` bytes of `reader`, and whether more followed: the one capped reader, for
+/// the hooks' files ([`read_capped`] refuses what is over the cap) and for HTTP bodies (an error
+/// body or a self-check answer is cut at the cap, and a read error just ends it: the bytes read
+/// until then are returned beside the error).
+pub fn read_at_most(mut reader: impl Read, cap: u64) -> (Vec<u8>, std::io::Result<bool>) {
+    let mut bytes = Vec::new();
+    let read = reader
+        .by_ref()
+        .take(cap.saturating_add(1))
+        .read_to_end(&mut bytes);
+    let more = bytes.len() as u64 > cap;
+    bytes.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
+    (bytes, read.map(|_| more))
+}
+
 /// Reads the rest of `file`, refusing more than `cap` bytes. A regular file never blocks, so
 /// `O_NONBLOCK` left on the descriptor changes nothing here.
 pub fn read_capped(file: &mut File, cap: u64) -> Result<Vec<u8>, FileProblem> {
-    let mut bytes = Vec::new();
-    file.by_ref()
-        .take(cap + 1)
-        .read_to_end(&mut bytes)
-        .map_err(FileProblem::Io)?;
-    if bytes.len() as u64 > cap {
+    let (bytes, more) = read_at_most(file, cap);
+    if more.map_err(FileProblem::Io)? {
         return Err(FileProblem::TooLarge(cap));
     }
     Ok(bytes)

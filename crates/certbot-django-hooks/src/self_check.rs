@@ -29,10 +29,11 @@ use reqwest::{StatusCode, Url};
 use crate::ca_policy::{
     LOOKUP_TIMEOUT, MAX_BODY, MAX_REDIRECTS, RedirectPolicy, body_matches, redirect_refusal,
 };
-use crate::client::{TlsMode, build_pinned_client, read_capped};
+use crate::client::{TlsMode, build_pinned_client};
 use crate::deadline::Deadline;
-use crate::error::Error;
+use crate::error::{Error, causes};
 use crate::failure::classify;
+use crate::files::read_at_most;
 use crate::output::Reporter;
 use crate::resolve::{Node, Pins, ResolveRule, addresses_of};
 use crate::text::{body_excerpt, one_line};
@@ -374,16 +375,10 @@ fn fetch(probe: &Probe, validation: &str, deadline: Deadline, policy: &RedirectP
 /// Whether a request failed because this machine has no route to the address (ENETUNREACH,
 /// or EADDRNOTAVAIL: no source address of that family).
 fn no_route(err: &reqwest::Error) -> bool {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = current {
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && matches!(io.raw_os_error(), Some(101 | 99))
-        {
-            return true;
-        }
-        current = e.source();
-    }
-    false
+    causes(err).any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| matches!(io.raw_os_error(), Some(101 | 99)))
+    })
 }
 
 fn fetch_raw(
@@ -458,7 +453,7 @@ fn fetch_raw(
             continue;
         }
         let headers = response.headers().clone();
-        let body = read_capped(&mut response, MAX_BODY);
+        let (body, _) = read_at_most(&mut response, MAX_BODY);
         let via = if hop > 0 {
             format!(" (after {hop} redirect(s), at {current})")
         } else {
