@@ -58,7 +58,7 @@ pub struct HookArgs {
 
     /// TOML file with any of these settings, keys in snake_case (server, username, key_file,
     /// key_directory, ca_bundle, timeout, self_check, self_check_url, resolve = [..],
-    /// self_check_nodes = [..], on_failure). Relative
+    /// self_check_nodes = [..], on_failure, batch). Relative
     /// paths in it are relative to the file. Options and environment variables override it. Like
     /// OpenSSH's ~/.ssh/config, it must be a regular file that neither group nor others may
     /// write, owned by the user running the hook or root.
@@ -110,6 +110,15 @@ pub struct HookArgs {
     #[arg(long, value_name = "WHAT", value_parser = on_failure_parser())]
     pub on_failure: Option<OnFailure>,
 
+    /// One request per challenge instead of one per certificate. By default, under certbot 1.4
+    /// or later, each auth hook but the last keeps its challenge in a private spool
+    /// ($TMPDIR/certbot-django-hooks-UID, mode 0700) and exits at once; the last pushes them all
+    /// in one request per site URL and self-checks every name, 16 at a time; the first cleanup
+    /// hook deletes them all in one request. A site without the batch endpoint gets one request
+    /// per challenge over one connection. Config key: batch = false.
+    #[arg(long)]
+    pub no_batch: bool,
+
     /// Print one line per step, with timings, on stderr.
     #[arg(short, long, conflicts_with = "quiet")]
     pub verbose: bool,
@@ -131,6 +140,12 @@ your private key (the site holds only the public key), then polls the URL the CA
 it answers with the validation, through every address of the name and every --self-check-node. \
 On success it prints one result line on stdout, then one indented line per address and node \
 checked; it exits non-zero on any failure, always within --timeout (see --on-failure).
+
+One request per certificate: under certbot 1.4 or later (CERTBOT_REMAINING_CHALLENGES set), each \
+run but the last only keeps its challenge in a private spool and exits at once; the last pushes \
+them all in one request per site URL (one, when --server names a single URL rather than \
+{domain}) and self-checks every name, 16 at a time, before it prints a result line for each. \
+--no-batch, an older certbot, or a hook run by hand: one push and self-check per run.
 
 Each setting comes from its option, else its environment variable (shown as [env: ...]), else the \
 --config file, else its default. certbot saves the hook command line for renewals but not the \
@@ -233,6 +248,10 @@ certbot runs this once per domain after validation, with the same CERTBOT_* vari
 hook. It DELETEs {server}/.well-known/challenges/<CERTBOT_TOKEN>/ and nothing else; a challenge \
 that is already gone (404) counts as done. It exits non-zero on failure, always within --timeout.
 
+When the auth hooks pushed the certificate's challenges in one request, the first cleanup run \
+deletes them all in one request and the later runs send nothing (if that request failed, each \
+deletes its own); the last run removes the spool. --no-batch: each run deletes its own.
+
 Takes the same options as auth-hook, so both can share a command line or config file; the \
 self-check options are accepted and ignored. Each setting comes from its option, else its \
 environment variable (shown as [env: ...]), else the --config file, else its default.";
@@ -274,9 +293,12 @@ auth-hook does
 
 With HOOK_CHAIN=yes dehydrated passes every challenge of the certificate in one call, as \
 repeated DOMAIN TOKEN_FILENAME TOKEN_VALUE triplets. Every argument is checked before anything \
-is sent. --timeout applies to each challenge. If deploy_challenge fails, the challenges it stored \
-are deleted again, because dehydrated does not run clean_challenge after a failed deploy. Only \
-CHALLENGETYPE=http-01 is supported.
+is sent. The chain goes in one request per site URL (one, when server names a single URL rather \
+than {domain}), then every name is self-checked, 16 at a time; clean_challenge deletes the chain \
+in one request too (batch = false in the config file: one request per challenge; a site without \
+the batch endpoint gets one per challenge over one connection). --timeout applies to the whole \
+call. If deploy_challenge fails, the challenges it stored are deleted again, because dehydrated \
+does not run clean_challenge after a failed deploy. Only CHALLENGETYPE=http-01 is supported.
 
 dehydrated passes no options, so the settings come from the config file that \
 CERTBOT_DJANGO_CONFIG names (export it in dehydrated's config), else from \
@@ -429,6 +451,7 @@ impl From<HookArgs> for Options {
             self_check_node: args.self_check_node,
             no_self_check: args.no_self_check,
             on_failure: args.on_failure,
+            no_batch: args.no_batch,
             verbosity: Verbosity::from_flags(args.verbose, args.quiet),
         }
     }

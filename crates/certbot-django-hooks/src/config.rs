@@ -59,6 +59,8 @@ pub struct FileConfig {
     pub self_check_nodes: Option<Vec<String>>,
     /// `--on-failure`
     pub on_failure: Option<OnFailure>,
+    /// `--no-batch` is `batch = false`
+    pub batch: Option<bool>,
 }
 
 impl FileConfig {
@@ -107,6 +109,8 @@ pub struct Options {
     pub no_self_check: bool,
     /// `--on-failure`.
     pub on_failure: Option<OnFailure>,
+    /// `--no-batch`.
+    pub no_batch: bool,
     /// `-v` / `-q`.
     pub verbosity: Verbosity,
 }
@@ -139,6 +143,9 @@ pub struct Settings {
     pub self_check_nodes: Vec<Node>,
     /// What the auth hook does when the validation is known to fail.
     pub on_failure: OnFailure,
+    /// Whether the challenges of one certificate go in one request (certbot's auth hooks
+    /// collected in the spool, dehydrated's `HOOK_CHAIN`), or one request each.
+    pub batch: bool,
     /// stderr verbosity.
     pub verbosity: Verbosity,
     /// The config file used, if any.
@@ -391,6 +398,16 @@ impl Settings {
             )
             .value;
 
+        let batch = layers
+            .pick_or(
+                args.no_batch.then_some(false),
+                "--no-batch",
+                config.batch,
+                "batch",
+                true,
+            )
+            .value;
+
         let verbosity = args.verbosity;
 
         Ok(Settings {
@@ -406,6 +423,7 @@ impl Settings {
             resolve,
             self_check_nodes,
             on_failure,
+            batch,
             verbosity,
             config_file: config_path,
         })

@@ -438,8 +438,14 @@ fn state_and_start(pid: i32) -> Option<(char, u64)> {
     Some((state, fields.nth(18)?.parse().ok()?))
 }
 
+/// The start time of `pid` (field 22 of `/proc/PID/stat`, in clock ticks since boot): with the
+/// pid, it names one process, never another that reused the pid.
+pub fn start_time(pid: i32) -> Option<u64> {
+    state_and_start(pid).map(|(_, start)| start)
+}
+
 /// Whether the process that started at `start` is still `pid` and not a zombie.
-fn still_running(pid: i32, start: u64) -> bool {
+pub fn still_running(pid: i32, start: u64) -> bool {
     state_and_start(pid).is_some_and(|(state, s)| s == start && !matches!(state, 'Z' | 'X'))
 }
 

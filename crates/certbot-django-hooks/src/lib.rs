@@ -9,8 +9,10 @@
 //! - the run: `config` (the options over the config file and the defaults, validated into
 //!   `Settings`), `commands` (the certbot hooks and keygen), `check` (the `auth-hook check`
 //!   doctor), `protocols` (dehydrated and uacme), `deploy` (the deploy hook), `session`
-//!   (deadline, key and API client, opened the same way by all of them), `fail_closed` (stopping
-//!   certbot before a validation that would fail);
+//!   (deadline, keys and one API client per site, opened once per process, and the pushes and
+//!   deletes of several challenges over it), `spool` (certbot's earlier auth hooks' challenges,
+//!   kept for the last one to push in one request), `fail_closed` (stopping certbot before a
+//!   validation that would fail);
 //! - the challenge and its credentials: `challenge` (the `CERTBOT_*` environment as a validated
 //!   challenge), `key` (a key file as a signer), `jwt` (the request-bound token), `random`;
 //! - talking to the site: `urls` (every URL built), `api` (the challenge API client),
@@ -50,6 +52,7 @@ mod reserved;
 mod resolve;
 mod self_check;
 mod session;
+mod spool;
 mod text;
 mod urls;
 

@@ -34,6 +34,26 @@ impl Verbosity {
     }
 }
 
+/// A reporter's program name, verbosity and start, to make one like it on another thread.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    program: &'static str,
+    verbosity: Verbosity,
+    start: Instant,
+}
+
+impl Style {
+    /// A reporter writing as the one this came from does, into `sink`.
+    pub fn reporter(self, sink: Box<dyn Write>) -> Reporter {
+        Reporter {
+            program: self.program,
+            verbosity: self.verbosity,
+            start: self.start,
+            sink: RefCell::new(sink),
+        }
+    }
+}
+
 /// Writes progress and warnings to stderr (or any sink, in tests).
 pub struct Reporter {
     program: &'static str,
@@ -66,6 +86,21 @@ impl Reporter {
         if self.verbosity != Verbosity::Quiet {
             self.write(format_args!("{}: warning: {text}", self.program));
         }
+    }
+
+    /// What a reporter on another thread needs to write as this one does: the self-check runs
+    /// several names at once, each thread reporting into a buffer that this one relays.
+    pub fn style(&self) -> Style {
+        Style {
+            program: self.program,
+            verbosity: self.verbosity,
+            start: self.start,
+        }
+    }
+
+    /// Writes lines another thread's reporter ([`Style::reporter`]) produced, as they are.
+    pub fn relay(&self, lines: &[u8]) {
+        let _ = self.sink.borrow_mut().write_all(lines);
     }
 
     fn write(&self, line: std::fmt::Arguments<'_>) {

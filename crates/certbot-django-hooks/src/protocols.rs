@@ -18,11 +18,13 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::challenge::{Challenge, ChallengeError};
-use crate::commands::{authenticate, cleanup, exit_code};
+use crate::challenge::{Challenge, ChallengeError, Identifier};
+use crate::commands::{OnError, authenticate_all, cleanup, exit_code};
 use crate::config::{Options, Settings};
+use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::output::Reporter;
+use crate::session::Session;
 use crate::text::echo;
 
 /// Where `dehydrated-hook` reads its settings when `CERTBOT_DJANGO_CONFIG` is not set: beside
@@ -257,75 +259,42 @@ fn load_settings(args: &Options, default: &str, client: &str) -> Result<Settings
     Settings::load(&args)
 }
 
-/// Pushes and self-checks each challenge in turn, writing each result line to `stdout` if given.
-/// If one fails, the challenges this call stored are deleted before the error is returned: the
-/// ones before it, and the failing one too when it was stored but never served.
+/// Pushes every challenge over one session (one request with `HOOK_CHAIN=yes` and batching
+/// on), self-checks every name, and writes each challenge's result line to `stdout` if given.
+/// If it fails, the challenges it may have stored are deleted before the error is returned.
 fn deploy(
     settings: &Settings,
     challenges: &[Challenge],
     reporter: &Reporter,
-    mut stdout: Option<&mut dyn Write>,
+    stdout: Option<&mut dyn Write>,
 ) -> Result<(), Error> {
-    for (i, challenge) in challenges.iter().enumerate() {
-        match authenticate(settings, challenge, reporter) {
-            Ok(line) => {
-                if let Some(out) = stdout.as_deref_mut() {
-                    writeln!(out, "{line}").map_err(Error::Output)?;
-                }
-            }
-            Err(err) => {
-                let stored = if matches!(err, Error::SelfCheck { .. }) {
-                    i + 1
-                } else {
-                    i
-                };
-                roll_back(settings, &challenges[..stored], reporter);
-                return Err(err);
-            }
+    let lines = authenticate_all(settings, challenges, reporter, OnError::RollBack)?;
+    if let Some(out) = stdout {
+        for line in lines.iter().filter(|l| !l.starts_with(' ')) {
+            writeln!(out, "{line}").map_err(Error::Output)?;
         }
     }
     Ok(())
 }
 
-/// Deletes challenges stored by a deploy that then failed; failures here are only warnings, the
-/// deploy's error is the one that counts.
-fn roll_back(settings: &Settings, stored: &[Challenge], reporter: &Reporter) {
-    for challenge in stored {
-        match cleanup(settings, challenge, reporter) {
-            Ok(_) => reporter.step(format_args!(
-                "deleted challenge {} for {} again, since the deploy failed",
-                challenge.token(),
-                challenge.identifier()
-            )),
-            Err(err) => reporter.warn(format_args!(
-                "the deploy failed, and challenge {} for {} could not be deleted either: {err}; \
-                 {}",
-                challenge.token(),
-                challenge.identifier(),
-                crate::advice::leftover_challenge(challenge)
-            )),
-        }
-    }
-}
-
-/// Deletes every challenge, even after one failed, so one bad answer leaves no others behind.
-/// Returns the first failure; later ones are warnings.
+/// Deletes every challenge over one session (one request with `HOOK_CHAIN=yes` and batching
+/// on), even after one failed, so one bad answer leaves no others behind. Returns the first
+/// failure.
 fn clean(settings: &Settings, challenges: &[Challenge], reporter: &Reporter) -> Result<(), Error> {
-    let mut first = None;
-    for challenge in challenges {
-        if let Err(err) = cleanup(settings, challenge, reporter) {
-            if first.is_none() {
-                first = Some(err);
-            } else {
-                reporter.warn(format_args!(
-                    "deleting challenge {} for {} failed too: {err}",
-                    challenge.token(),
-                    challenge.identifier()
-                ));
-            }
-        }
+    if let [one] = challenges {
+        return cleanup(settings, one, reporter).map(|_| ());
     }
-    first.map_or(Ok(()), Err)
+    let deadline = Deadline::new(settings.timeout);
+    let identifiers: Vec<Identifier> = challenges.iter().map(|c| c.identifier().clone()).collect();
+    let session = Session::open_for(settings, &identifiers, deadline, reporter)?;
+    let sites = session.sites(challenges)?;
+    let all: Vec<usize> = (0..challenges.len()).collect();
+    let deleted = sites.delete(challenges, &all, settings.batch)?;
+    reporter.step(format_args!(
+        "done: {} challenges deleted ({} were not there) in {} request(s)",
+        deleted.deleted, deleted.absent, deleted.requests
+    ));
+    Ok(())
 }
 
 #[cfg(test)]

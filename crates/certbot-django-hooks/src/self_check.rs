@@ -359,6 +359,111 @@ pub fn wait_until_served(
     Err(fail(attempts, last, hint))
 }
 
+/// Most names checked at once by [`wait_until_all_served`].
+pub const MAX_PARALLEL: usize = 16;
+
+/// One name to check: the URL the CA will fetch and the validation it must serve.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// The self-check URL of the challenge.
+    pub url: Url,
+    /// The key authorization it must serve.
+    pub validation: String,
+}
+
+/// [`wait_until_served`] for several challenges at once (a certificate's names), at most
+/// [`MAX_PARALLEL`] at a time, each by every rule of the single check (every address, every
+/// node, the redirect guard), all within one deadline. Each thread's progress lines are relayed
+/// to `reporter` as they come. The results are in the order of `checks`.
+pub fn wait_until_all_served(
+    checks: &[Check],
+    resolve: &[ResolveRule],
+    nodes: &[Node],
+    deadline: Deadline,
+    reporter: &Reporter,
+) -> Vec<Result<Served, Error>> {
+    if checks.len() <= 1 {
+        return checks
+            .iter()
+            .map(|c| wait_until_served(&c.url, &c.validation, resolve, nodes, deadline, reporter))
+            .collect();
+    }
+    let style = reporter.style();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: std::sync::Mutex<Vec<Option<Result<Served, Error>>>> =
+        std::sync::Mutex::new(checks.iter().map(|_| None).collect());
+    let (lines, relayed) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        for _ in 0..checks.len().min(MAX_PARALLEL) {
+            let lines = lines.clone();
+            let (next, results) = (&next, &results);
+            scope.spawn(move || {
+                let local = style.reporter(Box::new(Relay {
+                    to: lines,
+                    line: Vec::new(),
+                }));
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(check) = checks.get(i) else { break };
+                    let result = wait_until_served(
+                        &check.url,
+                        &check.validation,
+                        resolve,
+                        nodes,
+                        deadline,
+                        &local,
+                    );
+                    if let Ok(mut results) = results.lock() {
+                        results[i] = Some(result);
+                    }
+                }
+            });
+        }
+        drop(lines);
+        for line in relayed {
+            reporter.relay(&line);
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(Error::SelfCheck {
+                    url: String::new(),
+                    waited_secs: 0.0,
+                    attempts: 0,
+                    last: "the check's thread ended without a result".into(),
+                    hint: String::new(),
+                })
+            })
+        })
+        .collect()
+}
+
+/// A reporter's sink on a self-check thread: whole lines go to the thread that relays them.
+struct Relay {
+    to: std::sync::mpsc::Sender<Vec<u8>>,
+    line: Vec<u8>,
+}
+
+impl std::io::Write for Relay {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.line.extend_from_slice(buf);
+        if let Some(end) = self.line.iter().rposition(|b| *b == b'\n') {
+            let rest = self.line.split_off(end + 1);
+            let whole = std::mem::replace(&mut self.line, rest);
+            let _ = self.to.send(whole);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// One fetch of the probe's start URL (sent with its `Host` header while it stays on the URL's
 /// own host and port), following the redirects the CA would follow (`policy`), each to the
 /// addresses vetted for it.

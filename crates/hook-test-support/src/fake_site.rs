@@ -49,7 +49,9 @@ pub fn fake_site_at(
         if let Some(reply) = override_reply(req, earlier) {
             return reply;
         }
-        let api = req.path.starts_with("/.well-known/challenges/") || req.path == REPORTS;
+        let api = req.path.starts_with("/.well-known/challenges/")
+            || req.path.starts_with(BATCH)
+            || req.path == REPORTS;
         if api
             && req.method != "GET"
             && req.header("authorization").is_some()
@@ -67,6 +69,42 @@ pub fn fake_site_at(
                 };
                 store.insert(token.clone(), (response.clone(), Instant::now()));
                 Reply::text(201, "created")
+            }
+            ("POST", BATCH) => {
+                let Some(items) = batch_items(req, "challenges") else {
+                    return Reply::text(400, "body: expected {\"challenges\": [...]}");
+                };
+                let mut pairs = Vec::new();
+                for item in &items {
+                    let field = |name: &str| item.get(name).and_then(|v| v.as_str());
+                    let (Some(token), Some(response), Some(_)) =
+                        (field("challenge"), field("response"), field("domain"))
+                    else {
+                        return Reply::text(400, "an item lacks challenge, response or domain");
+                    };
+                    pairs.push((token.to_string(), response.to_string()));
+                }
+                let stored = pairs.len();
+                for (token, response) in pairs {
+                    store.insert(token, (response, Instant::now()));
+                }
+                Reply::json(201, &serde_json::json!({ "stored": stored }))
+            }
+            ("POST", BATCH_DELETE) => {
+                let Some(tokens) = batch_items(req, "tokens") else {
+                    return Reply::text(400, "body: expected {\"tokens\": [...]}");
+                };
+                let (mut deleted, mut absent) = (0, 0);
+                for token in tokens.iter().filter_map(|t| t.as_str()) {
+                    match store.remove(token) {
+                        Some(_) => deleted += 1,
+                        None => absent += 1,
+                    }
+                }
+                Reply::json(
+                    200,
+                    &serde_json::json!({ "deleted": deleted, "absent": absent }),
+                )
             }
             ("POST", REPORTS) => match check_report(req) {
                 Ok(_) => Reply::text(201, "certificate recorded"),
@@ -94,6 +132,44 @@ pub fn fake_site_at(
             _ => Reply::text(404, "Not Found"),
         }
     })
+}
+
+/// Where a batch of challenges is pushed.
+pub const BATCH: &str = "/.well-known/challenge-batch/";
+
+/// Where a batch of challenges is deleted.
+pub const BATCH_DELETE: &str = "/.well-known/challenge-batch/delete/";
+
+/// The list under `key` in a JSON object body, if the body is one.
+fn batch_items(req: &Request, key: &str) -> Option<Vec<serde_json::Value>> {
+    let json: serde_json::Value = serde_json::from_slice(&req.body).ok()?;
+    let items = json.get(key)?.as_array()?.clone();
+    (!items.is_empty()).then_some(items)
+}
+
+/// An older site (the original certbot-django server, or the app before batches), for
+/// `fake_site`'s override: the batch URLs answer a plain 404, with no refusal code.
+pub fn without_batches(req: &Request) -> Option<Reply> {
+    req.path
+        .starts_with(BATCH)
+        .then(|| Reply::text(404, "Not Found"))
+}
+
+/// The batch requests among `requests`: pushes (`delete` false) or deletes.
+pub fn batch_requests(requests: &[Request], delete: bool) -> Vec<Request> {
+    let path = if delete { BATCH_DELETE } else { BATCH };
+    requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == path)
+        .cloned()
+        .collect()
+}
+
+/// How many challenges (or tokens) a batch request carries.
+pub fn batch_size(req: &Request) -> usize {
+    batch_items(req, "challenges")
+        .or_else(|| batch_items(req, "tokens"))
+        .map_or(0, |items| items.len())
 }
 
 /// Where certificate reports go.

@@ -11,7 +11,8 @@ pub mod runner;
 pub mod server;
 
 pub use fake_site::{
-    REPORTS, Serving, Store, check_report, fake_site, fake_site_at, refuse_without_jwt,
+    BATCH, BATCH_DELETE, REPORTS, Serving, Store, batch_requests, batch_size, check_report,
+    fake_site, fake_site_at, refuse_without_jwt, without_batches,
 };
 pub use fixtures::{
     TestDir, config_file, key_file, keyed_dir, make_fifo, running_as_root, temp_dir,

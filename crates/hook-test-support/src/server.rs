@@ -151,6 +151,15 @@ impl Reply {
         }
     }
 
+    /// A response with an application/json body.
+    pub fn json(status: u16, body: &serde_json::Value) -> Self {
+        Reply::Respond {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        }
+    }
+
     /// An empty response.
     pub fn status(status: u16) -> Self {
         Reply::Respond {
