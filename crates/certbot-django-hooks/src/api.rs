@@ -18,6 +18,10 @@
 //! - Each JWT is bound to its request (method, URL, SHA-256 of the body: [`RequestBinding`]), so
 //!   the form body is encoded to bytes first, hashed into the token, and exactly those bytes
 //!   are sent.
+//! - A refusal's advice follows the app's `Acme-Challenge-Refusal` code ([`RefusalCode`]), never
+//!   its words, and a site's own reason gets no list of generic causes after it. Only an answer
+//!   without a code (the original certbot-django server, an older app, a proxy) is read by its
+//!   status and, for a 401 and a report's 400, by its words.
 //! - Error bodies are read up to 4 KiB and shown as one stripped line, with the request's own
 //!   JWT and anything shaped like a JWT removed ([`one_line_hiding`]): a server or proxy that
 //!   echoes the `Authorization` header must not put a token into certbot's log.
@@ -587,9 +591,9 @@ impl<'a> ApiClient<'a> {
                 advice::versions_disagree().to_string()
             }
             RefusalCode::MethodNotAllowed => format!(
-                "check --server: {} {} is not what the site takes there",
-                endpoint.method(),
-                self.base
+                "the site takes another method than {} at this URL: check --server, and that \
+                 nothing in between rewrites the request",
+                endpoint.method()
             ),
             RefusalCode::BatchTooLarge => format!(
                 "a certificate has at most {MAX_BATCH} names, so a batch never needs more: \
@@ -849,14 +853,15 @@ fn describe_unreachable(failure: &Failure, url: &Url, took: Duration) -> String 
 
 /// Whether a 400's body is a site that takes only the old form of certificate report: its words
 /// were "body: send the report as a form (application/x-www-form-urlencoded), as deploy-hook
-/// does", or a form field it misses ("serial: required").
+/// does", or a form field it misses ("serial: required"). Read only without a refusal code: such
+/// sites predate the codes.
 fn refuses_json_report(said: &str) -> bool {
     said.contains("send the report as a form") || said.contains("serial: required")
 }
 
-/// Whether a 401's body is the site refusing the JWT's request binding (the contract's
-/// "JWT is bound to ... but this request is ..." and "JWT body hash does not match ..."), rather
-/// than the key or the signature.
+/// Whether a 401's body is the site refusing the JWT's request binding (the contract's "JWT is
+/// bound to ... but this request is ..." and "JWT body hash does not match ..."), rather than the
+/// key or the signature. Read only without a refusal code (an app before the codes).
 fn refuses_binding(said: &str) -> bool {
     let said = said.to_ascii_lowercase();
     said.contains("jwt is bound to") || said.contains("body hash")
