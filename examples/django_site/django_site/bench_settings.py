@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 
 #: The environment variable naming the file the middleware appends its JSON lines to.
 TIMING_FILE_ENV = "ACME_BENCH_TIMING_FILE"
-#: The challenge API (POST challenges/, DELETE challenges/<token>/); the app is mounted under /.well-known/.
-API_PREFIX = "/.well-known/challenges"
+#: The challenge API (POST challenges/, DELETE challenges/<token>/, and the batches of issue 22: POST
+#: challenge-batch/ and challenge-batch/delete/); the app is mounted under /.well-known/.
+API_PREFIXES = ("/.well-known/challenges", "/.well-known/challenge-batch")
 
 MIDDLEWARE = ["django_site.bench_settings.RequestTimingMiddleware", *_SITE_MIDDLEWARE]
 
@@ -96,7 +97,7 @@ class RequestTimingMiddleware:
         self._lock = threading.Lock()  # gunicorn's threads share the file
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.path.startswith(API_PREFIX):
+        if not request.path.startswith(API_PREFIXES):
             return self.get_response(request)
         from django.db import connection
 
