@@ -531,7 +531,7 @@ fn cleanup_batch(
                 ));
             }
             reporter.step(format_args!(
-                "done: the batch of {} challenges deleted ({} were not there) in {} request(s);                  {:.3} s in all",
+                "done: the batch of {} challenges deleted ({} were not there) in {} request(s), {:.3} s in all",
                 all.len(),
                 deleted.absent,
                 deleted.requests,
@@ -542,7 +542,7 @@ fn cleanup_batch(
         Err(err) => {
             let _ = spool.mark(State::DeleteFailed);
             reporter.warn(format_args!(
-                "deleting the batch of {} challenges failed ({err}): each cleanup hook deletes                  its own",
+                "deleting the batch of {} challenges failed ({err}): each cleanup hook deletes its own",
                 all.len()
             ));
             let own: Vec<usize> = all

@@ -13,12 +13,15 @@
 //! and again on the open descriptor (not a link, a directory, owned by this user, no group or
 //! other bits). Files are opened relative to that descriptor with `O_NOFOLLOW | O_CLOEXEC`, mode
 //! 0600, and checked the same way. The file of a run whose certbot is gone is removed when a
-//! new run's file is created, so a killed run never leaks into the next.
+//! new run's file is created, so a killed run never leaks into the next. The last cleanup hook
+//! removes the run's file, and the directory too when no other run's file is in it (so a run
+//! leaves nothing in `$TMPDIR`); a hook that finds the directory removed under it makes it again.
 //!
 //! The file is lines of text: `c IDENTIFIER TOKEN VALIDATION` per challenge, then the state
 //! lines the hooks append: `pushed` (the last auth hook sent them all), `done` (the first
 //! cleanup hook deleted them all), `delete-failed` (it could not: each cleanup deletes its own).
 
+use std::cell::RefCell;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -77,7 +80,8 @@ impl Contents {
 
 /// This certbot run's spool file.
 pub struct Spool {
-    dir: OwnedFd,
+    /// The directory, opened again if another run removed it (see the module).
+    dir: RefCell<OwnedFd>,
     dir_path: PathBuf,
     name: String,
 }
@@ -122,15 +126,14 @@ fn unsafe_because(stat: &rustix::fs::Stat, dir: bool) -> Option<String> {
     None
 }
 
-/// Opens (creating it if need be) the spool directory, checked as the module says.
-fn open_dir() -> Result<(OwnedFd, PathBuf), String> {
-    let path = dir_path();
+/// Opens (creating it if need be) the spool directory at `path`, checked as the module says.
+fn open_dir(path: &std::path::Path) -> Result<OwnedFd, String> {
     let fail = |problem: String| format!("spool directory {}: {problem}", path.display());
-    match rustix::fs::mkdir(&path, Mode::RWXU) {
+    match rustix::fs::mkdir(path, Mode::RWXU) {
         Ok(()) | Err(Errno::EXIST) => {}
         Err(e) => return Err(fail(format!("cannot create it: {e}"))),
     }
-    let before = rustix::fs::lstat(&path).map_err(|e| fail(e.to_string()))?;
+    let before = rustix::fs::lstat(path).map_err(|e| fail(e.to_string()))?;
     if FileType::from_raw_mode(before.st_mode) == FileType::Symlink {
         return Err(fail("it is a symbolic link".into()));
     }
@@ -138,7 +141,7 @@ fn open_dir() -> Result<(OwnedFd, PathBuf), String> {
         return Err(fail(problem));
     }
     let dir = rustix::fs::open(
-        &path,
+        path,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )
@@ -150,7 +153,7 @@ fn open_dir() -> Result<(OwnedFd, PathBuf), String> {
     if let Some(problem) = unsafe_because(&after, true) {
         return Err(fail(problem));
     }
-    Ok((dir, path))
+    Ok(dir)
 }
 
 /// The pid and start time a spool file's name records, if it is one.
@@ -168,9 +171,9 @@ impl Spool {
         let start = fail_closed::start_time(certbot.pid)
             .ok_or("cannot read certbot's start time from /proc")?;
         let names = env("CERTBOT_ALL_DOMAINS").unwrap_or_default();
-        let (dir, dir_path) = open_dir()?;
+        let dir_path = dir_path();
         Ok(Spool {
-            dir,
+            dir: RefCell::new(open_dir(&dir_path)?),
             dir_path,
             name: format!(
                 "run-{}-{start}-{:016x}",
@@ -189,14 +192,27 @@ impl Spool {
         format!("spool file {}: {problem}", self.path().display())
     }
 
-    /// Opens the file with `flags` (plus `O_NOFOLLOW | O_CLOEXEC`) and checks it.
+    /// Opens the file with `flags` (plus `O_NOFOLLOW | O_CLOEXEC`) and checks it. Creating it
+    /// in a directory another run removed makes the directory again.
     fn open(&self, flags: OFlags) -> Result<File, Errno> {
-        let fd = rustix::fs::openat(
-            &self.dir,
-            &self.name,
-            flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::RUSR | Mode::WUSR,
-        )?;
+        let open = |dir: &OwnedFd| {
+            rustix::fs::openat(
+                dir,
+                &self.name,
+                flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::RUSR | Mode::WUSR,
+            )
+        };
+        let opened = open(&self.dir.borrow());
+        let fd = match opened {
+            Err(Errno::NOENT) if flags.contains(OFlags::CREATE) => {
+                let again = open_dir(&self.dir_path).map_err(|_| Errno::NOENT)?;
+                let fd = open(&again)?;
+                self.dir.replace(again);
+                fd
+            }
+            other => other?,
+        };
         let stat = rustix::fs::fstat(&fd)?;
         if unsafe_because(&stat, false).is_some() {
             return Err(Errno::PERM);
@@ -284,14 +300,16 @@ impl Spool {
         Ok(Some(contents))
     }
 
-    /// Removes the file (nothing if it is gone).
+    /// Removes the file (nothing if it is gone), and the directory if no other file is in it.
     pub fn remove(&self) {
-        let _ = rustix::fs::unlinkat(&self.dir, &self.name, AtFlags::empty());
+        let _ = rustix::fs::unlinkat(&*self.dir.borrow(), &self.name, AtFlags::empty());
+        // Only an empty directory goes: another run's file keeps it.
+        let _ = rustix::fs::rmdir(&self.dir_path);
     }
 
     /// Removes the files of runs whose certbot is gone (or whose pid another process now has).
     fn remove_stale(&self) {
-        let Ok(entries) = rustix::fs::Dir::read_from(&self.dir) else {
+        let Ok(entries) = rustix::fs::Dir::read_from(&*self.dir.borrow()) else {
             return;
         };
         for entry in entries.flatten() {
@@ -302,7 +320,8 @@ impl Spool {
             if let Some((pid, start)) = run_of(&name)
                 && !fail_closed::still_running(pid, start)
             {
-                let _ = rustix::fs::unlinkat(&self.dir, entry.file_name(), AtFlags::empty());
+                let _ =
+                    rustix::fs::unlinkat(&*self.dir.borrow(), entry.file_name(), AtFlags::empty());
             }
         }
     }
@@ -328,6 +347,82 @@ mod tests {
         );
         assert_eq!(run_of("other"), None);
         assert_eq!(run_of("run-x-1-00"), None);
+    }
+
+    /// A spool in a fresh directory of its own under the system's temporary directory.
+    fn spool_in(test: &str, name: &str) -> Spool {
+        let dir_path = std::env::temp_dir().join(format!(
+            "certbot-django-hooks-spool-test-{}-{test}",
+            std::process::id()
+        ));
+        Spool {
+            dir: RefCell::new(open_dir(&dir_path).unwrap()),
+            dir_path,
+            name: name.into(),
+        }
+    }
+
+    fn challenge(token: &str) -> Challenge {
+        Challenge::parse(
+            "a.example.com",
+            token,
+            &format!("{token}.{}", "A".repeat(43)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_last_file_removed_takes_the_empty_directory_with_it() {
+        let spool = spool_in("empty", "run-1-2-00");
+        spool.add(&challenge("tokenA")).unwrap();
+
+        spool.remove();
+
+        assert!(!spool.dir_path.exists());
+    }
+
+    #[test]
+    fn another_runs_file_keeps_the_directory() {
+        let ours = spool_in("shared", "run-1-2-00");
+        let theirs = Spool {
+            dir: RefCell::new(open_dir(&ours.dir_path).unwrap()),
+            dir_path: ours.dir_path.clone(),
+            name: format!("run-{}-3-00", std::process::id()),
+        };
+        ours.add(&challenge("tokenA")).unwrap();
+        theirs.add(&challenge("tokenB")).unwrap();
+
+        ours.remove();
+
+        assert!(ours.dir_path.is_dir());
+        assert!(theirs.read().unwrap().unwrap().holds("tokenB"));
+        theirs.remove();
+        assert!(!ours.dir_path.exists());
+    }
+
+    #[test]
+    fn a_run_whose_directory_was_removed_under_it_makes_it_again() {
+        let first = spool_in("again", "run-1-2-00");
+        let second = Spool {
+            dir: RefCell::new(open_dir(&first.dir_path).unwrap()),
+            dir_path: first.dir_path.clone(),
+            name: "run-1-3-00".into(),
+        };
+        first.add(&challenge("tokenA")).unwrap();
+        // The first run ends while the second holds the directory open, still empty for it.
+        first.remove();
+        assert!(!first.dir_path.exists());
+
+        second.add(&challenge("tokenB")).unwrap();
+        second.mark(State::Pushed).unwrap();
+
+        let contents = second.read().unwrap().unwrap();
+        assert_eq!(
+            (contents.holds("tokenB"), contents.state),
+            (true, State::Pushed)
+        );
+        second.remove();
+        assert!(!first.dir_path.exists());
     }
 
     #[test]
