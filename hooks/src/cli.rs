@@ -115,7 +115,7 @@ pub struct HookArgs {
     /// ($TMPDIR/certbot-django-hooks-UID, mode 0700) and exits at once; the last pushes them all
     /// in one request per site URL and self-checks every name, 16 at a time; the first cleanup
     /// hook deletes them all in one request. A site without the batch endpoint gets one request
-    /// per challenge over one connection. Config key: batch = false.
+    /// per challenge, over the same client. Config key: batch = false.
     #[arg(long)]
     pub no_batch: bool,
 
@@ -296,7 +296,7 @@ repeated DOMAIN TOKEN_FILENAME TOKEN_VALUE triplets. Every argument is checked b
 is sent. The chain goes in one request per site URL (one, when server names a single URL rather \
 than {domain}), then every name is self-checked, 16 at a time; clean_challenge deletes the chain \
 in one request too (batch = false in the config file: one request per challenge; a site without \
-the batch endpoint gets one per challenge over one connection). --timeout applies to the whole \
+the batch endpoint gets one per challenge, over the same client). --timeout applies to the whole \
 call. If deploy_challenge fails, the challenges it stored are deleted again, because dehydrated \
 does not run clean_challenge after a failed deploy. Only CHALLENGETYPE=http-01 is supported.
 
