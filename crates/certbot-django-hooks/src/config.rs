@@ -215,6 +215,12 @@ impl Layers<'_> {
             })
     }
 
+    /// A feature on by default: off when `--no-FLAG` is given, else the file's key decides.
+    fn on_unless(&self, off: bool, flag: &str, file: Option<bool>, key: &str) -> bool {
+        self.pick_or(off.then_some(false), flag, file, key, true)
+            .value
+    }
+
     /// A path: relative paths in the file are relative to the file, so the file can move with
     /// its keys.
     fn path(&self, sourced: Sourced<PathBuf>) -> PathBuf {
@@ -354,15 +360,12 @@ impl Settings {
             ));
         }
 
-        let self_check = layers
-            .pick_or(
-                args.no_self_check.then_some(false),
-                "--no-self-check",
-                config.self_check,
-                "self_check",
-                true,
-            )
-            .value;
+        let self_check = layers.on_unless(
+            args.no_self_check,
+            "--no-self-check",
+            config.self_check,
+            "self_check",
+        );
 
         let self_check_url = layers.pick_or(
             args.self_check_url.clone(),
@@ -398,15 +401,7 @@ impl Settings {
             )
             .value;
 
-        let batch = layers
-            .pick_or(
-                args.no_batch.then_some(false),
-                "--no-batch",
-                config.batch,
-                "batch",
-                true,
-            )
-            .value;
+        let batch = layers.on_unless(args.no_batch, "--no-batch", config.batch, "batch");
 
         let verbosity = args.verbosity;
 

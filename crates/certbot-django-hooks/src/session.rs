@@ -239,7 +239,7 @@ impl<'s> Sites<'s> {
                         }
                         Ok(Batch::Unsupported) => self.reporter.step(format_args!(
                             "{} has no batch endpoint (an older server): pushing one by one over \
-                             the same connection",
+                             the same client",
                             site.base
                         )),
                         Err(error) => {
@@ -330,7 +330,7 @@ impl<'s> Sites<'s> {
                 }
                 Batch::Unsupported => self.reporter.step(format_args!(
                     "{} has no batch endpoint (an older server): deleting one by one over the \
-                     same connection",
+                     same client",
                     site.base
                 )),
             }

@@ -362,6 +362,15 @@ mod tests {
         }
     }
 
+    /// Another run's spool in the same directory.
+    fn beside(spool: &Spool, name: &str) -> Spool {
+        Spool {
+            dir: RefCell::new(open_dir(&spool.dir_path).unwrap()),
+            dir_path: spool.dir_path.clone(),
+            name: name.into(),
+        }
+    }
+
     fn challenge(token: &str) -> Challenge {
         Challenge::parse(
             "a.example.com",
@@ -384,11 +393,7 @@ mod tests {
     #[test]
     fn another_runs_file_keeps_the_directory() {
         let ours = spool_in("shared", "run-1-2-00");
-        let theirs = Spool {
-            dir: RefCell::new(open_dir(&ours.dir_path).unwrap()),
-            dir_path: ours.dir_path.clone(),
-            name: format!("run-{}-3-00", std::process::id()),
-        };
+        let theirs = beside(&ours, "run-1-3-00");
         ours.add(&challenge("tokenA")).unwrap();
         theirs.add(&challenge("tokenB")).unwrap();
 
@@ -403,11 +408,7 @@ mod tests {
     #[test]
     fn a_run_whose_directory_was_removed_under_it_makes_it_again() {
         let first = spool_in("again", "run-1-2-00");
-        let second = Spool {
-            dir: RefCell::new(open_dir(&first.dir_path).unwrap()),
-            dir_path: first.dir_path.clone(),
-            name: "run-1-3-00".into(),
-        };
+        let second = beside(&first, "run-1-3-00");
         first.add(&challenge("tokenA")).unwrap();
         // The first run ends while the second holds the directory open, still empty for it.
         first.remove();
