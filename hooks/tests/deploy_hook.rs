@@ -12,7 +12,7 @@ use hook_test_support::{
 
 const BIN: &str = env!("CARGO_BIN_EXE_deploy-hook");
 
-/// The library's test certificate (its facts are checked against openssl's in deploy.rs).
+/// The library's test certificate (its facts are checked against openssl's in certificate_report.rs).
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../crates/certbot-django-hooks/tests/data")

@@ -41,7 +41,6 @@ use crate::client::{TlsMode, build_client};
 use crate::config::Settings;
 use crate::deadline::Deadline;
 use crate::error::Error;
-use crate::failure::{Failure, classify};
 use crate::files::read_at_most;
 use crate::http_date::{clock_skew, retry_after};
 use crate::jwt::{RequestBinding, fresh_token};
@@ -50,6 +49,7 @@ use crate::output::Reporter;
 use crate::refusal::{self, RefusalCode};
 use crate::reserved::is_loopback;
 use crate::text::{body_excerpt_hiding, one_line_hiding};
+use crate::transport_error::{Failure, classify};
 use crate::urls::{self, Endpoint};
 
 /// The content types of the bodies the API takes: the challenge form, the certificate report.
@@ -275,7 +275,7 @@ impl<'a> ApiClient<'a> {
     }
 
     /// Reports a certificate: `body` is the deploy hook's JSON with the chain
-    /// ([`crate::deploy::Chain::report_body`]). Returns the success status (200 or 201).
+    /// ([`crate::certificate_report::Chain::report_body`]). Returns the success status (200 or 201).
     pub fn report_certificate(&self, body: &[u8]) -> Result<u16, Error> {
         let url = urls::certificates(&self.base);
         let answer = self.send(

@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::api::DeleteOutcome;
+use crate::certbot_process::{self, OnFailure};
 use crate::challenge::{Challenge, Identifier};
 use crate::config::{Options, Settings};
 use crate::deadline::Deadline;
 use crate::error::Error;
-use crate::fail_closed::{self, OnFailure};
 use crate::key::{self, KeyType};
 use crate::output::Reporter;
-use crate::self_check::{Check, wait_until_all_served};
+use crate::readiness::{Check, wait_until_all_served};
 use crate::session::{PushFailed, Session, Sites};
 use crate::spool::{Spool, State};
 
@@ -409,7 +409,7 @@ pub struct KeygenOptions {
 /// `certbot renew`), delete this run's challenge (`delete`), write the reason into certbot's
 /// output and log, and stop certbot with a signal it handles, so that it does not ask the CA
 /// for a validation that would fail; what came of it is checked and written there too. See
-/// [`fail_closed`]. Otherwise certbot's cleanup hook deletes the challenge, and only a note is
+/// [`crate::certbot_process`]. Otherwise certbot's cleanup hook deletes the challenge, and only a note is
 /// added under certbot.
 fn fail_closed_after(
     mode: OnFailure,
@@ -418,10 +418,10 @@ fn fail_closed_after(
     delete: impl FnOnce() -> Option<String>,
     reporter: &Reporter,
 ) {
-    let certbot = fail_closed::nearest_certbot();
+    let certbot = certbot_process::nearest_certbot();
     let stop = certbot
         .as_ref()
-        .filter(|c| fail_closed::resolve(mode, Some(c)) == OnFailure::StopCertbot);
+        .filter(|c| certbot_process::resolve(mode, Some(c)) == OnFailure::StopCertbot);
     let Some(certbot_to_stop) = stop else {
         if certbot.is_some() {
             reporter.warn(format_args!(
@@ -453,7 +453,7 @@ fn fail_closed_after(
             || "the name".to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-    let outcome = fail_closed::stop_certbot(certbot_to_stop, &reason, &name, mode);
+    let outcome = certbot_process::stop_certbot(certbot_to_stop, &reason, &name, mode);
     if !outcome.stops_validation() {
         reporter.warn(format_args!(
             "certbot was not stopped: the CA will validate {name} and fail (certbot's output and \

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::certbot_process::OnFailure;
 use crate::challenge::{Challenge, Identifier};
 use crate::error::Error;
-use crate::fail_closed::OnFailure;
 use crate::files::{self, FileProblem, MAX_CONFIG_FILE};
 use crate::output::Verbosity;
 use crate::resolve::{Node, ResolveRule};

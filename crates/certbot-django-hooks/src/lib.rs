@@ -7,19 +7,20 @@
 //!
 //! One module per concern, so that a newcomer knows which file to open:
 //! - the run: `config` (the options over the config file and the defaults, validated into
-//!   `Settings`), `commands` (the certbot hooks and keygen), `check` (the `auth-hook check`
-//!   doctor), `protocols` (dehydrated and uacme), `deploy` (the deploy hook), `session`
-//!   (deadline, keys and one API client per site, opened once per process, and the pushes and
-//!   deletes of several challenges over it), `spool` (certbot's earlier auth hooks' challenges,
-//!   kept for the last one to push in one request), `fail_closed` (stopping certbot before a
-//!   validation that would fail);
+//!   `Settings`), `commands` (certbot's hooks and keygen), `preflight` (`auth-hook check`,
+//!   proving the setup without the CA), `dehydrated_uacme` (the two other clients' hook
+//!   protocols), `certificate_report` (the deploy hook), `session` (deadline, keys and one API
+//!   client per site, opened once per process, and the pushes and deletes of several challenges
+//!   over it), `spool` (certbot's earlier auth hooks' challenges, kept for the last one to push
+//!   in one request), `certbot_process` (finding certbot above the hook, and stopping it before a
+//!   validation that would fail: `--on-failure`);
 //! - the challenge and its credentials: `challenge` (the `CERTBOT_*` environment as a validated
 //!   challenge), `key` (a key file as a signer), `jwt` (the request-bound token), `random`;
 //! - talking to the site: `urls` (every URL built), `api` (the challenge API client),
-//!   `refusal` (the codes the site refuses with), `self_check` (polling until the challenge is
-//!   served everywhere) and `ca_policy` (the CA's redirect and body rules it follows);
+//!   `refusal` (the codes the site refuses with), `readiness` (the self-check: polling until the
+//!   challenge is served everywhere) and `ca_policy` (the CA's redirect and body rules it follows);
 //! - HTTP plumbing: `deadline`, `resolve` (`--resolve` rules and the resolver), `client`,
-//!   `failure` (why a request got no answer), `http_date`, `reserved` (loopback and the
+//!   `transport_error` (why a request got no answer), `http_date`, `reserved` (loopback and the
 //!   addresses the CA refuses);
 //! - what the operator reads: `error` (the one error type), `advice` (fixes several messages
 //!   share), `text` (outside text made safe for a message), `output` (stderr reporting); and
@@ -30,41 +31,41 @@
 mod advice;
 mod api;
 mod ca_policy;
+mod certbot_process;
+mod certificate_report;
 mod challenge;
-mod check;
 mod client;
 mod commands;
 mod config;
 mod deadline;
-mod deploy;
+mod dehydrated_uacme;
 mod error;
-mod fail_closed;
-mod failure;
 mod files;
 mod http_date;
 mod jwt;
 mod key;
 mod output;
-mod protocols;
+mod preflight;
 mod random;
+mod readiness;
 mod refusal;
 mod reserved;
 mod resolve;
-mod self_check;
 mod session;
 mod spool;
 mod text;
+mod transport_error;
 mod urls;
 
 // What the binaries use: typed inputs, one `run_*` per command, and the exit code.
-pub use check::{CheckOptions, run_check};
+pub use certbot_process::OnFailure;
+pub use certificate_report::{DeployOptions, run_deploy};
 pub use commands::{KeygenOptions, exit_code, run_auth, run_cleanup, run_keygen, run_public_key};
 pub use config::Options;
-pub use deploy::{DeployOptions, run_deploy};
+pub use dehydrated_uacme::{DehydratedCall, UacmeCall, run_dehydrated, run_uacme, uacme_exit_code};
 pub use error::{Error, KeyError};
-pub use fail_closed::OnFailure;
 pub use output::Verbosity;
-pub use protocols::{DehydratedCall, UacmeCall, run_dehydrated, run_uacme, uacme_exit_code};
+pub use preflight::{CheckOptions, run_check};
 
 // What the tests, the fuzz targets and the client_build_cost example use.
 pub use challenge::{

@@ -32,8 +32,8 @@ use std::path::PathBuf;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
+use crate::certbot_process;
 use crate::challenge::Challenge;
-use crate::fail_closed;
 
 /// Most of a spool file that is read: 100 challenges take about 20 KiB.
 const MAX_SPOOL: u64 = 256 * 1024;
@@ -166,9 +166,9 @@ impl Spool {
     /// The spool of the certbot run this hook runs under, or why there can be none: no certbot
     /// ancestor (a hook run by hand, or by another client), or an unsafe directory.
     pub fn for_run(env: &dyn Fn(&str) -> Option<OsString>) -> Result<Self, String> {
-        let certbot = fail_closed::nearest_certbot()
+        let certbot = certbot_process::nearest_certbot()
             .ok_or("no certbot process above this hook, so no certbot run to collect for")?;
-        let start = fail_closed::start_time(certbot.pid)
+        let start = certbot_process::start_time(certbot.pid)
             .ok_or("cannot read certbot's start time from /proc")?;
         let names = env("CERTBOT_ALL_DOMAINS").unwrap_or_default();
         let dir_path = dir_path();
@@ -318,7 +318,7 @@ impl Spool {
                 continue;
             }
             if let Some((pid, start)) = run_of(&name)
-                && !fail_closed::still_running(pid, start)
+                && !certbot_process::still_running(pid, start)
             {
                 let _ =
                     rustix::fs::unlinkat(&*self.dir.borrow(), entry.file_name(), AtFlags::empty());

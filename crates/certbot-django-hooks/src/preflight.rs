@@ -23,7 +23,7 @@ use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::key::Signer;
 use crate::output::Reporter;
-use crate::self_check::wait_until_served;
+use crate::readiness::wait_until_served;
 use crate::session::Session;
 use crate::text::one_line;
 use crate::urls::Endpoint;

@@ -32,11 +32,11 @@ use crate::ca_policy::{
 use crate::client::{TlsMode, build_pinned_client};
 use crate::deadline::Deadline;
 use crate::error::{Error, causes};
-use crate::failure::classify;
 use crate::files::read_at_most;
 use crate::output::Reporter;
 use crate::resolve::{Node, Pins, ResolveRule, addresses_of};
 use crate::text::{body_excerpt, one_line};
+use crate::transport_error::classify;
 
 /// Longest single GET.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -3,7 +3,7 @@
 //! certbot hands a challenge to its hooks in `CERTBOT_*` variables; dehydrated and uacme pass it
 //! as positional arguments. Here the arguments are parsed straight into [`Challenge`]s
 //! ([`Challenge::parse`], the same validation as certbot's environment gets, with the client's
-//! names for its arguments in the messages), which [`authenticate`] and [`cleanup`] take, so all
+//! names for its arguments in the messages), which [`crate::commands::authenticate_all`] and [`cleanup`] take, so all
 //! three clients get one push, one self-check, one deadline per challenge and the same messages. Neither client can pass options
 //! of ours (dehydrated runs `"$HOOK" handler args...`, uacme `execl(hook, method, ...)`), so the
 //! settings come from a config file: the one `CERTBOT_DJANGO_CONFIG` names, else a default path
