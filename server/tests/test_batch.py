@@ -216,8 +216,8 @@ def test_a_token_bound_to_the_single_push_url_is_refused_on_the_batch_url(alice,
     [
         (b"{not json", Code.BODY_MALFORMED, 'is not valid JSON; send {"challenges": [{"challenge": TOKEN'),
         (b'{"challenges": [[[[[{}]]]]]}', Code.BODY_MALFORMED, "nested deeper than 4 levels; send {"),
-        (b"[]", Code.BODY_MALFORMED, 'must be a JSON object {"challenges": ['),
-        (b'{"challenges": {"challenge": "x"}}', Code.BODY_MALFORMED, 'must be a JSON object {"challenges": ['),
+        (b"[]", Code.BODY_MALFORMED, 'must be a JSON object; send {"challenges": ['),
+        (b'{"challenges": {"challenge": "x"}}', Code.BODY_MALFORMED, 'must be a JSON object; send {"challenges": ['),
         (b'{"challenges": []}', Code.BODY_MALFORMED, "challenges: is empty; a batch holds 1 to 100 items"),
         (b'{"challenges": ["x"]}', Code.FIELD_INVALID, "challenges[0]: must be an object with 'challenge'"),
         (

@@ -9,6 +9,7 @@ answer and writes the call's audit record (one per item of a batch: audit.Call.a
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from functools import wraps
@@ -19,7 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from . import audit
-from .conf import MAX_BODY_BYTES
+from .conf import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from .models import AuditRecord
 from .refusal import TEXT, Code, Refused
 from .validation import is_token
@@ -105,6 +106,22 @@ def read_body(
     if len(body) > limit:
         raise too_large
     return body
+
+
+def json_object(body: bytes, shape: str) -> dict[str, object]:
+    """The JSON object ``body``, parsed only when it nests at most :data:`~.conf.MAX_JSON_DEPTH` deep; or
+    :class:`Refused` (400, ``body-malformed``) with ``shape``, the body the client should have sent."""
+    if json_depth(body) > MAX_JSON_DEPTH:
+        raise Refused(
+            400, f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels; send {shape}", code=Code.BODY_MALFORMED
+        )
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise Refused(400, f"body: is not valid JSON; send {shape}", code=Code.BODY_MALFORMED) from None
+    if not isinstance(data, dict):
+        raise Refused(400, f"body: must be a JSON object; send {shape}", code=Code.BODY_MALFORMED)
+    return data
 
 
 def json_depth(body: bytes) -> int:

@@ -8,13 +8,11 @@ and :data:`~.conf.MAX_BATCH_BYTES` of body.
 
 from __future__ import annotations
 
-import json
-
 from django.http import HttpRequest
 
-from .api import json_depth
+from .api import json_object
 from .audit import Item
-from .conf import MAX_BATCH_ITEMS, MAX_JSON_DEPTH
+from .conf import MAX_BATCH_ITEMS
 from .refusal import Code, Refused
 
 
@@ -23,17 +21,9 @@ def read_list(request: HttpRequest, body: bytes, field: str, shape: str) -> list
     checked one by one; or :class:`Refused` (400). ``shape`` shows the client the body expected."""
     if request.content_type != "application/json":
         raise Refused(400, f"body: send JSON (Content-Type: application/json), {shape}", code=Code.BODY_MALFORMED)
-    if json_depth(body) > MAX_JSON_DEPTH:
-        raise Refused(
-            400, f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels; send {shape}", code=Code.BODY_MALFORMED
-        )
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise Refused(400, f"body: is not valid JSON; send {shape}", code=Code.BODY_MALFORMED) from None
-    if not isinstance(data, dict) or not isinstance(data.get(field), list):
-        raise Refused(400, f"body: must be a JSON object {shape}", code=Code.BODY_MALFORMED)
-    entries: list[object] = data[field]
+    entries = json_object(body, shape).get(field)
+    if not isinstance(entries, list):
+        raise Refused(400, f"body: must be a JSON object; send {shape}", code=Code.BODY_MALFORMED)
     if not entries:
         raise Refused(400, f"{field}: is empty; a batch holds 1 to {MAX_BATCH_ITEMS} items", code=Code.BODY_MALFORMED)
     if len(entries) > MAX_BATCH_ITEMS:

@@ -25,7 +25,6 @@ other users' reports.
 from __future__ import annotations
 
 import ipaddress
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -35,9 +34,9 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone as dj_timezone
 
 from . import audit, monitoring, trust
-from .api import api_call, json_depth, read_body
+from .api import api_call, json_object, read_body
 from .authentication import authenticate
-from .conf import ALLOWED_DOMAINS_SETTING, MAX_JSON_DEPTH, TRUST_ROOTS_SETTING, conf
+from .conf import ALLOWED_DOMAINS_SETTING, TRUST_ROOTS_SETTING, conf
 from .models import AuditRecord
 from .names import InvalidName, matches, parse_identifier
 from .refusal import TEXT, Code, Refused
@@ -153,18 +152,7 @@ def _parse_body(request: HttpRequest, body: bytes) -> tuple[str, str]:
             '"lineage": <name>}, as deploy-hook does',
             code=Code.BODY_MALFORMED,
         )
-    if json_depth(body) > MAX_JSON_DEPTH:
-        raise Refused(
-            400,
-            "body: JSON nested too deeply; send one flat object with 'chain' and 'lineage'",
-            code=Code.BODY_MALFORMED,
-        )
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise Refused(400, "body: is not valid JSON", code=Code.BODY_MALFORMED) from None
-    if not isinstance(data, dict):
-        raise Refused(400, "body: must be a JSON object with 'chain' and 'lineage'", code=Code.BODY_MALFORMED)
+    data = json_object(body, "one flat object with 'chain' and 'lineage'")
     chain = data.get("chain")
     if chain is None or chain == "":
         if any(field in data for field in OLD_FIELDS):

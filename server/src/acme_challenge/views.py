@@ -12,7 +12,6 @@ fix (a batch's success is JSON); none echoes a credential.
 from __future__ import annotations
 
 import contextlib
-import json
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -20,9 +19,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from . import audit, batch, monitoring
-from .api import api_call, json_depth, read_body
+from .api import api_call, json_object, read_body
 from .authentication import Caller, authenticate
-from .conf import ALLOWED_DOMAINS_SETTING, MAX_BATCH_BYTES, MAX_BATCH_ITEMS, MAX_JSON_DEPTH, conf
+from .conf import ALLOWED_DOMAINS_SETTING, MAX_BATCH_BYTES, MAX_BATCH_ITEMS, conf
 from .models import (
     MAX_VALUE_LENGTH,
     AuditRecord,
@@ -286,22 +285,7 @@ def _require_permission(caller: Caller, permission: str) -> None:
 def _request_data(request: HttpRequest, body: bytes) -> dict[str, object]:
     """The pushed fields, from a form (as certbot-django's client and the hooks send them) or a JSON object."""
     if request.content_type == "application/json":
-        if json_depth(body) > MAX_JSON_DEPTH:
-            raise Refused(
-                400,
-                f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels; send one flat object with "
-                "'challenge', 'response' and 'domain'",
-                code=Code.BODY_MALFORMED,
-            )
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise Refused(400, "body: is not valid JSON", code=Code.BODY_MALFORMED) from None
-        if not isinstance(data, dict):
-            raise Refused(
-                400, "body: must be a JSON object with 'challenge', 'response' and 'domain'", code=Code.BODY_MALFORMED
-            )
-        return data
+        return json_object(body, "one flat object with 'challenge', 'response' and 'domain'")
     fields: dict[str, object] = {}
     for field in ("challenge", "response", "domain"):
         values = request.POST.getlist(field)
