@@ -41,6 +41,18 @@ class Nginx:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def api_log(self) -> Path:
+        """With ``api_failover=False``: one line per challenge API request, ``METHOD URI STATUS``."""
+        return self.workdir / "api-access.log"
+
+    def api_requests(self) -> list[tuple[str, str, int]]:
+        """The challenge API requests nginx answered so far (``api_failover=False`` only), oldest first."""
+        if not self.api_log.exists():
+            return []
+        lines = self.api_log.read_text().splitlines()
+        return [(method, uri, int(status)) for method, uri, status in (line.split(" ") for line in lines)]
+
     def start(self) -> Nginx:
         ensure_port_free(self.port, "nginx")
         w = self.workdir
@@ -50,7 +62,12 @@ class Nginx:
         proxy = "proxy_pass http://django_nodes; proxy_set_header Host $host; proxy_connect_timeout 2s;"
         location = self.location or f"location / {{ {f'root {self.webroot};' if self.webroot else proxy} }}"
         if not self.api_failover and self.location is None:
-            location += f"\n        location /.well-known/challenges/ {{ {proxy} proxy_next_upstream off; }}"
+            # Logged, so a test counts the API answers (a 502 for a dead node) instead of reading the hooks' words.
+            location += (
+                f"\n        location /.well-known/challenges/ {{ {proxy} proxy_next_upstream off; "
+                f"access_log {self.api_log} api; }}"
+            )
+            upstream = "log_format api '$request_method $uri $status';\n    " + upstream
         tls = ""
         if self.tls_port is not None:
             tls = (
