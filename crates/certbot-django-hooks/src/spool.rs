@@ -192,27 +192,14 @@ impl Spool {
         format!("spool file {}: {problem}", self.path().display())
     }
 
-    /// Opens the file with `flags` (plus `O_NOFOLLOW | O_CLOEXEC`) and checks it. Creating it
-    /// in a directory another run removed makes the directory again.
+    /// Opens the file with `flags` (plus `O_NOFOLLOW | O_CLOEXEC`) and checks it.
     fn open(&self, flags: OFlags) -> Result<File, Errno> {
-        let open = |dir: &OwnedFd| {
-            rustix::fs::openat(
-                dir,
-                &self.name,
-                flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::RUSR | Mode::WUSR,
-            )
-        };
-        let opened = open(&self.dir.borrow());
-        let fd = match opened {
-            Err(Errno::NOENT) if flags.contains(OFlags::CREATE) => {
-                let again = open_dir(&self.dir_path).map_err(|_| Errno::NOENT)?;
-                let fd = open(&again)?;
-                self.dir.replace(again);
-                fd
-            }
-            other => other?,
-        };
+        let fd = rustix::fs::openat(
+            &*self.dir.borrow(),
+            &self.name,
+            flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::RUSR | Mode::WUSR,
+        )?;
         let stat = rustix::fs::fstat(&fd)?;
         if unsafe_because(&stat, false).is_some() {
             return Err(Errno::PERM);
@@ -222,7 +209,14 @@ impl Spool {
 
     fn append_line(&self, line: &str, create: bool) -> Result<(), String> {
         let flags = OFlags::WRONLY | OFlags::APPEND;
-        let mut file = match self.open(flags | OFlags::CREATE | OFlags::EXCL) {
+        let mut created = self.open(flags | OFlags::CREATE | OFlags::EXCL);
+        if matches!(created, Err(Errno::NOENT)) {
+            // Another run's last cleanup removed the directory, empty, since this one opened it:
+            // make it again, checked as the first time (its reason, if it is not safe now).
+            self.dir.replace(open_dir(&self.dir_path)?);
+            created = self.open(flags | OFlags::CREATE | OFlags::EXCL);
+        }
+        let mut file = match created {
             Ok(file) if create => {
                 self.remove_stale();
                 file
@@ -424,6 +418,30 @@ mod tests {
         );
         second.remove();
         assert!(!first.dir_path.exists());
+    }
+
+    #[test]
+    fn a_directory_replaced_by_a_link_under_a_run_is_refused_with_its_reason() {
+        let first = spool_in("link", "run-1-2-00");
+        let second = beside(&first, "run-1-3-00");
+        first.add(&challenge("tokenA")).unwrap();
+        first.remove();
+        let elsewhere = first.dir_path.with_extension("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &first.dir_path).unwrap();
+
+        let refused = second.add(&challenge("tokenB"));
+
+        let written = std::fs::read_dir(&elsewhere).unwrap().count();
+        std::fs::remove_file(&first.dir_path).unwrap();
+        std::fs::remove_dir(&elsewhere).unwrap();
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|why| why.contains("it is a symbolic link")),
+            "{refused:?}"
+        );
+        assert_eq!(written, 0, "nothing written through the link");
     }
 
     #[test]
