@@ -409,8 +409,8 @@ pub struct KeygenOptions {
 /// `certbot renew`), delete this run's challenge (`delete`), write the reason into certbot's
 /// output and log, and stop certbot with a signal it handles, so that it does not ask the CA
 /// for a validation that would fail; what came of it is checked and written there too. See
-/// [`crate::certbot_process`]. Otherwise certbot's cleanup hook deletes the challenge, and only a note is
-/// added under certbot.
+/// [`crate::certbot_process`]. Otherwise certbot's cleanup hook deletes the challenge, and only
+/// a note is added under certbot.
 fn fail_closed_after(
     mode: OnFailure,
     err: &Error,
